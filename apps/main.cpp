@@ -1,0 +1,39 @@
+// Entry point of the `moeslice` command line: builds the subcommands and turns library errors
+// into one-line messages and exit codes (2 = bad input, 1 = system or internal failure).
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "common/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moeslice: cut a mixture-of-experts model down to the experts a task needs",
+               "moeslice"};
+  app.set_version_flag("--version", std::string("moeslice ") + MOESLICE_VERSION);
+  app.require_subcommand(1);
+
+  try {
+    moeslice::app::add_inspect_command(app);
+    moeslice::app::add_make_random_command(app);
+    // moeslice::app::add_tokenize_command(app);  // TEMP until cmd_tokenize.cpp lands
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const moeslice::InputError& e) {
+    fmt::print(stderr, "moeslice: error: {}\n", e.what());
+    return 2;
+  } catch (const moeslice::Error& e) {
+    fmt::print(stderr, "moeslice: error: {}\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "moeslice: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "moeslice: internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

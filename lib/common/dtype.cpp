@@ -1,0 +1,146 @@
+// Dtype names, sizes and the F16/BF16 <-> F32 conversions.
+#include "common/dtype.h"
+
+#include <array>
+#include <bit>
+#include <cassert>
+
+namespace moeslice {
+namespace {
+
+struct DTypeInfo {
+  DType dtype;
+  std::string_view name;
+  unsigned bits;
+};
+
+constexpr std::array<DTypeInfo, 20> kDTypes = {{
+    {DType::BOOL, "BOOL", 8},      {DType::F4, "F4", 4},
+    {DType::F6_E2M3, "F6_E2M3", 6}, {DType::F6_E3M2, "F6_E3M2", 6},
+    {DType::U8, "U8", 8},          {DType::I8, "I8", 8},
+    {DType::F8_E5M2, "F8_E5M2", 8}, {DType::F8_E4M3, "F8_E4M3", 8},
+    {DType::F8_E8M0, "F8_E8M0", 8}, {DType::I16, "I16", 16},
+    {DType::U16, "U16", 16},       {DType::F16, "F16", 16},
+    {DType::BF16, "BF16", 16},     {DType::I32, "I32", 32},
+    {DType::U32, "U32", 32},       {DType::F32, "F32", 32},
+    {DType::C64, "C64", 64},       {DType::F64, "F64", 64},
+    {DType::I64, "I64", 64},       {DType::U64, "U64", 64},
+}};
+
+const DTypeInfo& info(DType dtype) {
+  const auto& entry = kDTypes[static_cast<size_t>(dtype)];
+  assert(entry.dtype == dtype);
+  return entry;
+}
+
+}  // namespace
+
+std::string_view dtype_name(DType dtype) { return info(dtype).name; }
+
+unsigned dtype_bits(DType dtype) { return info(dtype).bits; }
+
+std::optional<DType> parse_dtype(std::string_view name) {
+  for (const auto& entry : kDTypes)
+    if (entry.name == name) return entry.dtype;
+  return std::nullopt;
+}
+
+bool is_compute_float(DType dtype) {
+  return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16;
+}
+
+std::string_view all_dtype_names() {
+  return "BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, F8_E4M3, F8_E8M0, I16, U16, F16, BF16, "
+         "I32, U32, F32, C64, F64, I64, U64";
+}
+
+float f16_to_f32(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1fu;
+  uint32_t mantissa = bits & 0x3ffu;
+  uint32_t result;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      result = sign;
+    } else {  // subnormal: normalise
+      int shift = 0;
+      while ((mantissa & 0x400u) == 0) {
+        mantissa <<= 1;
+        ++shift;
+      }
+      mantissa &= 0x3ffu;
+      result = sign | static_cast<uint32_t>(127 - 15 + 1 - shift) << 23 | mantissa << 13;
+    }
+  } else if (exponent == 0x1f) {
+    result = sign | 0x7f800000u | mantissa << 13;
+  } else {
+    result = sign | (exponent + 127 - 15) << 23 | mantissa << 13;
+  }
+  return std::bit_cast<float>(result);
+}
+
+uint16_t f32_to_f16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint32_t sign = (bits >> 16) & 0x8000u;
+  const uint32_t abs_bits = bits & 0x7fffffffu;
+  if (abs_bits > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs_bits >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
+  if (abs_bits < 0x38800000u) {  // result is subnormal or zero
+    const float magnitude = std::bit_cast<float>(abs_bits);
+    // Adding 0.5 (2^-1) aligns the f16 subnormal grid (2^-24) with fp32's mantissa LSBs, so the
+    // hardware add performs round-to-nearest-even for us.
+    const uint32_t rounded = std::bit_cast<uint32_t>(magnitude + 0.5f) - 0x3f000000u;
+    return static_cast<uint16_t>(sign | rounded);
+  }
+  const uint32_t rounding = 0xfffu + ((abs_bits >> 13) & 1u);
+  const uint32_t rebiased = abs_bits - ((127u - 15u) << 23) + rounding;
+  return static_cast<uint16_t>(sign | (rebiased >> 13));
+}
+
+void convert_to_f32(DType dtype, const std::byte* src, float* dst, size_t count) {
+  switch (dtype) {
+    case DType::F32:
+      std::memcpy(dst, src, count * sizeof(float));
+      return;
+    case DType::BF16:
+      for (size_t i = 0; i < count; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, src + 2 * i, 2);
+        dst[i] = bf16_to_f32(bits);
+      }
+      return;
+    case DType::F16:
+      for (size_t i = 0; i < count; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, src + 2 * i, 2);
+        dst[i] = f16_to_f32(bits);
+      }
+      return;
+    default:
+      assert(false && "convert_to_f32 needs a compute-float dtype");
+  }
+}
+
+void convert_from_f32(DType dtype, const float* src, std::byte* dst, size_t count) {
+  switch (dtype) {
+    case DType::F32:
+      std::memcpy(dst, src, count * sizeof(float));
+      return;
+    case DType::BF16:
+      for (size_t i = 0; i < count; ++i) {
+        const uint16_t bits = f32_to_bf16(src[i]);
+        std::memcpy(dst + 2 * i, &bits, 2);
+      }
+      return;
+    case DType::F16:
+      for (size_t i = 0; i < count; ++i) {
+        const uint16_t bits = f32_to_f16(src[i]);
+        std::memcpy(dst + 2 * i, &bits, 2);
+      }
+      return;
+    default:
+      assert(false && "convert_from_f32 needs a compute-float dtype");
+  }
+}
+
+}  // namespace moeslice

@@ -1,0 +1,90 @@
+// MappedFile: mmap(2) of a whole file, read-only.
+#include "common/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/core.h>
+#include <fmt/std.h>
+
+#include "common/error.h"
+
+namespace moeslice {
+namespace {
+
+// Page-aligns [offset, offset+length) within the mapping for madvise.
+void advise(const std::byte* base, size_t size, size_t offset, size_t length, int advice) {
+  if (base == nullptr || offset >= size) return;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t begin = offset / page * page;
+  const size_t end = std::min(size, offset + length);
+  madvise(const_cast<std::byte*>(base) + begin, end - begin, advice);
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw InputError(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    throw InputError(fmt::format("cannot stat {}: {}", path.string(), std::strerror(saved)));
+  }
+  if (!S_ISREG(status.st_mode)) {
+    ::close(fd);
+    throw InputError(fmt::format("{} is not a regular file", path.string()));
+  }
+  size_ = static_cast<size_t>(status.st_size);
+  if (size_ > 0) {
+    void* mapping = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mapping == MAP_FAILED) {
+      const int saved = errno;
+      ::close(fd);
+      throw InputError(fmt::format("cannot map {}: {}", path.string(), std::strerror(saved)));
+    }
+    data_ = static_cast<const std::byte*>(mapping);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() { release(); }
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : path_(std::move(other.path_)),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    release();
+    path_ = std::move(other.path_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+void MappedFile::release() noexcept {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+void MappedFile::will_need(size_t offset, size_t length) const {
+  advise(data_, size_, offset, length, MADV_WILLNEED);
+}
+
+void MappedFile::dont_need(size_t offset, size_t length) const {
+  advise(data_, size_, offset, length, MADV_DONTNEED);
+}
+
+}  // namespace moeslice

@@ -1,0 +1,129 @@
+// Checkpoint: config.json, single or sharded safetensors, and the index cross-check.
+#include "format/checkpoint.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/core.h>
+
+#include "common/error.h"
+
+namespace moeslice {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json read_json_file(const fs::path& path) {
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) {
+    if (!fs::exists(path)) throw InputError(fmt::format("{} does not exist", path.string()));
+    throw InputError(fmt::format("cannot read {}", path.string()));
+  }
+  std::ostringstream buffer;
+  buffer << stream.rdbuf();
+  try {
+    return json::parse(buffer.str());
+  } catch (const json::parse_error& error) {
+    throw FormatError(fmt::format("{}: not valid JSON ({})", path.string(), error.what()));
+  }
+}
+
+Checkpoint Checkpoint::open(const fs::path& dir) {
+  Checkpoint checkpoint;
+  checkpoint.dir_ = dir;
+  if (!fs::is_directory(dir))
+    throw InputError(fmt::format("model directory {} does not exist", dir.string()));
+  checkpoint.config_ = read_json_file(dir / kConfigFileName);
+  if (!checkpoint.config_.is_object())
+    throw FormatError(fmt::format("{}: expected a JSON object, found {}",
+                                  (dir / kConfigFileName).string(),
+                                  checkpoint.config_.type_name()));
+
+  const fs::path index_path = dir / kIndexFileName;
+  const fs::path single_path = dir / kSingleFileName;
+  if (fs::exists(index_path)) {
+    checkpoint.sharded_ = true;
+    const json index = read_json_file(index_path);
+    const auto weight_map = index.is_object() ? index.find("weight_map") : index.end();
+    if (!index.is_object() || weight_map == index.end() || !weight_map->is_object())
+      throw FormatError(fmt::format("{}: expected an object with a 'weight_map' object",
+                                    index_path.string()));
+    std::map<std::string, size_t> shard_numbers;
+    for (const auto& [name, shard] : weight_map->items()) {
+      if (!shard.is_string())
+        throw FormatError(fmt::format("{}: weight_map entry '{}' must be a file name",
+                                      index_path.string(), name));
+      const std::string shard_name = shard.get<std::string>();
+      if (shard_name.empty() || fs::path(shard_name).has_parent_path())
+        throw FormatError(fmt::format("{}: weight_map entry '{}' names '{}', expected a file "
+                                      "name inside the directory",
+                                      index_path.string(), name, shard_name));
+      if (!shard_numbers.count(shard_name)) {
+        if (!fs::exists(dir / shard_name))
+          throw InputError(fmt::format("{}: shard {} (holding '{}') is missing",
+                                       index_path.string(), (dir / shard_name).string(), name));
+        shard_numbers[shard_name] = checkpoint.shards_.size();
+        checkpoint.shards_.push_back(SafetensorsFile::open(dir / shard_name));
+      }
+      const auto& file = *checkpoint.shards_[shard_numbers[shard_name]];
+      const TensorView* view = file.find(name);
+      if (view == nullptr)
+        throw FormatError(fmt::format("{}: tensor '{}' is listed in {} but that shard does not "
+                                      "hold it",
+                                      index_path.string(), name, shard_name));
+      checkpoint.tensors_[name] = view;
+      checkpoint.shard_of_[name] = shard_numbers[shard_name];
+    }
+    // Every tensor of every shard must be in the index, so no tensor is found twice or lost.
+    for (const auto& file : checkpoint.shards_)
+      for (const auto& [name, view] : file->tensors()) {
+        const auto listed = weight_map->find(name);
+        if (listed == weight_map->end())
+          throw FormatError(fmt::format("{}: shard {} holds tensor '{}', which the index does "
+                                        "not list",
+                                        index_path.string(), file->path().filename().string(),
+                                        name));
+        if (listed->get<std::string>() != file->path().filename().string())
+          throw FormatError(fmt::format("{}: tensor '{}' is listed in {} but also found in {}",
+                                        index_path.string(), name, listed->get<std::string>(),
+                                        file->path().filename().string()));
+      }
+  } else if (fs::exists(single_path)) {
+    checkpoint.shards_.push_back(SafetensorsFile::open(single_path));
+    for (const auto& [name, view] : checkpoint.shards_[0]->tensors()) {
+      checkpoint.tensors_[name] = &view;
+      checkpoint.shard_of_[name] = 0;
+    }
+  } else {
+    throw InputError(fmt::format("{} holds neither {} nor {}", dir.string(), kSingleFileName,
+                                 kIndexFileName));
+  }
+  return checkpoint;
+}
+
+const TensorView* Checkpoint::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : it->second;
+}
+
+const TensorView& Checkpoint::tensor(const std::string& name) const {
+  const TensorView* view = find(name);
+  if (view == nullptr)
+    throw ModelError(fmt::format("tensor '{}' is missing from {}", name, dir_.string()));
+  return *view;
+}
+
+const SafetensorsFile& Checkpoint::file_of(const std::string& name) const {
+  auto it = shard_of_.find(name);
+  if (it == shard_of_.end())
+    throw ModelError(fmt::format("tensor '{}' is missing from {}", name, dir_.string()));
+  return *shards_[it->second];
+}
+
+uint64_t Checkpoint::total_tensor_bytes() const {
+  uint64_t total = 0;
+  for (const auto& [name, view] : tensors_) total += view->bytes.size();
+  return total;
+}
+
+}  // namespace moeslice

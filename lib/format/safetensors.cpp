@@ -1,0 +1,207 @@
+// SafetensorsFile: header parsing and validation.
+#include "format/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace moeslice {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
+  throw FormatError(fmt::format("{}: invalid safetensors file: {}", path.string(), what));
+}
+
+// Parses the header JSON, refusing duplicate top-level keys (nlohmann would keep the last).
+json parse_header_json(const std::filesystem::path& path, std::string_view text) {
+  std::set<std::string> seen;
+  std::string duplicate;
+  json::parser_callback_t watch_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(text.begin(), text.end(), watch_keys);
+  } catch (const json::parse_error& error) {
+    fail(path, fmt::format("header is not valid UTF-8 JSON ({})", error.what()));
+  }
+  if (!duplicate.empty()) fail(path, fmt::format("tensor '{}' appears twice in the header", duplicate));
+  if (!header.is_object())
+    fail(path, fmt::format("header must be a JSON object, found {}", header.type_name()));
+  return header;
+}
+
+uint64_t read_u64_le(const std::byte* bytes) {
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = value << 8 | static_cast<uint8_t>(bytes[i]);
+  return value;
+}
+
+// A JSON number that is a non-negative integer fitting in 64 bits.
+std::optional<uint64_t> as_unsigned(const json& value) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer() && value.get<int64_t>() >= 0)
+    return static_cast<uint64_t>(value.get<int64_t>());
+  return std::nullopt;
+}
+
+}  // namespace
+
+int64_t TensorView::numel() const {
+  int64_t count = 1;
+  for (int64_t extent : shape) count *= extent;
+  return count;
+}
+
+std::string TensorView::shape_string() const { return format_shape(shape); }
+
+std::string format_shape(std::span<const int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape) {
+  uint64_t count = 1;
+  for (int64_t extent : shape) {
+    if (extent < 0) return std::nullopt;
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(extent), &count)) return std::nullopt;
+  }
+  uint64_t bits = 0;
+  if (__builtin_mul_overflow(count, static_cast<uint64_t>(dtype_bits(dtype)), &bits))
+    return std::nullopt;
+  if (bits % 8 != 0) return std::nullopt;
+  return bits / 8;
+}
+
+std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
+  std::shared_ptr<SafetensorsFile> file(new SafetensorsFile(MappedFile(path)));
+  file->parse();
+  return file;
+}
+
+const TensorView* SafetensorsFile::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+void SafetensorsFile::parse() {
+  const auto& path = file_.path();
+  const auto bytes = file_.bytes();
+  if (bytes.size() < 8)
+    fail(path, fmt::format("file is {} bytes, expected at least 8 (the header length)",
+                           bytes.size()));
+  const uint64_t header_length = read_u64_le(bytes.data());
+  if (header_length > kMaxSafetensorsHeaderBytes)
+    fail(path, fmt::format("header length {} exceeds the limit of {} bytes", header_length,
+                           kMaxSafetensorsHeaderBytes));
+  if (header_length > bytes.size() - 8)
+    fail(path, fmt::format("header length {} runs past the end of the file ({} bytes after the "
+                           "length field); the file is truncated or corrupt",
+                           header_length, bytes.size() - 8));
+  data_start_ = 8 + header_length;
+  const std::string_view header_text(reinterpret_cast<const char*>(bytes.data() + 8),
+                                     header_length);
+  const json header = parse_header_json(path, header_text);
+
+  struct Range {
+    uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Range> ranges;
+  const uint64_t buffer_size = bytes.size() - data_start_;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (entry.is_null()) continue;
+      if (!entry.is_object()) fail(path, "__metadata__ must be an object of strings");
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string())
+          fail(path, fmt::format("__metadata__ value of '{}' must be a string, found {}", key,
+                                 value.type_name()));
+        metadata_[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    if (!entry.is_object())
+      fail(path, fmt::format("tensor '{}': entry must be an object, found {}", name,
+                             entry.type_name()));
+    TensorView view;
+    view.name = name;
+    const auto dtype_it = entry.find("dtype");
+    if (dtype_it == entry.end() || !dtype_it->is_string())
+      fail(path, fmt::format("tensor '{}': missing string field 'dtype'", name));
+    const auto dtype = parse_dtype(dtype_it->get<std::string>());
+    if (!dtype)
+      fail(path, fmt::format("tensor '{}': unknown dtype '{}' (known: {})", name,
+                             dtype_it->get<std::string>(), all_dtype_names()));
+    view.dtype = *dtype;
+    const auto shape_it = entry.find("shape");
+    if (shape_it == entry.end() || !shape_it->is_array())
+      fail(path, fmt::format("tensor '{}': missing array field 'shape'", name));
+    for (const auto& extent : *shape_it) {
+      const auto value = as_unsigned(extent);
+      if (!value || *value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        fail(path, fmt::format("tensor '{}': shape {} must hold non-negative integers", name,
+                               shape_it->dump()));
+      view.shape.push_back(static_cast<int64_t>(*value));
+    }
+    const auto offsets_it = entry.find("data_offsets");
+    if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
+        !as_unsigned((*offsets_it)[0]) || !as_unsigned((*offsets_it)[1]))
+      fail(path, fmt::format("tensor '{}': 'data_offsets' must be two non-negative integers",
+                             name));
+    const uint64_t begin = *as_unsigned((*offsets_it)[0]);
+    const uint64_t end = *as_unsigned((*offsets_it)[1]);
+    if (end < begin)
+      fail(path, fmt::format("tensor '{}': data_offsets [{}, {}] end before they begin", name,
+                             begin, end));
+    const auto expected = tensor_byte_size(view.dtype, view.shape);
+    if (!expected)
+      fail(path, fmt::format("tensor '{}': shape {} of {} overflows or is not a whole number of "
+                             "bytes",
+                             name, view.shape_string(), dtype_name(view.dtype)));
+    if (end - begin != *expected)
+      fail(path, fmt::format("tensor '{}': {} {} needs {} bytes, data_offsets [{}, {}] hold {}",
+                             name, dtype_name(view.dtype), view.shape_string(), *expected, begin,
+                             end, end - begin));
+    if (end > buffer_size)
+      fail(path, fmt::format("tensor '{}': data_offsets [{}, {}] run past the data buffer of {} "
+                             "bytes; the file is truncated or corrupt",
+                             name, begin, end, buffer_size));
+    view.bytes = bytes.subspan(data_start_ + begin, end - begin);
+    auto [it, inserted] = tensors_.emplace(name, std::move(view));
+    ranges.push_back({begin, end, &it->first});
+  }
+
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t position = 0;
+  for (const auto& range : ranges) {
+    if (range.begin != position)
+      fail(path, fmt::format("tensor '{}' starts at data offset {}, expected {} ({})", *range.name,
+                             range.begin, position,
+                             range.begin < position ? "it overlaps the previous tensor"
+                                                    : "there is a gap before it"));
+    position = range.end;
+  }
+  if (position != buffer_size)
+    fail(path, fmt::format("the tensors cover {} bytes of the data buffer, but the file holds {} "
+                           "bytes after the header ({})",
+                           position, buffer_size,
+                           position < buffer_size ? "trailing bytes" : "truncated"));
+}
+
+}  // namespace moeslice

@@ -1,0 +1,209 @@
+// Canonical safetensors writing, sharding and the shard index.
+#include "format/safetensors_writer.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_output.h"
+#include "common/error.h"
+
+namespace moeslice {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kCopyChunkBytes = 64u << 20;
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+
+void write_all(std::FILE* file, const fs::path& path, std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size())
+    throw IoError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
+}
+
+std::string build_header(std::span<const TensorSource> tensors, const Metadata& metadata) {
+  json header = json::object();
+  json meta = json::object();
+  meta["format"] = "pt";
+  for (const auto& [key, value] : metadata) meta[key] = value;
+  header["__metadata__"] = meta;
+  uint64_t offset = 0;
+  for (const auto& tensor : tensors) {
+    const uint64_t size = tensor.byte_size();
+    header[tensor.name] = {{"dtype", std::string(dtype_name(tensor.dtype))},
+                           {"shape", tensor.shape},
+                           {"data_offsets", {offset, offset + size}}};
+    offset += size;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  return text;
+}
+
+}  // namespace
+
+uint64_t TensorSource::byte_size() const {
+  const auto size = tensor_byte_size(dtype, shape);
+  if (!size) throw InputError(fmt::format("tensor '{}': shape {} of {} is too large", name,
+                                          format_shape(shape), dtype_name(dtype)));
+  return *size;
+}
+
+TensorSource TensorSource::copy_of(const TensorView& view, const MappedFile* mapping,
+                                   std::string new_name) {
+  TensorSource source;
+  source.name = new_name.empty() ? view.name : std::move(new_name);
+  source.dtype = view.dtype;
+  source.shape = view.shape;
+  const auto bytes = view.bytes;
+  source.produce = [bytes, mapping](const ByteSink& sink) {
+    for (size_t done = 0; done < bytes.size(); done += kCopyChunkBytes) {
+      const size_t length = std::min(kCopyChunkBytes, bytes.size() - done);
+      sink(bytes.subspan(done, length));
+      if (mapping != nullptr)
+        mapping->dont_need(static_cast<size_t>(bytes.data() + done - mapping->bytes().data()),
+                           length);
+    }
+  };
+  return source;
+}
+
+TensorSource TensorSource::from_bytes(std::string name, DType dtype, std::vector<int64_t> shape,
+                                      std::vector<std::byte> bytes) {
+  TensorSource source{std::move(name), dtype, std::move(shape), {}};
+  auto shared = std::make_shared<std::vector<std::byte>>(std::move(bytes));
+  source.produce = [shared](const ByteSink& sink) { sink(*shared); };
+  return source;
+}
+
+TensorSource TensorSource::from_floats(std::string name, DType dtype, std::vector<int64_t> shape,
+                                       std::vector<float> values) {
+  std::vector<std::byte> bytes(values.size() * dtype_bits(dtype) / 8);
+  convert_from_f32(dtype, values.data(), bytes.data(), values.size());
+  return from_bytes(std::move(name), dtype, std::move(shape), std::move(bytes));
+}
+
+// Streams a whole safetensors file (length, header, data) into `out`.
+static void stream_safetensors(const ByteSink& out, std::span<const TensorSource> tensors,
+                        const Metadata& metadata) {
+  const std::string header = build_header(tensors, metadata);
+  const uint64_t length = header.size();
+  std::byte length_bytes[8];
+  for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<std::byte>(length >> (8 * i) & 0xff);
+  out(length_bytes);
+  out(std::as_bytes(std::span(header.data(), header.size())));
+  for (const auto& tensor : tensors) {
+    const uint64_t expected = tensor.byte_size();
+    uint64_t written = 0;
+    tensor.produce([&](std::span<const std::byte> bytes) {
+      written += bytes.size();
+      if (written <= expected) out(bytes);
+    });
+    if (written != expected)
+      throw std::logic_error(fmt::format("tensor '{}' produced {} bytes, expected {}",
+                                         tensor.name, written, expected));
+  }
+}
+
+void write_safetensors_file(const fs::path& path, std::span<const TensorSource> tensors,
+                            const Metadata& metadata) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
+  if (!file) throw IoError(fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
+  std::setvbuf(file.get(), nullptr, _IOFBF, 1 << 20);
+  stream_safetensors([&](std::span<const std::byte> bytes) { write_all(file.get(), path, bytes); },
+                     tensors, metadata);
+  if (std::fflush(file.get()) != 0)
+    throw IoError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
+}
+
+void write_safetensors(const fs::path& path, std::span<const TensorSource> tensors,
+                       const Metadata& metadata, bool overwrite) {
+  AtomicOutputFile output(path, overwrite);
+  stream_safetensors([&](std::span<const std::byte> bytes) { output.write(bytes); }, tensors,
+                     metadata);
+  output.commit();
+}
+
+std::vector<fs::path> write_checkpoint_tensors(const fs::path& dir,
+                                               std::span<const TensorSource> tensors,
+                                               const Metadata& metadata,
+                                               uint64_t max_shard_bytes) {
+  // Greedy packing in the given order, as transformers does: a new shard starts when the next
+  // tensor would overflow the current one; a tensor larger than the limit gets a shard alone.
+  std::vector<std::pair<size_t, size_t>> shard_ranges;  // [begin, end) into tensors
+  uint64_t current = 0;
+  uint64_t total = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const uint64_t size = tensors[i].byte_size();
+    total += size;
+    if (shard_ranges.empty() || (current > 0 && current + size > max_shard_bytes)) {
+      shard_ranges.push_back({i, i});
+      current = 0;
+    }
+    shard_ranges.back().second = i + 1;
+    current += size;
+  }
+  std::vector<fs::path> written;
+  if (shard_ranges.size() <= 1) {
+    written.push_back(dir / kSingleFileName);
+    write_safetensors_file(written.back(), tensors, metadata);
+    return written;
+  }
+  json weight_map = json::object();
+  const size_t count = shard_ranges.size();
+  for (size_t s = 0; s < count; ++s) {
+    const std::string name = fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, count);
+    const auto [begin, end] = shard_ranges[s];
+    const auto part = tensors.subspan(begin, end - begin);
+    for (const auto& tensor : part) weight_map[tensor.name] = name;
+    written.push_back(dir / name);
+    write_safetensors_file(written.back(), part, metadata);
+  }
+  const json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  written.push_back(dir / kIndexFileName);
+  write_file_atomically(written.back(), index.dump(2) + "\n", /*overwrite=*/false);
+  return written;
+}
+
+uint64_t parse_byte_size(const std::string& text) {
+  size_t digits_end = 0;
+  double number = 0;
+  try {
+    number = std::stod(text, &digits_end);
+  } catch (const std::exception&) {
+    digits_end = 0;
+  }
+  std::string unit = text.substr(digits_end);
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::map<std::string, double> units = {
+      {"", 1},      {"B", 1},         {"KB", 1e3},          {"MB", 1e6},
+      {"GB", 1e9},  {"TB", 1e12},     {"KIB", 1024.0},      {"MIB", 1048576.0},
+      {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
+  const auto it = units.find(unit);
+  if (digits_end == 0 || it == units.end() || !(number > 0) || !std::isfinite(number))
+    throw InputError(fmt::format("cannot read size '{}': expected a positive number with an "
+                                 "optional unit (B, KB, MB, GB, KiB, MiB, GiB), e.g. 5GB",
+                                 text));
+  return static_cast<uint64_t>(number * it->second);
+}
+
+std::string format_byte_size(uint64_t bytes) {
+  const double value = static_cast<double>(bytes);
+  if (value >= 1e9) return fmt::format("{:.2f} GB", value / 1e9);
+  if (value >= 1e6) return fmt::format("{:.2f} MB", value / 1e6);
+  if (value >= 1e3) return fmt::format("{:.2f} kB", value / 1e3);
+  return fmt::format("{} B", bytes);
+}
+
+}  // namespace moeslice

@@ -1,0 +1,96 @@
+// A recursive-descent evaluator for profile shape expressions.
+#include "model/dim_expression.h"
+
+#include <cctype>
+#include <stdexcept>
+#include <string>
+
+namespace moeslice {
+namespace {
+
+class Parser {
+ public:
+  Parser(std::string_view text, const std::function<int64_t(std::string_view)>& lookup)
+      : text_(text), lookup_(lookup) {}
+
+  int64_t parse() {
+    const int64_t value = sum();
+    skip_space();
+    if (pos_ != text_.size()) fail("unexpected character");
+    return value;
+  }
+
+ private:
+  int64_t sum() {
+    int64_t value = product();
+    for (char op = peek(); op == '+' || op == '-'; op = peek()) {
+      ++pos_;
+      const int64_t rhs = product();
+      value = op == '+' ? value + rhs : value - rhs;
+    }
+    return value;
+  }
+
+  int64_t product() {
+    int64_t value = atom();
+    for (char op = peek(); op == '*' || op == '/'; op = peek()) {
+      ++pos_;
+      const int64_t rhs = atom();
+      if (op == '/' && rhs == 0) fail("division by zero");
+      value = op == '*' ? value * rhs : value / rhs;
+    }
+    return value;
+  }
+
+  int64_t atom() {
+    const char c = peek();
+    if (c == '(') {
+      ++pos_;
+      const int64_t value = sum();
+      if (peek() != ')') fail("missing ')'");
+      ++pos_;
+      return value;
+    }
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      int64_t value = 0;
+      while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_])))
+        value = value * 10 + (text_[pos_++] - '0');
+      return value;
+    }
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      const size_t start = pos_;
+      while (pos_ < text_.size() &&
+             (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_'))
+        ++pos_;
+      return lookup_(text_.substr(start, pos_ - start));
+    }
+    fail("expected a number, a name or '('");
+  }
+
+  char peek() {
+    skip_space();
+    return pos_ < text_.size() ? text_[pos_] : '\0';
+  }
+
+  void skip_space() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+
+  [[noreturn]] void fail(const char* what) const {
+    throw std::invalid_argument("expression '" + std::string(text_) + "': " + what + " at " +
+                                std::to_string(pos_));
+  }
+
+  std::string_view text_;
+  const std::function<int64_t(std::string_view)>& lookup_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+int64_t evaluate_dim_expression(std::string_view expression,
+                                const std::function<int64_t(std::string_view)>& lookup) {
+  return Parser(expression, lookup).parse();
+}
+
+}  // namespace moeslice

@@ -1,0 +1,177 @@
+// Building the inspect summary from a checkpoint and its resolved spec.
+#include "model/model_summary.h"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "format/safetensors_writer.h"
+
+namespace moeslice {
+namespace {
+
+std::string shared_kind_name(SharedExpertKind kind) {
+  switch (kind) {
+    case SharedExpertKind::kNone:
+      return "none";
+    case SharedExpertKind::kLastRouted:
+      return "last routed experts, weight 1.0";
+    case SharedExpertKind::kSeparateGated:
+      return "separate MLP, sigmoid-gated";
+    case SharedExpertKind::kSeparate:
+      return "separate MLP";
+  }
+  return "unknown";
+}
+
+std::string layer_list(const std::vector<int64_t>& layers, int64_t total) {
+  if (static_cast<int64_t>(layers.size()) == total) return fmt::format("all {}", total);
+  return fmt::format("{} of {}: {}", layers.size(), total, fmt::join(layers, ","));
+}
+
+}  // namespace
+
+ExpertFootprint expert_footprint(const ModelSpec& spec, const Checkpoint& checkpoint,
+                                 const LayerSpec& layer) {
+  ExpertFootprint footprint;
+  if (!layer.has_experts || spec.num_experts == 0) return footprint;
+  if (!layer.expert_prefix.empty()) {
+    // Every tensor under expert 0's prefix, so FP8 scales and biases count too.
+    const std::string prefix = layer.expert_prefix_of(0);
+    for (auto it = checkpoint.tensors().lower_bound(prefix);
+         it != checkpoint.tensors().end() && it->first.compare(0, prefix.size(), prefix) == 0;
+         ++it) {
+      footprint.parameters += it->second->numel();
+      footprint.bytes += it->second->bytes.size();
+    }
+    return footprint;
+  }
+  // Fused storage: a 1/E share of every tensor indexed by expert, except the router's.
+  for (const auto& tensor : layer.tensors) {
+    if (!tensor.expert_axis || tensor.role.rfind("router", 0) == 0) continue;
+    const TensorView* view = checkpoint.find(tensor.name);
+    if (view == nullptr) continue;
+    footprint.parameters += view->numel() / spec.num_experts;
+    footprint.bytes += view->bytes.size() / static_cast<uint64_t>(spec.num_experts);
+  }
+  return footprint;
+}
+
+ModelSummary summarize_model(const Model& model) {
+  const auto& spec = model.spec;
+  const auto& checkpoint = model.checkpoint;
+  ModelSummary summary;
+  summary.family = spec.family->family;
+  summary.model_type = spec.model_type;
+  summary.directory = checkpoint.dir().string();
+  summary.layers = spec.num_layers;
+  summary.hidden = spec.hidden;
+  summary.heads = spec.heads;
+  summary.kv_heads = spec.kv_heads;
+  summary.head_dim = spec.head_dim;
+  summary.vocab = spec.vocab;
+  summary.expert_layers = spec.expert_layers();
+  summary.experts_per_layer = spec.num_experts;
+  summary.experts_per_token = spec.experts_per_token;
+  summary.shared_experts = spec.shared_experts;
+  summary.shared_expert_kind = shared_kind_name(spec.family->shared_expert_kind);
+  summary.expert_width = spec.expert_width;
+  summary.forward_supported = spec.family->forward_supported;
+  for (const auto& [name, view] : checkpoint.tensors()) {
+    summary.total_parameters += view->numel();
+    summary.total_bytes += view->bytes.size();
+    const std::string dtype(dtype_name(view->dtype));
+    summary.tensors_by_dtype[dtype] += 1;
+    summary.bytes_by_dtype[dtype] += view->bytes.size();
+  }
+  // Active per token: everything except the experts a token does not use. EMO's top-k counts
+  // its shared experts, so k experts of E are active in every family.
+  int64_t inactive = 0;
+  for (const auto& layer : spec.layers) {
+    if (!layer.has_experts) continue;
+    const ExpertFootprint footprint = expert_footprint(spec, checkpoint, layer);
+    if (summary.bytes_per_expert == 0) summary.bytes_per_expert = footprint.bytes;
+    summary.expert_parameters += footprint.parameters * spec.num_experts;
+    inactive += footprint.parameters * (spec.num_experts - spec.experts_per_token);
+  }
+  summary.active_parameters = summary.total_parameters - inactive;
+  for (const auto& shard : checkpoint.shards()) {
+    ShardSummary entry;
+    entry.file = shard->path().filename().string();
+    entry.bytes = shard->mapped().size();
+    entry.tensors = static_cast<int64_t>(shard->tensors().size());
+    summary.shards.push_back(entry);
+  }
+  return summary;
+}
+
+nlohmann::json summary_to_json(const ModelSummary& s) {
+  nlohmann::json shards = nlohmann::json::array();
+  for (const auto& shard : s.shards)
+    shards.push_back({{"file", shard.file}, {"bytes", shard.bytes}, {"tensors", shard.tensors}});
+  return {{"family", s.family},
+          {"model_type", s.model_type},
+          {"directory", s.directory},
+          {"layers", s.layers},
+          {"expert_layers", s.expert_layers},
+          {"experts_per_layer", s.experts_per_layer},
+          {"experts_per_token", s.experts_per_token},
+          {"shared_experts", s.shared_experts},
+          {"shared_expert_kind", s.shared_expert_kind},
+          {"hidden_size", s.hidden},
+          {"expert_width", s.expert_width},
+          {"attention_heads", s.heads},
+          {"kv_heads", s.kv_heads},
+          {"head_dim", s.head_dim},
+          {"vocab_size", s.vocab},
+          {"total_parameters", s.total_parameters},
+          {"active_parameters", s.active_parameters},
+          {"expert_parameters", s.expert_parameters},
+          {"bytes_per_expert", s.bytes_per_expert},
+          {"total_bytes", s.total_bytes},
+          {"tensors_by_dtype", s.tensors_by_dtype},
+          {"bytes_by_dtype", s.bytes_by_dtype},
+          {"shards", shards},
+          {"forward_supported", s.forward_supported}};
+}
+
+std::string summary_to_text(const ModelSummary& s) {
+  auto row = [](std::string_view key, const std::string& value) {
+    return fmt::format("  {:<22} {}\n", key, value);
+  };
+  auto params = [](int64_t count) {
+    const double value = static_cast<double>(count);
+    if (value >= 1e9) return fmt::format("{} ({:.2f} B)", count, value / 1e9);
+    if (value >= 1e6) return fmt::format("{} ({:.2f} M)", count, value / 1e6);
+    return fmt::format("{} ({:.1f} K)", count, value / 1e3);
+  };
+  std::string text = fmt::format("{}\n", s.directory);
+  text += row("family", s.family + (s.model_type != s.family ? " (" + s.model_type + ")" : ""));
+  text += row("layers", std::to_string(s.layers));
+  text += row("layers with experts", layer_list(s.expert_layers, s.layers));
+  text += row("experts per layer", std::to_string(s.experts_per_layer));
+  text += row("experts per token", std::to_string(s.experts_per_token));
+  text += row("shared experts", fmt::format("{} ({})", s.shared_experts, s.shared_expert_kind));
+  text += row("hidden size", std::to_string(s.hidden));
+  text += row("expert width", std::to_string(s.expert_width));
+  text += row("attention heads", fmt::format("{} (kv {}, head dim {})", s.heads, s.kv_heads,
+                                             s.head_dim));
+  text += row("vocabulary", std::to_string(s.vocab));
+  text += row("parameters", params(s.total_parameters));
+  text += row("active per token", params(s.active_parameters));
+  text += row("in experts", params(s.expert_parameters));
+  text += row("bytes per expert", format_byte_size(s.bytes_per_expert));
+  std::string dtypes;
+  for (const auto& [dtype, count] : s.tensors_by_dtype)
+    dtypes += fmt::format("{}{} x{} ({})", dtypes.empty() ? "" : ", ", dtype, count,
+                          format_byte_size(s.bytes_by_dtype.at(dtype)));
+  text += row("dtypes", dtypes);
+  text += row("size", format_byte_size(s.total_bytes));
+  text += row("shards", std::to_string(s.shards.size()));
+  for (const auto& shard : s.shards)
+    text += row("", fmt::format("{} ({}, {} tensors)", shard.file, format_byte_size(shard.bytes),
+                                shard.tensors));
+  text += row("forward pass", s.forward_supported ? "supported" : "not supported (slice only)");
+  return text;
+}
+
+}  // namespace moeslice

@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Write tiny random MoE checkpoints in the exact Hugging Face layout, for each family.
+
+Each checkpoint directory holds config.json (real HF keys, `model_type`, `architectures`) and
+model.safetensors (or two shards + model.safetensors.index.json). Used to self-test the PyTorch
+reference and to cross-check moeslice's C++ reader and forward pass.
+
+  /usr/bin/python3 tests/reference/make_tiny.py --out DIR --variant olmoe_gqa_clip [--dtype BF16]
+      [--shards 2] [--seed 0] [--corpus DIR/corpus.jsonl]
+  /usr/bin/python3 tests/reference/make_tiny.py --all OUTROOT   # every variant -> OUTROOT/<name>
+  /usr/bin/python3 tests/reference/make_tiny.py --list
+
+Weights: embeddings N(0,1); projections N(0, 1/fan_in); RMSNorm weights 1 + N(0, 0.1); biases
+N(0, 0.1); routers N(0, (2/sqrt(H))^2) so router logits have std ~2 and routing is decisive.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+from reference_forward import Config, expected_shapes  # noqa: E402
+
+ARCH = {
+    "olmoe": "OlmoeForCausalLM",
+    "flex_olmo": "FlexOlmoForCausalLM",
+    "emo": "EmoForCausalLM",
+    "mixtral": "MixtralForCausalLM",
+    "qwen2_moe": "Qwen2MoeForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM",
+}
+
+COMMON = dict(hidden_act="silu", attention_dropout=0.0, initializer_range=0.02, use_cache=True,
+              rope_scaling=None, max_position_embeddings=256, pad_token_id=1, bos_token_id=None,
+              eos_token_id=2, output_router_logits=False, router_aux_loss_coef=0.01)
+
+
+def _cfg(model_type, **kw):
+    c = dict(COMMON)
+    c.update(model_type=model_type, architectures=[ARCH[model_type]],
+             hidden_size=64, num_hidden_layers=3, num_attention_heads=4, vocab_size=128)
+    c.update(kw)
+    return c
+
+
+# name -> (config dict, short description)
+VARIANTS = {
+    "olmoe": (_cfg("olmoe", intermediate_size=32, num_key_value_heads=4, num_experts=8,
+                   num_experts_per_tok=2, norm_topk_prob=False, clip_qkv=None, attention_bias=False,
+                   rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False),
+              "MHA, untied, no renorm, no clip"),
+    "olmoe_gqa_clip": (_cfg("olmoe", intermediate_size=32, num_key_value_heads=2, num_experts=8,
+                            num_experts_per_tok=3, norm_topk_prob=False, clip_qkv=0.8,
+                            attention_bias=False, rms_norm_eps=1e-5, rope_theta=10000.0,
+                            tie_word_embeddings=False),
+                       "GQA, clip_qkv 0.8"),
+    "olmoe_tied_norm_bias": (_cfg("olmoe", intermediate_size=32, num_key_value_heads=2, num_experts=8,
+                                  num_experts_per_tok=2, norm_topk_prob=True, clip_qkv=None,
+                                  attention_bias=True, rms_norm_eps=1e-5, rope_theta=10000.0,
+                                  tie_word_embeddings=True),
+                             "GQA, tied head, norm_topk_prob, attention biases"),
+    "flex_olmo": (_cfg("flex_olmo", intermediate_size=32, num_key_value_heads=2, num_experts=6,
+                       num_experts_per_tok=2, norm_topk_prob=False, attention_bias=False,
+                       rms_norm_eps=1e-6, rope_theta=500000.0, tie_word_embeddings=False),
+                  "post-norm, whole-vector qk norm, GQA"),
+    "emo": (_cfg("emo", intermediate_size=32, num_key_value_heads=2, num_experts=9,
+                 num_shared_experts=1, num_experts_per_tok=3, norm_topk_prob=False,
+                 attention_bias=False, rms_norm_eps=1e-6, rope_theta=500000.0,
+                 tie_word_embeddings=False),
+            "8 routed + 1 shared (last), top-2 routed + shared, GQA"),
+    "emo_mha_tied": (_cfg("emo", intermediate_size=32, num_key_value_heads=4, num_experts=9,
+                          num_shared_experts=1, num_experts_per_tok=4, norm_topk_prob=False,
+                          attention_bias=False, rms_norm_eps=1e-6, rope_theta=500000.0,
+                          tie_word_embeddings=True),
+                     "MHA, tied head, top-3 routed + shared"),
+    "mixtral": (_cfg("mixtral", intermediate_size=32, num_key_value_heads=2, head_dim=16,
+                     num_local_experts=8, num_experts_per_tok=2, rms_norm_eps=1e-5, rope_theta=1e6,
+                     sliding_window=None, router_jitter_noise=0.0, tie_word_embeddings=False),
+                "GQA, always renormalised"),
+    "qwen2_moe": (_cfg("qwen2_moe", intermediate_size=48, moe_intermediate_size=16,
+                       shared_expert_intermediate_size=40, num_key_value_heads=2, num_experts=8,
+                       num_experts_per_tok=2, norm_topk_prob=False, decoder_sparse_step=1,
+                       mlp_only_layers=[0], use_sliding_window=False, sliding_window=4096,
+                       max_window_layers=3, rms_norm_eps=1e-6, rope_theta=1e6,
+                       tie_word_embeddings=False),
+                  "dense layer 0 via mlp_only_layers, shared expert, qkv biases"),
+    "qwen2_moe_step2": (_cfg("qwen2_moe", num_hidden_layers=4, intermediate_size=48,
+                             moe_intermediate_size=16, shared_expert_intermediate_size=24,
+                             num_key_value_heads=4, num_experts=6, num_experts_per_tok=2,
+                             norm_topk_prob=True, decoder_sparse_step=2, mlp_only_layers=[],
+                             use_sliding_window=False, sliding_window=None, max_window_layers=4,
+                             rms_norm_eps=1e-6, rope_theta=10000.0, tie_word_embeddings=True),
+                        "decoder_sparse_step 2 (layers 1,3 sparse), tied, norm_topk_prob"),
+    "qwen3_moe": (_cfg("qwen3_moe", intermediate_size=48, moe_intermediate_size=24, head_dim=24,
+                       num_key_value_heads=2, num_experts=8, num_experts_per_tok=3,
+                       norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
+                       attention_bias=False, use_sliding_window=False, sliding_window=None,
+                       max_window_layers=3, rms_norm_eps=1e-6, rope_theta=1e6,
+                       tie_word_embeddings=False),
+                  "GQA, head_dim 24 != H/heads, per-head qk norm, norm_topk_prob"),
+    "qwen3_moe_bias": (_cfg("qwen3_moe", intermediate_size=48, moe_intermediate_size=24, head_dim=16,
+                            num_key_value_heads=4, num_experts=8, num_experts_per_tok=2,
+                            norm_topk_prob=False, decoder_sparse_step=1, mlp_only_layers=[2],
+                            attention_bias=True, use_sliding_window=False, sliding_window=None,
+                            max_window_layers=3, rms_norm_eps=1e-6, rope_theta=10000.0,
+                            tie_word_embeddings=False),
+                       "MHA, attention biases, no renorm, dense last layer"),
+}
+
+ST_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64}
+
+
+def random_tensors(cfg_dict, seed=0):
+    """name -> float32 tensor with the scales described in the module docstring."""
+    cfg = Config(cfg_dict)
+    gen = torch.Generator().manual_seed(seed)
+    H = cfg.H
+    out = {}
+    for name, shape in sorted(expected_shapes(cfg).items()):
+        z = torch.randn(shape, generator=gen, dtype=torch.float64)
+        if name == "model.embed_tokens.weight":
+            t = z
+        elif name.endswith("norm.weight"):
+            t = 1.0 + 0.1 * z
+        elif name.endswith(".bias"):
+            t = 0.1 * z
+        elif name.endswith("mlp.gate.weight") or name.endswith("block_sparse_moe.gate.weight"):
+            t = z * (2.0 / H ** 0.5)
+        else:
+            t = z / shape[1] ** 0.5
+        out[name] = t.float()
+    return out
+
+
+def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0):
+    cfg, _ = VARIANTS[variant]
+    cfg = dict(cfg)
+    cfg["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "F64": "float64"}[dtype]
+    os.makedirs(out_dir, exist_ok=True)
+    tensors = {n: t.to(ST_DTYPES[dtype]) for n, t in random_tensors(cfg, seed).items()}
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+    for old in os.listdir(out_dir):
+        if old.endswith(".safetensors") or old == "model.safetensors.index.json":
+            os.remove(os.path.join(out_dir, old))
+    if shards > 1:
+        safetensors_io.save_sharded(out_dir, tensors, shards)
+    else:
+        safetensors_io.save_file(os.path.join(out_dir, "model.safetensors"), tensors)
+    return cfg
+
+
+def write_corpus(path, vocab, lengths=(1, 7, 23, 40), seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    with open(path, "w") as f:
+        for i, n in enumerate(lengths):
+            ids = torch.randint(0, vocab, (n,), generator=gen).tolist()
+            f.write(json.dumps({"id": f"doc{i}", "input_ids": ids}) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out")
+    ap.add_argument("--variant", choices=sorted(VARIANTS))
+    ap.add_argument("--all", metavar="OUTROOT")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--dtype", default="F32", choices=sorted(ST_DTYPES))
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--corpus", help="also write a small JSONL corpus here")
+    a = ap.parse_args(argv)
+    if a.list:
+        for n, (c, d) in sorted(VARIANTS.items()):
+            print(f"{n:22s} {c['model_type']:10s} {d}")
+        return 0
+    if a.all:
+        for n in sorted(VARIANTS):
+            d = os.path.join(a.all, n)
+            write_checkpoint(d, n, a.dtype, a.shards, a.seed)
+            write_corpus(os.path.join(d, "corpus.jsonl"), VARIANTS[n][0]["vocab_size"])
+            print(f"wrote {d}")
+        return 0
+    if not (a.out and a.variant):
+        ap.error("--out and --variant (or --all / --list) required")
+    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed)
+    if a.corpus:
+        write_corpus(a.corpus, cfg["vocab_size"])
+    print(f"wrote {a.out} ({a.variant}, {a.dtype}, {a.shards} file(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
