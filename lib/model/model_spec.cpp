@@ -39,8 +39,9 @@ std::pair<const FamilyProfile*, std::string> find_family(const json& config,
   if (config.contains("text_config") && config["text_config"].is_object())
     for (const auto& family : all_families())
       if (matches_family(family, config["text_config"])) return {&family, "text_config"};
-  // Fall back to the architecture name when model_type is absent.
-  if (config.contains("architectures") && config["architectures"].is_array())
+  // Fall back to the architecture name only when model_type is absent.
+  if (!config.contains("model_type") && config.contains("architectures") &&
+      config["architectures"].is_array())
     for (const auto& family : all_families())
       for (const auto& architecture : config["architectures"])
         if (architecture.is_string() &&

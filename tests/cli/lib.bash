@@ -1,0 +1,49 @@
+# Shared helpers for the command-line tests (sourced, not run). Each test gets the moeslice binary
+# as $1 and a scratch directory as $2.
+set -euo pipefail
+MOESLICE="$1"
+SCRATCH="$2"
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+FAILURES=0
+PASSES=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  FAILURES=$((FAILURES + 1))
+}
+
+pass() {
+  PASSES=$((PASSES + 1))
+}
+
+# expect_error CODE PATTERN -- command...: the command must exit with CODE and print a message
+# matching PATTERN (grep -E) on stderr, without crashing.
+expect_error() {
+  local code="$1" pattern="$2"
+  shift 3
+  local out rc=0
+  out=$("$@" 2>&1 >/dev/null) || rc=$?
+  if [ "$rc" -ne "$code" ]; then
+    fail "expected exit $code, got $rc: $* :: $out"
+  elif ! grep -Eq -- "$pattern" <<<"$out"; then
+    fail "message does not match /$pattern/: $* :: $out"
+  elif grep -Eq "AddressSanitizer|runtime error|terminate called|Segmentation" <<<"$out"; then
+    fail "crash report: $* :: $out"
+  else
+    pass
+  fi
+}
+
+# expect_ok -- command...: the command must succeed.
+expect_ok() {
+  shift 1
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  if [ "$rc" -ne 0 ]; then fail "exit $rc: $* :: $out"; else pass; fi
+}
+
+finish() {
+  echo "$PASSES passed, $FAILURES failed"
+  [ "$FAILURES" -eq 0 ]
+}
