@@ -8,6 +8,11 @@ namespace moeslice::app {
 
 void add_inspect_command(CLI::App& app);
 void add_make_random_command(CLI::App& app);
+void add_logits_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_profile_command(CLI::App& app);
+void add_merge_command(CLI::App& app);
+void add_slice_command(CLI::App& app);
+void add_unslice_command(CLI::App& app);
 
 }  // namespace moeslice::app

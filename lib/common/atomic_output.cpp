@@ -23,6 +23,13 @@ fs::path temporary_sibling(const fs::path& final_path) {
   return final_path.parent_path() / tag;
 }
 
+// "out/" names the directory "out"; left as is, its parent would be taken to be "out" itself and
+// the temporary sibling would be created inside the output.
+fs::path without_trailing_separator(fs::path path) {
+  while (!path.has_filename() && path.has_relative_path()) path = path.parent_path();
+  return path;
+}
+
 fs::path absolute_parent(const fs::path& path) {
   fs::path parent = fs::absolute(path).parent_path();
   return parent;
@@ -78,6 +85,12 @@ void sync_path(const fs::path& path) {
     throw IoError(fmt::format("cannot sync {}: {}", path.string(), std::strerror(saved)));
 }
 
+std::string normalized_absolute_path(const fs::path& path) {
+  fs::path normal = fs::absolute(path).lexically_normal();
+  if (normal.has_parent_path() && normal.filename().empty()) normal = normal.parent_path();
+  return normal.string();
+}
+
 void check_output_outside_inputs(const fs::path& output, std::span<const fs::path> inputs) {
   const fs::path out = fs::weakly_canonical(fs::absolute(output));
   for (const auto& input : inputs) {
@@ -92,7 +105,7 @@ void check_output_outside_inputs(const fs::path& output, std::span<const fs::pat
 }
 
 AtomicOutputDir::AtomicOutputDir(fs::path final_path, bool overwrite)
-    : final_(std::move(final_path)), overwrite_(overwrite) {
+    : final_(without_trailing_separator(std::move(final_path))), overwrite_(overwrite) {
   require_writable_target(final_, overwrite_);
   staging_ = temporary_sibling(final_);
   std::error_code error;
@@ -117,7 +130,7 @@ void AtomicOutputDir::commit() {
 }
 
 AtomicOutputFile::AtomicOutputFile(fs::path final_path, bool overwrite)
-    : final_(std::move(final_path)), overwrite_(overwrite) {
+    : final_(without_trailing_separator(std::move(final_path))), overwrite_(overwrite) {
   require_writable_target(final_, overwrite_);
   if (fs::is_directory(final_))
     throw InputError(fmt::format("output {} is a directory", final_.string()));

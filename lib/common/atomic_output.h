@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -65,6 +66,10 @@ class AtomicOutputFile {
 // Writes a whole small file atomically (temporary sibling + fsync + rename).
 void write_file_atomically(const std::filesystem::path& path, std::string_view content,
                            bool overwrite);
+
+// An absolute, normalised spelling of `path` without a trailing separator, for recording where
+// an input came from ("/data/models/olmoe" for "olmoe/" run in /data/models).
+std::string normalized_absolute_path(const std::filesystem::path& path);
 
 // fsyncs a file or directory by path; throws IoError on failure.
 void sync_path(const std::filesystem::path& path);

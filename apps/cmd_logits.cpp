@@ -1,0 +1,103 @@
+// `moeslice logits`: runs the CPU forward pass over a tokenised corpus and writes every
+// document's logits (and, with --router, each MoE layer's routing) to one safetensors file, in
+// the form the PyTorch reference in tests/reference writes.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "common/atomic_output.h"
+#include "common/error.h"
+#include "forward/forward_pass.h"
+#include "forward/keep_plan.h"
+#include "forward/logits_output.h"
+#include "forward/token_corpus.h"
+
+namespace moeslice::app {
+
+void add_logits_command(CLI::App& app) {
+  struct Options {
+    std::string model;
+    std::string corpus;
+    std::string out;
+    std::string keep;
+    bool router = false;
+    size_t threads = 0;
+    size_t max_seq = 0;
+    bool force = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "logits", "Run the forward pass over a token corpus and write logits (and routing)");
+  command->add_option("--model", options->model, "Checkpoint directory")->required();
+  command->add_option("--corpus", options->corpus,
+                      "JSON Lines corpus, one {\"input_ids\": [...], \"id\": ...} per line")
+      ->required();
+  command->add_option("--out", options->out, "Output safetensors file")->required();
+  command->add_option("--keep", options->keep,
+                      "Restricted-routing plan {\"experts_kept_per_layer\": [...]}");
+  command->add_flag("--router", options->router,
+                    "Also write each MoE layer's router logits, chosen experts, weights and "
+                    "expert output norms");
+  command->add_option("--threads", options->threads, "Threads (0: all cores)");
+  command->add_option("--max-seq", options->max_seq,
+                      "Cut longer documents into independent windows of at most N tokens "
+                      "(default: the model's max_position_embeddings)")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--force", options->force, "Replace an existing output file");
+  command->callback([options] {
+    std::vector<std::filesystem::path> inputs = {options->model, options->corpus};
+    if (!options->keep.empty()) inputs.emplace_back(options->keep);
+    check_output_outside_inputs(options->out, inputs);
+    if (!options->force && std::filesystem::exists(options->out))
+      throw InputError(fmt::format("{} exists (pass --force to replace it)", options->out));
+
+    const Model model = open_model(options->model);
+    ForwardOptions forward_options;
+    forward_options.threads = options->threads;
+    forward_options.max_seq = options->max_seq;
+    if (!options->keep.empty()) forward_options.keep = read_keep_plan(options->keep, model.spec);
+    ForwardPass forward(model, std::move(forward_options));
+    const std::vector<TokenDocument> documents =
+        read_token_corpus(options->corpus, model.spec.vocab);
+
+    // Refuse a sliding window that matters before computing anything.
+    size_t longest = 0;
+    for (const auto& document : documents)
+      longest = std::max(longest, std::min(document.tokens.size(), forward.max_window()));
+    check_sequence_length(model.spec, forward.config(), static_cast<int64_t>(longest));
+
+    RouterRecorder recorder;
+    std::vector<TensorSource> tensors;
+    std::map<size_t, std::vector<Window>> split;
+    size_t total_tokens = 0;
+    for (size_t i = 0; i < documents.size(); ++i) {
+      const TokenDocument& document = documents[i];
+      const std::vector<Window> windows = forward.windows_for(document.tokens.size());
+      if (windows.size() > 1) {
+        fmt::print(stderr,
+                   "moeslice: note: {}:{}: document '{}' has {} tokens, more than the window of "
+                   "{}; computing it as {} independent windows (recorded in the output "
+                   "metadata)\n",
+                   options->corpus, document.line, document.id, document.tokens.size(),
+                   forward.max_window(), windows.size());
+        split[i] = windows;
+      }
+      recorder.reset(document.tokens.size());
+      DocumentResult result =
+          forward.run(document.tokens, options->router ? &recorder : nullptr);
+      append_document_tensors(i, result, options->router ? &recorder : nullptr, tensors);
+      total_tokens += document.tokens.size();
+    }
+    write_safetensors(options->out, tensors, logits_metadata(forward, documents, split),
+                      options->force);
+    fmt::print("wrote {}: {} documents, {} tokens, {} family{}\n", options->out, documents.size(),
+               total_tokens, model.spec.family->family,
+               options->keep.empty() ? "" : ", restricted routing from " + options->keep);
+  });
+}
+
+}  // namespace moeslice::app

@@ -1,0 +1,51 @@
+// `moeslice slice`: write a standalone checkpoint with only the experts a plan keeps.
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "format/safetensors_writer.h"
+#include "slice/slicer.h"
+
+namespace moeslice::app {
+
+void add_slice_command(CLI::App& app) {
+  struct Options {
+    std::string model, plan, out, max_shard_size = "5GB";
+    bool force = false, no_verify = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "slice", "Write a smaller checkpoint holding only the experts a plan keeps");
+  command->add_option("--model", options->model, "Full checkpoint directory")->required();
+  command->add_option("--plan", options->plan, "Plan JSON with experts_kept_per_layer")->required();
+  command->add_option("--out", options->out, "Output directory")->required();
+  command->add_option("--max-shard-size", options->max_shard_size, "Largest shard (5GB)");
+  command->add_flag("--force", options->force, "Replace an existing output directory");
+  command->add_flag("--no-verify", options->no_verify,
+                    "Skip checking each sliced layer against the restricted full layer");
+  command->callback([options] {
+    const Model model = open_model(options->model);
+    const nlohmann::json plan_document = read_json_file(options->plan);
+    const KeepPlan plan = parse_keep_plan(plan_document, model.spec, options->plan);
+    SliceOptions slice_options;
+    slice_options.max_shard_bytes = parse_byte_size(options->max_shard_size);
+    slice_options.overwrite = options->force;
+    slice_options.verify = !options->no_verify;
+    const SliceReport report =
+        slice_checkpoint(model, plan, plan_document, options->out, slice_options);
+    fmt::print("wrote {}: {} of {} experts per layer, {} per token; {} -> {} ({:.1f}%)\n",
+               options->out, report.experts_after, report.experts_before,
+               report.experts_per_token_after, format_byte_size(report.bytes_before),
+               format_byte_size(report.bytes_after),
+               100.0 * static_cast<double>(report.bytes_after) /
+                   static_cast<double>(report.bytes_before));
+    if (report.verify_max_relative_error >= 0)
+      fmt::print("verified: sliced layers equal the restricted full layers (max relative "
+                 "difference {:.2g})\n",
+                 report.verify_max_relative_error);
+    else if (!options->no_verify)
+      fmt::print("not verified: the forward pass does not support the {} family\n",
+                 model.spec.family->family);
+  });
+}
+
+}  // namespace moeslice::app

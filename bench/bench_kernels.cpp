@@ -1,0 +1,143 @@
+// Throughput of the forward-pass compute kernels (lib/forward/kernels): fp32 GEMM through
+// matmul_xWt, causal attention, and the batched MoE expert block at OLMoE width. Prints numbers;
+// not a test. Usage: bench_kernels [--quick]
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "common/dtype.h"
+#include "forward/kernels/attention.h"
+#include "forward/kernels/gemm.h"
+#include "forward/kernels/matrix.h"
+#include "forward/kernels/moe.h"
+#include "forward/kernels/routing.h"
+#include "forward/kernels/thread_pool.h"
+#include "forward/kernels/weight_matrix.h"
+
+using namespace moeslice;
+using namespace moeslice::kernels;
+
+namespace {
+
+// Best-of-`reps` wall time of fn in seconds, after one warm-up run.
+double time_best(int reps, const std::function<void()>& fn) {
+  fn();
+  double best = 1e300;
+  for (int i = 0; i < reps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+void fill_random(float* data, size_t count, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  for (size_t i = 0; i < count; ++i) data[i] = dist(rng);
+}
+
+// Storage of `rows x cols` random weights in `dtype`.
+std::vector<std::byte> random_weights(DType dtype, size_t rows, size_t cols, uint32_t seed) {
+  std::vector<float> values(rows * cols);
+  fill_random(values.data(), values.size(), seed, 0.03f);
+  std::vector<std::byte> bytes(values.size() * (dtype_bits(dtype) / 8));
+  convert_from_f32(dtype, values.data(), bytes.data(), values.size());
+  return bytes;
+}
+
+void bench_gemm(bool quick) {
+  std::printf("\n## matmul_xWt (fp32 compute, backend %s)\n", std::string(gemm_backend()).c_str());
+  std::printf("%-28s %-6s %8s %10s\n", "shape [n x in] x [in x out]", "dtype", "threads", "GFLOP/s");
+  struct Shape {
+    size_t n, in, out;
+  };
+  for (const Shape s : {Shape{512, 2048, 2048}, Shape{2048, 2048, 2048}, Shape{128, 2048, 1024}}) {
+    Matrix x(s.n, s.in);
+    fill_random(x.data(), s.n * s.in, 1, 1.0f);
+    Matrix y(s.n, s.out);
+    for (DType dtype : {DType::F32, DType::BF16}) {
+      const std::vector<std::byte> storage = random_weights(dtype, s.out, s.in, 2);
+      const WeightMatrix w(dtype, storage.data(), s.out, s.in);
+      for (size_t threads : {1u, 2u}) {
+        ThreadPool pool(threads);
+        const double seconds = time_best(quick ? 2 : 5, [&] { matmul_xWt(x.cref(), w, y.ref(), {}, &pool); });
+        const double flops = 2.0 * static_cast<double>(s.n * s.in * s.out);
+        std::printf("[%4zu x %4zu] x [%4zu x %4zu] %-6s %8zu %10.1f\n", s.n, s.in, s.in, s.out,
+                    std::string(dtype_name(dtype)).c_str(), threads, flops / seconds / 1e9);
+      }
+    }
+  }
+}
+
+void bench_attention(bool quick) {
+  std::printf("\n## causal_attention (16 heads x 128, kv 16)\n");
+  std::printf("%8s %8s %10s %12s\n", "tokens", "threads", "ms", "GFLOP/s");
+  const AttentionShape shape{16, 16, 128};
+  for (size_t n : {512u, 2048u}) {
+    Matrix q(n, 2048), k(n, 2048), v(n, 2048), out(n, 2048);
+    fill_random(q.data(), n * 2048, 3, 1.0f);
+    fill_random(k.data(), n * 2048, 4, 1.0f);
+    fill_random(v.data(), n * 2048, 5, 1.0f);
+    for (size_t threads : {1u, 2u}) {
+      ThreadPool pool(threads);
+      const double seconds = time_best(quick ? 2 : 5, [&] {
+        causal_attention(q.cref(), k.cref(), v.cref(), shape, out.ref(), &pool);
+      });
+      // Useful work: QK^T and PV over the causal triangle.
+      const double flops = 2.0 * 2.0 * 16 * 128 * static_cast<double>(n) * static_cast<double>(n + 1) / 2;
+      std::printf("%8zu %8zu %10.2f %12.1f\n", n, threads, seconds * 1e3, flops / seconds / 1e9);
+    }
+  }
+}
+
+void bench_moe(bool quick) {
+  const size_t hidden = 2048, width = 1024, experts = 64, k = 8;
+  const size_t tokens = quick ? 512 : 2048;
+  std::printf("\n## moe_experts (OLMoE width: H %zu, %zu experts x I %zu, top-%zu, BF16 weights, %zu tokens)\n",
+              hidden, experts, width, k, tokens);
+  std::vector<std::vector<std::byte>> storage;
+  std::vector<ExpertMlp> mlps;
+  for (size_t e = 0; e < experts; ++e) {
+    const auto seed = static_cast<uint32_t>(10 + 3 * e);
+    storage.push_back(random_weights(DType::BF16, width, hidden, seed));
+    storage.push_back(random_weights(DType::BF16, width, hidden, seed + 1));
+    storage.push_back(random_weights(DType::BF16, hidden, width, seed + 2));
+  }
+  for (size_t e = 0; e < experts; ++e)
+    mlps.push_back({WeightMatrix(DType::BF16, storage[3 * e].data(), width, hidden),
+                    WeightMatrix(DType::BF16, storage[3 * e + 1].data(), width, hidden),
+                    WeightMatrix(DType::BF16, storage[3 * e + 2].data(), hidden, width)});
+  Matrix x(tokens, hidden);
+  fill_random(x.data(), tokens * hidden, 6, 1.0f);
+  Matrix logits(tokens, experts);
+  fill_random(logits.data(), tokens * experts, 7, 2.0f);
+  const Routing routing = route_softmax_topk(logits.ref(), k, false);
+  Matrix y(tokens, hidden);
+  std::vector<float> norms(tokens * k);
+  std::printf("%8s %10s %12s %10s\n", "threads", "seconds", "tokens/s", "GFLOP/s");
+  for (size_t threads : {1u, 2u}) {
+    ThreadPool pool(threads);
+    const double seconds = time_best(quick ? 1 : 2, [&] {
+      moe_experts(x.cref(), routing, mlps, y.ref(), norms, &pool);
+    });
+    const double flops = 2.0 * 3.0 * static_cast<double>(tokens * k * hidden * width);
+    std::printf("%8zu %10.3f %12.0f %10.1f\n", threads, seconds,
+                static_cast<double>(tokens) / seconds, flops / seconds / 1e9);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  std::printf("# bench_kernels%s\n", quick ? " (quick)" : "");
+  bench_gemm(quick);
+  bench_attention(quick);
+  bench_moe(quick);
+  return 0;
+}

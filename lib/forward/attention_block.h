@@ -1,0 +1,35 @@
+// The attention sublayer of every supported family: q/k/v projections (with biases where the
+// model has them), the family's q/k RMSNorm (whole projected vector: olmoe, flex_olmo; per head:
+// qwen3_moe), olmoe's clip_qkv, rotate-half RoPE, causal GQA attention and the output projection.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "forward/kernels/matrix.h"
+#include "forward/kernels/rope.h"
+#include "forward/layer_weights.h"
+#include "model/family_profile.h"
+
+namespace moeslice {
+
+namespace kernels {
+class ThreadPool;
+}
+
+struct AttentionParams {
+  size_t heads = 0;
+  size_t kv_heads = 0;
+  size_t head_dim = 0;
+  QkNorm qk_norm = QkNorm::kNone;
+  float rms_norm_eps = 1e-6f;
+  std::optional<float> clip_qkv;
+};
+
+// out [n, hidden] = attention(x [n, hidden]) for one sequence whose first token has position 0.
+// `rope` must cover n positions. out must not overlap x.
+void attention_block(const AttentionWeights& weights, const AttentionParams& params,
+                     kernels::ConstMatrixRef x, const kernels::RopeTable& rope,
+                     kernels::MatrixRef out, kernels::ThreadPool* pool);
+
+}  // namespace moeslice

@@ -1,0 +1,116 @@
+// The model-level CPU forward pass of the supported MoE families: embeddings, the decoder layers
+// (pre- or post-norm attention and MoE/dense MLP sublayers), final norm and LM head. A document
+// is one independent causal sequence with positions from 0; all its tokens go through each layer
+// at once (batched prefill; MoE tokens grouped by expert). Documents longer than the context (or
+// ForwardOptions::max_seq) are cut into windows, each an independent sequence from position 0.
+//
+// Numerics: weights are read from the mapped checkpoint (F32/BF16/F16) and converted to fp32
+// block by block; all maths is fp32. Semantics follow tests/reference/README.md.
+//
+// This is the API the profiler and evaluator reuse: an observer sees every MoE layer's routing.
+//
+// Thread safety: a ForwardPass is used by one thread at a time (it owns the thread pool and
+// grows its RoPE table); the Model it reads must outlive it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "forward/forward_config.h"
+#include "forward/keep_plan.h"
+#include "forward/kernels/matrix.h"
+#include "forward/layer_weights.h"
+#include "forward/moe_block.h"
+#include "model/model_spec.h"
+
+namespace moeslice {
+
+namespace kernels {
+class RopeTable;
+class ThreadPool;
+}  // namespace kernels
+
+struct ForwardOptions {
+  size_t threads = 0;              // 0: every hardware thread
+  std::optional<KeepPlan> keep;    // restricted routing
+  size_t max_seq = 0;              // longest window; 0: the model's max_position_embeddings
+  // Skip the final norm and LM head (DocumentResult::logits stays empty): profiling needs only
+  // the routing.
+  bool skip_lm_head = false;
+  // Also skip every layer after the last MoE layer (implies skip_lm_head).
+  bool stop_after_last_moe_layer = false;
+};
+
+// A contiguous range of a document's tokens computed as one independent sequence.
+struct Window {
+  size_t begin = 0;
+  size_t length = 0;
+};
+
+// What one MoE layer did on one window. Views stay valid only during the callback.
+struct MoeLayerEvent {
+  int64_t layer = 0;
+  size_t window_begin = 0;  // document index of the window's first token (row 0 here)
+  size_t tokens = 0;
+  size_t experts = 0;
+  size_t slots = 0;  // experts chosen per token (k, or fewer under a keep plan)
+  kernels::ConstMatrixRef router_logits;  // [tokens, experts] raw, before the plan's mask
+  kernels::ConstMatrixRef router_probs;   // [tokens, experts] after mask and softmax
+  std::span<const int32_t> chosen;        // [tokens * slots] expert ids, top-k order
+  std::span<const float> weights;         // [tokens * slots] gate weights
+  std::span<const float> expert_out_norms;  // [tokens * slots] L2 norm before gate weighting
+};
+
+class ForwardObserver {
+ public:
+  virtual ~ForwardObserver() = default;
+  virtual void on_moe_layer(const MoeLayerEvent& event) = 0;
+};
+
+struct DocumentResult {
+  kernels::Matrix logits;  // [tokens, vocab]; empty with skip_lm_head
+  std::vector<Window> windows;
+};
+
+class ForwardPass {
+ public:
+  // Throws UnsupportedError for a family or config feature the forward pass does not implement
+  // (see forward_config.h), ModelError for unusable tensors, InputError for a plan that does not
+  // fit the model.
+  ForwardPass(const Model& model, ForwardOptions options);
+  ~ForwardPass();
+  ForwardPass(const ForwardPass&) = delete;
+  ForwardPass& operator=(const ForwardPass&) = delete;
+
+  const ModelSpec& spec() const { return spec_; }
+  const ForwardConfig& config() const { return config_; }
+  const ForwardOptions& options() const { return options_; }
+  // The longest sequence run at once (windows are at most this long).
+  size_t max_window() const { return max_window_; }
+  // How a document of `tokens` tokens is cut into windows.
+  std::vector<Window> windows_for(size_t tokens) const;
+
+  // Runs one document (token ids in [0, vocab), checked: InputError otherwise).
+  DocumentResult run(std::span<const int32_t> tokens, ForwardObserver* observer = nullptr);
+
+ private:
+  void run_window(std::span<const int32_t> tokens, size_t window_begin, ForwardObserver* observer,
+                  kernels::MatrixRef logits);
+  const kernels::RopeTable& rope_for(size_t positions);
+
+  const ModelSpec& spec_;
+  ForwardOptions options_;
+  ForwardConfig config_;
+  ModelWeights weights_;
+  std::vector<std::optional<MoeRouting>> routing_;  // per layer
+  int64_t last_layer_ = 0;                          // the last layer run
+  size_t max_window_ = 0;
+  std::unique_ptr<kernels::ThreadPool> pool_;
+  std::unique_ptr<kernels::RopeTable> rope_;
+};
+
+}  // namespace moeslice

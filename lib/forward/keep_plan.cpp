@@ -1,0 +1,82 @@
+// Parsing and validation of restricted-routing plans.
+#include "forward/keep_plan.h"
+
+#include <algorithm>
+
+#include <fmt/core.h>
+
+#include "common/error.h"
+#include "format/checkpoint.h"
+
+namespace moeslice {
+
+const std::vector<int32_t>* KeepPlan::kept_in(int64_t layer) const {
+  if (layer < 0 || static_cast<size_t>(layer) >= kept.size()) return nullptr;
+  const auto& entry = kept[static_cast<size_t>(layer)];
+  return entry ? &*entry : nullptr;
+}
+
+KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
+                         const std::string& source) {
+  auto fail = [&source](const std::string& what) {
+    throw InputError(fmt::format("{}: {}", source, what));
+  };
+  if (!plan.is_object() || !plan.contains("experts_kept_per_layer"))
+    fail("expected an object with 'experts_kept_per_layer'");
+  const nlohmann::json& layers = plan["experts_kept_per_layer"];
+  if (!layers.is_array() || layers.size() != static_cast<size_t>(spec.num_layers))
+    fail(fmt::format("'experts_kept_per_layer' must be a list with one entry per layer ({}), "
+                     "found {}",
+                     spec.num_layers,
+                     layers.is_array() ? std::to_string(layers.size()) + " entries"
+                                       : std::string(layers.type_name())));
+  KeepPlan result;
+  result.source = source;
+  result.kept.resize(layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const nlohmann::json& entry = layers[l];
+    if (entry.is_null()) continue;
+    const LayerSpec& layer = spec.layers[l];
+    if (!layer.has_experts)
+      fail(fmt::format("layer {} has no experts, so its entry must be null (found {})", l,
+                       entry.dump()));
+    if (!entry.is_array() || entry.empty())
+      fail(fmt::format("layer {}: expected null or a non-empty list of expert ids, found {}", l,
+                       entry.dump()));
+    std::vector<int32_t> ids;
+    for (const auto& id : entry) {
+      if (!id.is_number_integer())
+        fail(fmt::format("layer {}: expert id {} is not an integer", l, id.dump()));
+      const int64_t value = id.get<int64_t>();
+      if (value < 0 || value >= spec.num_experts)
+        fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, value,
+                         spec.num_experts));
+      if (!ids.empty() && value <= ids.back())
+        fail(fmt::format("layer {}: expert ids must be strictly ascending (no duplicates); "
+                         "{} follows {}",
+                         l, value, ids.back()));
+      ids.push_back(static_cast<int32_t>(value));
+    }
+    if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted)
+      // EMO's shared experts are always active; a slice without them is a different model.
+      for (int64_t shared = spec.num_experts - spec.shared_experts; shared < spec.num_experts;
+           ++shared)
+        if (!std::binary_search(ids.begin(), ids.end(), static_cast<int32_t>(shared)))
+          fail(fmt::format("layer {}: drops shared expert {}; EMO shared experts must be kept",
+                           l, shared));
+    result.kept[l] = std::move(ids);
+  }
+  return result;
+}
+
+KeepPlan read_keep_plan(const std::filesystem::path& path, const ModelSpec& spec) {
+  return parse_keep_plan(read_json_file(path), spec, path.string());
+}
+
+std::string keep_plan_json(const KeepPlan& plan) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& entry : plan.kept) layers.push_back(entry ? nlohmann::json(*entry) : nullptr);
+  return nlohmann::json{{"experts_kept_per_layer", layers}}.dump();
+}
+
+}  // namespace moeslice

@@ -1,0 +1,40 @@
+// A restricted-routing plan: which experts each MoE layer may route to. The forward pass masks
+// the router logits of the other experts with -inf before the softmax, which is what a model
+// sliced down to the kept experts computes. File form (see tests/reference/README.md):
+//   {"experts_kept_per_layer": [[ascending ids] | null, ...]}   one entry per decoder layer,
+// null for layers without experts or left unrestricted.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/model_spec.h"
+
+namespace moeslice {
+
+struct KeepPlan {
+  std::string source;  // the plan file, for messages
+  // Indexed by layer; nullopt = unrestricted (always for layers without experts).
+  std::vector<std::optional<std::vector<int32_t>>> kept;
+
+  // The layer's kept ids, or nullptr when unrestricted.
+  const std::vector<int32_t>* kept_in(int64_t layer) const;
+};
+
+// Validates a parsed plan against the model. Throws InputError naming `source` and the layer:
+// wrong length, a non-array entry, ids not integers, out of range, unsorted or duplicated, an
+// empty list, an entry for a dense layer, or (EMO) a plan that drops a shared expert.
+KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
+                         const std::string& source);
+// Reads and validates a plan file.
+KeepPlan read_keep_plan(const std::filesystem::path& path, const ModelSpec& spec);
+
+// The plan as compact JSON (for output metadata).
+std::string keep_plan_json(const KeepPlan& plan);
+
+}  // namespace moeslice

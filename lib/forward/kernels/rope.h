@@ -1,0 +1,42 @@
+// Rotary position embedding, "rotate_half" (GPT-NeoX) layout, as every supported family uses:
+// for j < d/2, (x[j], x[j + d/2]) is rotated by angle pos * inv_freq[j], inv_freq[j] =
+// theta^(-2j/d). Positions restart at 0 for every document.
+//
+// The table is computed the way transformers does, in fp32: inv_freq = 1 / theta^(float(2j)/d),
+// angle = float(pos) * inv_freq (one fp32 product), cos/sin of that fp32 angle. A double-precision
+// angle would differ from PyTorch's by up to ~1e-4 rad at position 2000.
+//
+// Thread safety: RopeTable is immutable after construction.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "forward/kernels/matrix.h"
+
+namespace moeslice::kernels {
+
+class RopeTable {
+ public:
+  // Covers positions [0, positions). head_dim must be even.
+  RopeTable(size_t head_dim, double theta, size_t positions);
+
+  size_t head_dim() const { return head_dim_; }
+  size_t positions() const { return positions_; }
+  const std::vector<float>& inv_freq() const { return inv_freq_; }
+  // head_dim / 2 values for position `pos` (the second half of the rotation repeats them).
+  const float* cos(size_t pos) const { return cos_.data() + pos * (head_dim_ / 2); }
+  const float* sin(size_t pos) const { return sin_.data() + pos * (head_dim_ / 2); }
+
+ private:
+  size_t head_dim_;
+  size_t positions_;
+  std::vector<float> inv_freq_;
+  std::vector<float> cos_;
+  std::vector<float> sin_;
+};
+
+// Rotates x [n, heads * head_dim] in place; row t gets position first_position + t.
+void apply_rope(MatrixRef x, size_t heads, const RopeTable& table, size_t first_position = 0);
+
+}  // namespace moeslice::kernels

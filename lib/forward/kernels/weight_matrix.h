@@ -1,0 +1,66 @@
+// Weights as the forward pass reads them: a view over a mapped [out, in] tensor (row-major, the
+// layout of a HF Linear weight) in F32, BF16 or F16, converted to fp32 one block of rows at a
+// time so the whole model is never held in fp32. Also matmul_xWt, the Linear layer.
+//
+// Thread safety: WeightMatrix is an immutable view; any number of threads may read it.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "common/dtype.h"
+#include "format/safetensors.h"
+#include "forward/kernels/matrix.h"
+
+namespace moeslice::kernels {
+
+class ThreadPool;
+
+class WeightMatrix {
+ public:
+  WeightMatrix() = default;
+  // A 2-D tensor of F32, BF16 or F16; throws ModelError naming the tensor otherwise. The
+  // tensor's mapping must outlive the WeightMatrix.
+  explicit WeightMatrix(const TensorView& tensor);
+  // Raw storage of `rows * cols` elements of `dtype` (any alignment).
+  WeightMatrix(DType dtype, const std::byte* data, size_t rows, size_t cols);
+  // fp32 storage, e.g. a Matrix built in memory.
+  static WeightMatrix from_f32(const float* data, size_t rows, size_t cols);
+  static WeightMatrix from_f32(const Matrix& matrix) {
+    return from_f32(matrix.data(), matrix.rows(), matrix.cols());
+  }
+
+  size_t rows() const { return rows_; }
+  size_t cols() const { return cols_; }
+  DType dtype() const { return dtype_; }
+  bool empty() const { return rows_ == 0; }
+
+  // Writes rows [begin, begin + count) as fp32 to dst (count * cols floats, dense).
+  void rows_to_f32(size_t begin, size_t count, float* dst) const;
+  // Rows [begin, begin + count) as fp32: a view of the storage itself when it is F32 and
+  // float-aligned, else converted into `scratch` (resized as needed).
+  ConstMatrixRef rows_f32(size_t begin, size_t count, std::vector<float>& scratch) const;
+
+ private:
+  DType dtype_ = DType::F32;
+  const std::byte* data_ = nullptr;
+  size_t rows_ = 0;
+  size_t cols_ = 0;
+};
+
+// A 1-D F32/BF16/F16 tensor (norm weight, bias) converted to fp32; throws ModelError when the
+// tensor is not 1-D of `expected_size` elements or not a compute float.
+std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size);
+
+// Rows of converted weights per block: keeps the fp32 scratch of one block at or below
+// kWeightBlockBytes (and at least 16 rows). Fixed per weight shape, never per thread count.
+inline constexpr size_t kWeightBlockBytes = size_t{4} << 20;
+size_t weight_block_rows(size_t cols);
+
+// Y = X W^T (+ bias): X [n, in], W [out, in], Y [n, out], bias empty or [out]. Blocks of W's rows
+// are converted and multiplied independently, spread over `pool` when given. Y must not overlap X.
+void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
+                std::span<const float> bias = {}, ThreadPool* pool = nullptr);
+
+}  // namespace moeslice::kernels

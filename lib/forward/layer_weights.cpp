@@ -1,0 +1,175 @@
+// Building the per-layer weight views from a ModelSpec and its checkpoint.
+#include "forward/layer_weights.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/core.h>
+
+#include "common/dtype.h"
+#include "common/error.h"
+
+namespace moeslice {
+namespace {
+
+class Loader {
+ public:
+  Loader(const ModelSpec& spec, const Checkpoint& checkpoint)
+      : spec_(spec), checkpoint_(checkpoint) {}
+
+  const TensorView& tensor(const std::string& name) const { return checkpoint_.tensor(name); }
+
+  kernels::WeightMatrix matrix(const LayerSpec& layer, std::string_view role) const {
+    return kernels::WeightMatrix(tensor(required(layer, role)));
+  }
+
+  // A 1-D tensor as fp32, or empty when the layer has no tensor of this role.
+  std::vector<float> optional_vector(const LayerSpec& layer, std::string_view role) const {
+    const ResolvedTensor* resolved = layer.find(role);
+    if (resolved == nullptr || checkpoint_.find(resolved->name) == nullptr) return {};
+    const TensorView& view = tensor(resolved->name);
+    return kernels::vector_to_f32(view, static_cast<size_t>(view.numel()));
+  }
+
+  std::vector<float> vector(const LayerSpec& layer, std::string_view role) const {
+    const TensorView& view = tensor(required(layer, role));
+    return kernels::vector_to_f32(view, static_cast<size_t>(view.numel()));
+  }
+
+  // Any-shaped F32/BF16/F16 tensor flattened to fp32 (the [1, hidden] shared-expert gate).
+  std::vector<float> flattened(const std::string& name) const {
+    const TensorView& view = tensor(name);
+    if (!is_compute_float(view.dtype))
+      throw ModelError(fmt::format("tensor '{}' has dtype {}; the forward pass computes with "
+                                   "F32, BF16 or F16 weights only",
+                                   name, dtype_name(view.dtype)));
+    std::vector<float> out(static_cast<size_t>(view.numel()));
+    convert_to_f32(view.dtype, view.bytes.data(), out.data(), out.size());
+    return out;
+  }
+
+  kernels::ExpertMlp mlp(const LayerSpec& layer, std::string_view gate, std::string_view up,
+                         std::string_view down) const {
+    return {matrix(layer, gate), matrix(layer, up), matrix(layer, down)};
+  }
+
+  kernels::ExpertMlp expert(const LayerSpec& layer, int64_t e) const {
+    auto get = [&](std::string_view role) {
+      const ResolvedTensor* resolved = layer.find_expert(e, role);
+      if (resolved == nullptr)
+        throw ModelError(fmt::format("layer {} expert {}: the {} profile names no '{}' tensor",
+                                     layer.index, e, spec_.family->family, role));
+      return kernels::WeightMatrix(tensor(resolved->name));
+    };
+    return {get("gate_proj"), get("up_proj"), get("down_proj")};
+  }
+
+ private:
+  std::string required(const LayerSpec& layer, std::string_view role) const {
+    const ResolvedTensor* resolved = layer.find(role);
+    if (resolved == nullptr)
+      throw ModelError(fmt::format("layer {}: the {} profile names no '{}' tensor", layer.index,
+                                   spec_.family->family, role));
+    return resolved->name;
+  }
+
+  const ModelSpec& spec_;
+  const Checkpoint& checkpoint_;
+};
+
+const TensorView& model_tensor(const ModelSpec& spec, const Checkpoint& checkpoint,
+                               std::string_view role) {
+  const ResolvedTensor* resolved = spec.find_model_tensor(role);
+  if (resolved == nullptr)
+    throw ModelError(fmt::format("the {} profile names no '{}' tensor", spec.family->family,
+                                 role));
+  return checkpoint.tensor(resolved->name);
+}
+
+// A stored head under tie_word_embeddings must be the embedding itself.
+void check_tied_head(const Checkpoint& checkpoint, const TensorView& embed) {
+  const TensorView* head = checkpoint.find("lm_head.weight");
+  if (head == nullptr) return;
+  bool same = head->shape == embed.shape;
+  if (same && head->dtype == embed.dtype) {
+    same = std::memcmp(head->bytes.data(), embed.bytes.data(), embed.bytes.size()) == 0;
+  } else if (same && is_compute_float(head->dtype) && is_compute_float(embed.dtype)) {
+    const size_t cols = static_cast<size_t>(embed.shape[1]);
+    const kernels::WeightMatrix a(embed), b(*head);
+    std::vector<float> row_a(cols), row_b(cols);
+    for (size_t r = 0; same && r < a.rows(); ++r) {
+      a.rows_to_f32(r, 1, row_a.data());
+      b.rows_to_f32(r, 1, row_b.data());
+      same = row_a == row_b;
+    }
+  }
+  if (!same)
+    throw ModelError(fmt::format(
+        "{}: config.json sets tie_word_embeddings but the checkpoint's lm_head.weight differs "
+        "from model.embed_tokens.weight; fix the config or drop the stored head",
+        checkpoint.dir().string()));
+}
+
+}  // namespace
+
+ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpoint) {
+  const Loader load(spec, checkpoint);
+  ModelWeights weights;
+  weights.embed = &model_tensor(spec, checkpoint, "embed");
+  if (!is_compute_float(weights.embed->dtype))
+    throw ModelError(fmt::format("tensor '{}' has dtype {}; expected F32, BF16 or F16",
+                                 weights.embed->name, dtype_name(weights.embed->dtype)));
+  const TensorView& final_norm = model_tensor(spec, checkpoint, "final_norm");
+  weights.final_norm = kernels::vector_to_f32(final_norm, static_cast<size_t>(spec.hidden));
+  if (spec.flag("tie_word_embeddings")) {
+    check_tied_head(checkpoint, *weights.embed);
+    weights.lm_head = kernels::WeightMatrix(*weights.embed);
+  } else {
+    weights.lm_head = kernels::WeightMatrix(model_tensor(spec, checkpoint, "lm_head"));
+  }
+
+  for (const LayerSpec& layer : spec.layers) {
+    LayerWeights out;
+    out.index = layer.index;
+    out.attn_norm = load.vector(layer, "attn_norm");
+    out.ffn_norm = load.vector(layer, "ffn_norm");
+    AttentionWeights& attention = out.attention;
+    attention.q = load.matrix(layer, "q_proj");
+    attention.k = load.matrix(layer, "k_proj");
+    attention.v = load.matrix(layer, "v_proj");
+    attention.o = load.matrix(layer, "o_proj");
+    attention.q_bias = load.optional_vector(layer, "q_bias");
+    attention.k_bias = load.optional_vector(layer, "k_bias");
+    attention.v_bias = load.optional_vector(layer, "v_bias");
+    attention.o_bias = load.optional_vector(layer, "o_bias");
+    if (spec.family->qk_norm != QkNorm::kNone) {
+      attention.q_norm = load.vector(layer, "q_norm");
+      attention.k_norm = load.vector(layer, "k_norm");
+    }
+    if (layer.has_experts) {
+      MoeWeights moe;
+      moe.router = load.matrix(layer, "router");
+      moe.experts.reserve(static_cast<size_t>(spec.num_experts));
+      for (int64_t e = 0; e < spec.num_experts; ++e) moe.experts.push_back(load.expert(layer, e));
+      if (spec.family->shared_expert_kind == SharedExpertKind::kSeparateGated) {
+        moe.shared = load.mlp(layer, "shared_gate_proj", "shared_up_proj", "shared_down_proj");
+        moe.shared_gate = load.flattened(layer.name_of("shared_expert_gate"));
+        if (moe.shared_gate.size() != static_cast<size_t>(spec.hidden))
+          throw ModelError(fmt::format("tensor '{}' has {} elements, expected {}",
+                                       layer.name_of("shared_expert_gate"),
+                                       moe.shared_gate.size(), spec.hidden));
+      } else if (spec.family->shared_expert_kind == SharedExpertKind::kSeparate) {
+        throw UnsupportedError(fmt::format("the {} family's unweighted shared expert is not "
+                                           "implemented by the forward pass",
+                                           spec.family->family));
+      }
+      out.moe = std::move(moe);
+    } else {
+      out.mlp = load.mlp(layer, "gate_proj", "up_proj", "down_proj");
+    }
+    weights.layers.push_back(std::move(out));
+  }
+  return weights;
+}
+
+}  // namespace moeslice

@@ -1,0 +1,55 @@
+// The weights of one decoder layer as the forward pass uses them: views into the mapped
+// checkpoint for every matrix (converted to fp32 block by block when multiplied, so the model is
+// never held in fp32), and fp32 copies of the small vectors (norm weights, biases, Qwen2-MoE's
+// shared-expert gate). Built from the ModelSpec's resolved tensor names, so every family's naming
+// lives in its profile and nowhere here.
+//
+// Thread safety: immutable after construction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "format/checkpoint.h"
+#include "forward/kernels/moe.h"
+#include "forward/kernels/weight_matrix.h"
+#include "model/model_spec.h"
+
+namespace moeslice {
+
+struct AttentionWeights {
+  kernels::WeightMatrix q, k, v, o;
+  std::vector<float> q_bias, k_bias, v_bias, o_bias;  // empty when the model has none
+  std::vector<float> q_norm, k_norm;  // [heads * head_dim] / [kv_heads * head_dim] or [head_dim]
+};
+
+struct MoeWeights {
+  kernels::WeightMatrix router;               // [experts, hidden]
+  std::vector<kernels::ExpertMlp> experts;    // by expert id
+  std::optional<kernels::ExpertMlp> shared;   // Qwen2-MoE's shared expert
+  std::vector<float> shared_gate;             // [hidden], with `shared`
+};
+
+struct LayerWeights {
+  int64_t index = 0;
+  std::vector<float> attn_norm;  // pre-norm: before attention; post-norm: on its output
+  std::vector<float> ffn_norm;   // pre-norm: before the MLP/MoE; post-norm: on its output
+  AttentionWeights attention;
+  std::optional<MoeWeights> moe;          // layers with experts
+  std::optional<kernels::ExpertMlp> mlp;  // dense layers
+};
+
+struct ModelWeights {
+  const TensorView* embed = nullptr;  // [vocab, hidden], rows converted per token
+  std::vector<float> final_norm;
+  kernels::WeightMatrix lm_head;  // the embedding when tied
+  std::vector<LayerWeights> layers;
+};
+
+// Throws ModelError when a tensor the spec names is missing or not F32/BF16/F16, or when a tied
+// model stores an lm_head.weight different from its embedding (transformers would ignore it;
+// refusing keeps a mislabelled checkpoint from being evaluated as something it is not).
+ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpoint);
+
+}  // namespace moeslice

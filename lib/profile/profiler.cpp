@@ -1,0 +1,91 @@
+// Accumulating counts, router mass and gate x output norm from the forward pass's MoE events.
+#include "profile/profiler.h"
+
+#include <filesystem>
+
+#include "common/atomic_output.h"
+#include "forward/keep_plan.h"
+
+namespace moeslice {
+namespace {
+
+// Adds every MoE layer event of one document into that document's block of the profile.
+class UsageAccumulator : public ForwardObserver {
+ public:
+  UsageAccumulator(UsageProfile& profile, int64_t document)
+      : profile_(profile), document_(document) {}
+
+  void on_moe_layer(const MoeLayerEvent& event) override {
+    const int64_t experts = profile_.experts;
+    int32_t* counts = &profile_.counts[profile_.index(document_, event.layer, 0)];
+    float* mass = &profile_.mass[profile_.index(document_, event.layer, 0)];
+    float* gate_norm = &profile_.gate_norm[profile_.index(document_, event.layer, 0)];
+    for (size_t t = 0; t < event.tokens; ++t) {
+      const float* probabilities = event.router_probs.row(t);
+      for (int64_t e = 0; e < experts; ++e) mass[e] += probabilities[e];
+      for (size_t s = 0; s < event.slots; ++s) {
+        const size_t slot = t * event.slots + s;
+        const int32_t expert = event.chosen[slot];
+        counts[expert] += 1;
+        gate_norm[expert] += event.weights[slot] * event.expert_out_norms[slot];
+      }
+    }
+  }
+
+ private:
+  UsageProfile& profile_;
+  int64_t document_;
+};
+
+ForwardOptions forward_options(const ProfileOptions& options) {
+  ForwardOptions forward;
+  forward.threads = options.threads;
+  forward.max_seq = options.max_seq;
+  forward.keep = options.keep;
+  forward.skip_lm_head = true;
+  forward.stop_after_last_moe_layer = true;
+  return forward;
+}
+
+}  // namespace
+
+UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& options) {
+  const ModelSpec& spec = model.spec;
+  UsageProfile profile;
+  profile.layers = spec.num_layers;
+  profile.experts = spec.num_experts;
+  ForwardPass probe(model, forward_options(options));
+  profile.info = {
+      {"family", spec.family->family},
+      {"model", normalized_absolute_path(model.checkpoint.dir())},
+      {"layers", spec.num_layers},
+      {"experts", spec.num_experts},
+      {"expert_layers", spec.expert_layers()},
+      {"top_k", spec.experts_per_token},
+      {"shared_experts", spec.shared_experts},
+      {"max_seq", probe.max_window()},
+      {"keep_plan", options.keep ? nlohmann::json::parse(keep_plan_json(*options.keep))
+                                 : nlohmann::json()},
+      {"moeslice_version", MOESLICE_VERSION},
+      {"sources", nlohmann::json::array()}};
+  return profile;
+}
+
+void profile_documents(const Model& model, std::span<const TokenDocument> documents,
+                       std::span<const std::string> domains, const ProfileOptions& options,
+                       UsageProfile& profile) {
+  ForwardPass forward(model, forward_options(options));
+  int64_t tokens_done = 0;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    const TokenDocument& document = documents[i];
+    const int64_t index =
+        profile.add_document({document.id, domains.empty() ? std::string() : domains[i]});
+    UsageAccumulator accumulator(profile, index);
+    forward.run(document.tokens, &accumulator);
+    profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
+    tokens_done += static_cast<int64_t>(document.tokens.size());
+    if (options.progress) options.progress(static_cast<int64_t>(i) + 1, tokens_done);
+  }
+}
+
+}  // namespace moeslice

@@ -1,0 +1,33 @@
+// The profiler: runs the forward pass over a corpus (without the LM head, stopping after the last
+// MoE layer) and accumulates each document's expert usage into a UsageProfile.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "forward/forward_pass.h"
+#include "forward/token_corpus.h"
+#include "profile/usage_profile.h"
+
+namespace moeslice {
+
+struct ProfileOptions {
+  size_t threads = 0;
+  size_t max_seq = 0;
+  std::optional<KeepPlan> keep;
+  // Called after each document with (documents done, tokens done).
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+// A usage profile with no documents, its metadata filled from the model and options.
+UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& options);
+
+// Profiles `documents` into `profile` (appending). `domains` is parallel to documents or empty.
+void profile_documents(const Model& model, std::span<const TokenDocument> documents,
+                       std::span<const std::string> domains, const ProfileOptions& options,
+                       UsageProfile& profile);
+
+}  // namespace moeslice

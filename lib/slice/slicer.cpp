@@ -1,0 +1,270 @@
+// Writing a sliced checkpoint: tensor selection and renaming, config rewrite, side files, verify.
+#include "slice/slicer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "common/atomic_output.h"
+#include "common/error.h"
+#include "format/safetensors_writer.h"
+#include "forward/layer_weights.h"
+#include "forward/moe_block.h"
+
+namespace moeslice {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Copies the rows `kept` (along axis 0) of a mapped tensor.
+TensorSource kept_rows(const TensorView& view, const std::vector<int32_t>& kept,
+                       const MappedFile* mapping) {
+  TensorSource source;
+  source.name = view.name;
+  source.dtype = view.dtype;
+  source.shape = view.shape;
+  source.shape[0] = static_cast<int64_t>(kept.size());
+  const auto bytes = view.bytes;
+  const size_t row_bytes = bytes.size() / static_cast<size_t>(view.shape[0]);
+  source.produce = [bytes, row_bytes, kept, mapping](const ByteSink& sink) {
+    for (int32_t id : kept) sink(bytes.subspan(static_cast<size_t>(id) * row_bytes, row_bytes));
+    if (mapping != nullptr)
+      mapping->dont_need(static_cast<size_t>(bytes.data() - mapping->bytes().data()),
+                         bytes.size());
+  };
+  return source;
+}
+
+// The original-model ids of the kept experts: when the input is itself a slice, its
+// pruning_metadata.json maps its ids back to the model it was cut from.
+json original_ids(const Checkpoint& checkpoint, const KeepPlan& plan, std::string& original_model) {
+  json layers = json::array();
+  const fs::path previous = checkpoint.dir() / kPruningMetadataFileName;
+  json earlier;
+  if (fs::exists(previous)) {
+    earlier = read_json_file(previous);
+    if (earlier.contains("original_model") && earlier["original_model"].is_string())
+      original_model = earlier["original_model"].get<std::string>();
+  }
+  for (size_t l = 0; l < plan.kept.size(); ++l) {
+    if (!plan.kept[l]) {
+      layers.push_back(nullptr);
+      continue;
+    }
+    json ids = json::array();
+    const json* mapping = nullptr;
+    if (earlier.contains("experts_kept_per_layer") && earlier["experts_kept_per_layer"].is_array() &&
+        l < earlier["experts_kept_per_layer"].size() &&
+        earlier["experts_kept_per_layer"][l].is_array())
+      mapping = &earlier["experts_kept_per_layer"][l];
+    for (int32_t id : *plan.kept[l]) {
+      if (mapping != nullptr && static_cast<size_t>(id) < mapping->size())
+        ids.push_back((*mapping)[static_cast<size_t>(id)]);
+      else
+        ids.push_back(id);
+    }
+    layers.push_back(ids);
+  }
+  return layers;
+}
+
+// Runs each MoE layer of both models on the same random hidden states: the sliced layer must
+// equal the full layer with the router restricted to the kept experts.
+double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced) {
+  const ModelWeights full_weights = load_model_weights(full.spec, full.checkpoint);
+  const ModelWeights sliced_weights = load_model_weights(sliced.spec, sliced.checkpoint);
+  constexpr size_t kTokens = 8;
+  const auto hidden = static_cast<size_t>(full.spec.hidden);
+  std::mt19937 random(1234);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  kernels::Matrix x(kTokens, hidden), y_full(kTokens, hidden), y_sliced(kTokens, hidden);
+  for (size_t i = 0; i < kTokens * hidden; ++i) x.data()[i] = normal(random);
+  const FamilyProfile& family = *full.spec.family;
+  const bool renormalise = family.routing == RoutingKind::kSoftmaxTopKRenormalised ||
+                           full.spec.flag("norm_topk_prob");
+  double worst = 0;
+  for (const auto& layer : full.spec.layers) {
+    if (!layer.has_experts) continue;
+    const auto l = static_cast<size_t>(layer.index);
+    const MoeRouting restricted = make_moe_routing(
+        family.routing, static_cast<size_t>(full.spec.num_experts),
+        static_cast<size_t>(full.spec.experts_per_token),
+        static_cast<size_t>(full.spec.shared_experts), renormalise, plan.kept_in(layer.index));
+    const MoeRouting unrestricted = make_moe_routing(
+        family.routing, static_cast<size_t>(sliced.spec.num_experts),
+        static_cast<size_t>(sliced.spec.experts_per_token),
+        static_cast<size_t>(sliced.spec.shared_experts), renormalise, nullptr);
+    MoeRecord full_record, sliced_record;
+    moe_block(*full_weights.layers[l].moe, restricted, x.cref(), y_full.ref(), full_record,
+              nullptr);
+    moe_block(*sliced_weights.layers[l].moe, unrestricted, x.cref(), y_sliced.ref(),
+              sliced_record, nullptr);
+    double max_diff = 0, max_ref = 0;
+    for (size_t i = 0; i < kTokens * hidden; ++i) {
+      max_diff = std::max(max_diff, std::fabs(double{y_full.data()[i]} - y_sliced.data()[i]));
+      max_ref = std::max(max_ref, std::fabs(double{y_full.data()[i]}));
+    }
+    const double relative = max_ref > 0 ? max_diff / max_ref : max_diff;
+    worst = std::max(worst, relative);
+    if (relative > 1e-6)
+      throw Error(fmt::format("verification failed: layer {} of the sliced model differs from the "
+                              "restricted full layer by {:.3g} (relative); nothing was written",
+                              layer.index, relative));
+  }
+  return worst;
+}
+
+}  // namespace
+
+int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec) {
+  int64_t count = -1;
+  for (const auto& layer : spec.layers) {
+    if (!layer.has_experts) continue;
+    const auto* kept = plan.kept_in(layer.index);
+    if (kept == nullptr)
+      throw InputError(fmt::format("{}: layer {} has experts but no kept list; a slice needs one "
+                                   "for every layer with experts",
+                                   plan.source, layer.index));
+    const auto size = static_cast<int64_t>(kept->size());
+    if (count >= 0 && size != count)
+      throw InputError(fmt::format("{}: layer {} keeps {} experts but earlier layers keep {}; "
+                                   "standard loaders need the same count in every layer",
+                                   plan.source, layer.index, size, count));
+    count = size;
+    if (spec.family->routing == RoutingKind::kDeepseekGroupSigmoid) {
+      const int64_t groups = spec.dim_or("n_group", 1);
+      if (groups > 1) {
+        std::vector<int64_t> per_group(static_cast<size_t>(groups), 0);
+        for (int32_t id : *kept) per_group[static_cast<size_t>(id * groups / spec.num_experts)]++;
+        if (std::adjacent_find(per_group.begin(), per_group.end(), std::not_equal_to<>()) !=
+            per_group.end())
+          throw InputError(fmt::format(
+              "{}: layer {} keeps [{}] experts in its {} routing groups; DeepSeek group routing "
+              "needs the same number in every group",
+              plan.source, layer.index, fmt::join(per_group, ", "), groups));
+      }
+    }
+  }
+  if (count < 0) throw InputError(fmt::format("{}: the model has no layer with experts", plan.source));
+  return count;
+}
+
+json sliced_config(const ModelSpec& spec, int64_t kept) {
+  json config = spec.config;
+  json& target = spec.text_config_key.empty() ? config : config[spec.text_config_key];
+  const std::string experts_key = spec.family->slice_config_key("num_experts");
+  const std::string top_k_key = spec.family->slice_config_key("experts_per_token");
+  target[experts_key] = kept;
+  target[top_k_key] = std::min(spec.experts_per_token, kept);
+  return config;
+}
+
+void copy_side_files(const fs::path& from, const fs::path& to) {
+  for (const auto& entry : fs::directory_iterator(from)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string name = entry.path().filename().string();
+    if (name == kConfigFileName || name == kIndexFileName || name == kPruningMetadataFileName ||
+        entry.path().extension() == ".safetensors")
+      continue;
+    std::error_code error;
+    fs::copy_file(entry.path(), to / name, error);
+    if (error)
+      throw IoError(fmt::format("cannot copy {} to {}: {}", entry.path().string(),
+                                (to / name).string(), error.message()));
+  }
+}
+
+SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const json& plan_document,
+                             const fs::path& out_dir, const SliceOptions& options) {
+  const ModelSpec& spec = model.spec;
+  const Checkpoint& checkpoint = model.checkpoint;
+  const std::vector<fs::path> inputs = {checkpoint.dir()};
+  check_output_outside_inputs(out_dir, inputs);
+  const int64_t kept_count = uniform_kept_count(plan, spec);
+
+  // Decide each tensor's fate: copied, renamed (a kept expert), cut along the expert axis, or
+  // dropped (an expert not kept).
+  std::map<std::string, const std::vector<int32_t>*> cut_rows;
+  std::map<std::string, std::string> renamed;  // old name -> new name, kept experts
+  std::map<std::string, bool> dropped;
+  for (const auto& layer : spec.layers) {
+    if (!layer.has_experts) continue;
+    const auto& kept = *plan.kept_in(layer.index);
+    for (const auto& tensor : layer.tensors)
+      if (tensor.expert_axis) {
+        if (*tensor.expert_axis != 0)
+          throw UnsupportedError(fmt::format("tensor '{}': slicing along axis {} is not supported",
+                                             tensor.name, *tensor.expert_axis));
+        cut_rows[tensor.name] = &kept;
+      }
+    if (layer.expert_prefix.empty()) continue;
+    std::vector<int64_t> new_index(static_cast<size_t>(spec.num_experts), -1);
+    for (size_t i = 0; i < kept.size(); ++i) new_index[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
+    for (int64_t e = 0; e < spec.num_experts; ++e) {
+      const std::string prefix = layer.expert_prefix_of(e);
+      for (auto it = checkpoint.tensors().lower_bound(prefix);
+           it != checkpoint.tensors().end() && it->first.compare(0, prefix.size(), prefix) == 0;
+           ++it) {
+        if (new_index[static_cast<size_t>(e)] < 0)
+          dropped[it->first] = true;
+        else
+          renamed[it->first] = layer.expert_prefix_of(new_index[static_cast<size_t>(e)]) +
+                               it->first.substr(prefix.size());
+      }
+    }
+  }
+
+  SliceReport report;
+  report.bytes_before = checkpoint.total_tensor_bytes();
+  report.experts_before = spec.num_experts;
+  report.experts_after = kept_count;
+  report.experts_per_token_after = std::min(spec.experts_per_token, kept_count);
+  std::vector<TensorSource> tensors;
+  for (const auto& [name, view] : checkpoint.tensors()) {
+    if (dropped.count(name)) continue;
+    const MappedFile* mapping = &checkpoint.file_of(name).mapped();
+    if (auto cut = cut_rows.find(name); cut != cut_rows.end())
+      tensors.push_back(kept_rows(*view, *cut->second, mapping));
+    else if (auto rename = renamed.find(name); rename != renamed.end())
+      tensors.push_back(TensorSource::copy_of(*view, mapping, rename->second));
+    else
+      tensors.push_back(TensorSource::copy_of(*view, mapping));
+  }
+  std::sort(tensors.begin(), tensors.end(),
+            [](const TensorSource& a, const TensorSource& b) { return a.name < b.name; });
+  for (const auto& tensor : tensors) report.bytes_after += tensor.byte_size();
+  report.tensors_written = static_cast<int64_t>(tensors.size());
+
+  std::string original_model = normalized_absolute_path(checkpoint.dir());
+  json metadata = plan_document.is_object() ? plan_document : json::object();
+  metadata["experts_kept_per_layer"] = original_ids(checkpoint, plan, original_model);
+  metadata["original_model"] = original_model;
+  metadata["sliced_from"] = normalized_absolute_path(checkpoint.dir());
+  metadata["prune_keep_k"] = kept_count;
+  metadata["num_shared_experts"] = spec.shared_experts;
+  if (!metadata.contains("pruning_method")) metadata["pruning_method"] = "moeslice";
+  metadata["moeslice_version"] = MOESLICE_VERSION;
+
+  AtomicOutputDir output(out_dir, options.overwrite);
+  write_checkpoint_tensors(output.staging(), tensors,
+                           {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(kept_count)}},
+                           options.max_shard_bytes);
+  write_file_atomically(output.staging() / kConfigFileName,
+                        sliced_config(spec, kept_count).dump(2) + "\n", false);
+  write_file_atomically(output.staging() / kPruningMetadataFileName, metadata.dump(2) + "\n",
+                        false);
+  copy_side_files(checkpoint.dir(), output.staging());
+  // The written checkpoint must open as its family expects before it is published.
+  const Model sliced = open_model(output.staging());
+  if (options.verify && spec.family->forward_supported)
+    report.verify_max_relative_error = verify_slice(model, plan, sliced);
+  output.commit();
+  return report;
+}
+
+}  // namespace moeslice

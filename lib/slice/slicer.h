@@ -1,0 +1,58 @@
+// Slicing: a complete Hugging Face checkpoint holding only the experts a plan keeps. Kept experts
+// are renumbered 0..K-1 in ascending original order (EMO's shared experts, the highest ids, stay
+// last); their tensors are copied byte for byte from the mapped input whatever their dtype
+// (FP8 with its scales included); router rows, router bias and correction bias, and fused expert
+// tensors are cut along the expert axis; every other tensor is copied unchanged. config.json gets
+// the family's expert keys rewritten, small files beside the weights are copied, and
+// pruning_metadata.json records the plan and the source model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "forward/keep_plan.h"
+#include "model/model_spec.h"
+
+namespace moeslice {
+
+inline constexpr const char* kPruningMetadataFileName = "pruning_metadata.json";
+
+struct SliceOptions {
+  uint64_t max_shard_bytes = 5'000'000'000;
+  bool overwrite = false;
+  bool verify = true;  // compare each sliced MoE layer with the restricted full layer
+};
+
+struct SliceReport {
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;
+  int64_t experts_before = 0;  // per layer
+  int64_t experts_after = 0;
+  int64_t experts_per_token_after = 0;
+  int64_t tensors_written = 0;
+  double verify_max_relative_error = -1;  // < 0 when not verified
+};
+
+// The kept count every MoE layer shares. Throws InputError when a layer with experts has no
+// entry or the counts differ (standard loaders need one count), or when DeepSeek group routing
+// would be unbalanced.
+int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec);
+
+// config.json of the sliced model: the family's expert-count keys set to `kept` and experts per
+// token to min(k, kept); every other key (nested text_config included) kept.
+nlohmann::json sliced_config(const ModelSpec& spec, int64_t kept);
+
+// Copies the small files beside a checkpoint's weights (tokenizer, generation config, ...):
+// everything but safetensors files, the index, config.json and pruning_metadata.json.
+void copy_side_files(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// Slices `model` by `plan` into `out_dir` (atomic). `plan_document` is the plan file's JSON,
+// stored in pruning_metadata.json.
+SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan,
+                             const nlohmann::json& plan_document,
+                             const std::filesystem::path& out_dir, const SliceOptions& options);
+
+}  // namespace moeslice

@@ -1,0 +1,232 @@
+// The model-level forward pass on make-random checkpoints of every family: causality, windows,
+// thread-count independence, the observer, restricted routing, refusals; and the keep-plan and
+// token-corpus readers. Numerical parity with PyTorch is tests/cli/logits_parity.sh.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <doctest/doctest.h>
+
+#include "common/error.h"
+#include "forward/forward_pass.h"
+#include "forward/keep_plan.h"
+#include "forward/moe_block.h"
+#include "forward/token_corpus.h"
+#include "model/random_checkpoint.h"
+#include "test_util.h"
+
+namespace moeslice {
+namespace {
+
+using test::TempDir;
+
+Model random_model(const TempDir& dir, const std::string& family,
+                   nlohmann::json overrides = nlohmann::json::object()) {
+  RandomModelOptions options;
+  options.family = family;
+  options.dims = {{"layers", 3}, {"hidden", 32}, {"experts", 6}, {"top_k", 2},
+                  {"expert_width", 16}, {"vocab", 50}, {"heads", 4}, {"kv_heads", 2}};
+  options.config_overrides = std::move(overrides);
+  options.seed = 3;
+  write_random_checkpoint(options, dir / family);
+  return open_model(dir / family);
+}
+
+std::vector<int32_t> tokens(size_t n) {
+  std::vector<int32_t> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>((i * 7 + 3) % 50);
+  return out;
+}
+
+double max_rel_diff(kernels::ConstMatrixRef a, kernels::ConstMatrixRef b) {
+  REQUIRE(a.rows == b.rows);
+  REQUIRE(a.cols == b.cols);
+  double diff = 0, scale = 0;
+  for (size_t r = 0; r < a.rows; ++r)
+    for (size_t c = 0; c < a.cols; ++c) {
+      diff = std::max(diff, static_cast<double>(std::fabs(a(r, c) - b(r, c))));
+      scale = std::max(scale, static_cast<double>(std::fabs(b(r, c))));
+    }
+  return diff / scale;
+}
+
+// Designated initialisers would leave `keep` unnamed, which -Wextra flags.
+ForwardOptions options(size_t threads, size_t max_seq = 0, bool stop_after_last_moe = false) {
+  ForwardOptions result;
+  result.threads = threads;
+  result.max_seq = max_seq;
+  result.stop_after_last_moe_layer = stop_after_last_moe;
+  return result;
+}
+
+struct Recorder : ForwardObserver {
+  struct Event {
+    int64_t layer;
+    size_t window_begin, tokens, slots;
+    std::vector<int32_t> chosen;
+    std::vector<float> weights;
+  };
+  std::vector<Event> events;
+  void on_moe_layer(const MoeLayerEvent& e) override {
+    events.push_back({e.layer, e.window_begin, e.tokens, e.slots,
+                      {e.chosen.begin(), e.chosen.end()}, {e.weights.begin(), e.weights.end()}});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
+  const TempDir dir;
+  for (const std::string family :
+       {"olmoe", "flex_olmo", "emo", "mixtral", "qwen2_moe", "qwen3_moe"}) {
+    CAPTURE(family);
+    nlohmann::json overrides = nlohmann::json::object();
+    if (family == "qwen2_moe" || family == "qwen3_moe") overrides["mlp_only_layers"] = {0};
+    const Model model = random_model(dir, family, overrides);
+    const auto doc = tokens(20);
+
+    ForwardPass one(model, options(1));
+    Recorder recorder;
+    const DocumentResult full = one.run(doc, &recorder);
+    REQUIRE(full.logits.rows() == 20);
+    REQUIRE(full.logits.cols() == 50);
+    CHECK(recorder.events.size() == model.spec.expert_layers().size());
+    for (const auto& event : recorder.events) {
+      CHECK(event.slots == static_cast<size_t>(model.spec.experts_per_token));
+      if (model.spec.family->routing == RoutingKind::kSoftmaxTopKRenormalised)
+        for (size_t t = 0; t < event.tokens; ++t)
+          CHECK(event.weights[t * event.slots] + event.weights[t * event.slots + 1] ==
+                doctest::Approx(1.0f));
+    }
+
+    // Causality and position restart: a prefix computes the first rows of the longer document.
+    const DocumentResult prefix = one.run(std::span(doc).first(9));
+    CHECK(max_rel_diff(prefix.logits.cref(), full.logits.cref().row_range(0, 9)) < 1e-5);
+
+    // The thread count changes nothing, bit for bit.
+    ForwardPass three(model, options(3));
+    const DocumentResult threaded = three.run(doc);
+    CHECK(std::equal(full.logits.data(), full.logits.data() + 20 * 50, threaded.logits.data()));
+
+    // Windows are independent sequences starting at position 0.
+    ForwardPass windowed(model, options(2, 8));
+    Recorder window_events;
+    const DocumentResult cut = windowed.run(doc, &window_events);
+    REQUIRE(cut.windows.size() == 3);
+    CHECK(cut.windows[2].begin == 16);
+    CHECK(cut.windows[2].length == 4);
+    const DocumentResult middle = one.run(std::span(doc).subspan(8, 8));
+    CHECK(max_rel_diff(cut.logits.cref().row_range(8, 8), middle.logits.cref()) < 1e-5);
+    CHECK(window_events.events.size() == 3 * recorder.events.size());
+    CHECK(window_events.events.back().window_begin == 16);
+
+    // Profiling mode stops after the last MoE layer and sees the same routing.
+    ForwardPass routing_only(model, options(1, 0, true));
+    Recorder routing_events;
+    CHECK(routing_only.run(doc, &routing_events).logits.rows() == 0);
+    REQUIRE(routing_events.events.size() == recorder.events.size());
+    for (size_t i = 0; i < recorder.events.size(); ++i)
+      CHECK(routing_events.events[i].chosen == recorder.events[i].chosen);
+  }
+}
+
+TEST_CASE("restricted routing picks only kept experts, min(k, kept) of them") {
+  const TempDir dir;
+  const Model model = random_model(dir, "olmoe");
+  const KeepPlan plan = parse_keep_plan(
+      nlohmann::json::parse(R"({"experts_kept_per_layer": [[1, 4], [2], null]})"), model.spec,
+      "plan.json");
+  CHECK(keep_plan_json(plan) == R"({"experts_kept_per_layer":[[1,4],[2],null]})");
+  ForwardOptions restricted = options(1);
+  restricted.keep = plan;
+  ForwardPass forward(model, restricted);
+  Recorder recorder;
+  forward.run(tokens(12), &recorder);
+  REQUIRE(recorder.events.size() == 3);
+  CHECK(recorder.events[0].slots == 2);
+  CHECK(recorder.events[1].slots == 1);
+  CHECK(recorder.events[2].slots == 2);
+  for (int32_t e : recorder.events[0].chosen) CHECK((e == 1 || e == 4));
+  for (int32_t e : recorder.events[1].chosen) CHECK(e == 2);
+  for (float w : recorder.events[1].weights) CHECK(w == doctest::Approx(1.0f));
+}
+
+TEST_CASE("EMO routing slots under a plan") {
+  // 8 routed + 1 shared, top-3 (2 routed + shared).
+  const std::vector<int32_t> one_routed = {5, 8};
+  const MoeRouting routing =
+      make_moe_routing(RoutingKind::kEmoSplitSoftmax, 9, 3, 1, false, &one_routed);
+  CHECK(routing.slots == 2);
+  CHECK(make_moe_routing(RoutingKind::kEmoSplitSoftmax, 9, 3, 1, false, nullptr).slots == 3);
+  const std::vector<int32_t> two = {0, 3};
+  CHECK(make_moe_routing(RoutingKind::kSoftmaxTopK, 8, 3, 0, false, &two).slots == 2);
+  CHECK_THROWS_AS(make_moe_routing(RoutingKind::kDeepseekGroupSigmoid, 8, 2, 0, false, nullptr),
+                  UnsupportedError);
+}
+
+TEST_CASE("keep plans are validated, naming the file and the layer") {
+  const TempDir dir;
+  const Model qwen = random_model(dir, "qwen2_moe", {{"mlp_only_layers", {0}}});
+  const Model emo = random_model(dir, "emo");
+  auto message = [](const Model& model, const char* text) {
+    return test::thrown_message<InputError>(
+        [&] { parse_keep_plan(nlohmann::json::parse(text), model.spec, "p.json"); });
+  };
+  test::check_mentions(message(qwen, R"({"experts_kept_per_layer": [null]})"),
+                       {"p.json", "one entry per layer (3)"});
+  test::check_mentions(message(qwen, R"({"experts": []})"), {"p.json", "experts_kept_per_layer"});
+  test::check_mentions(message(qwen, R"({"experts_kept_per_layer": [[0], null, null]})"),
+                       {"p.json", "layer 0 has no experts"});
+  test::check_mentions(message(qwen, R"({"experts_kept_per_layer": [null, [0, 6], null]})"),
+                       {"p.json", "layer 1", "out of range [0, 6)"});
+  test::check_mentions(message(qwen, R"({"experts_kept_per_layer": [null, null, [2, 1]]})"),
+                       {"p.json", "layer 2", "ascending"});
+  test::check_mentions(message(qwen, R"({"experts_kept_per_layer": [null, null, []]})"),
+                       {"p.json", "layer 2", "non-empty"});
+  test::check_mentions(message(qwen, R"({"experts_kept_per_layer": [null, null, ["1"]]})"),
+                       {"p.json", "layer 2", "not an integer"});
+  test::check_mentions(message(emo, R"({"experts_kept_per_layer": [[0, 1], null, null]})"),
+                       {"p.json", "layer 0", "shared expert 5"});
+}
+
+TEST_CASE("unsupported families and config keys are refused by name") {
+  const TempDir dir;
+  const Model deepseek = random_model(dir, "deepseek_v3");
+  test::check_mentions(
+      test::thrown_message<UnsupportedError>([&] { ForwardPass pass(deepseek, {}); }),
+      {"deepseek_v3", "not supported by the forward pass"});
+  const Model scaled = random_model(dir, "mixtral", {{"rope_scaling", {{"type", "yarn"}}}});
+  test::check_mentions(
+      test::thrown_message<UnsupportedError>([&] { ForwardPass pass(scaled, {}); }),
+      {"'rope_scaling'"});
+}
+
+TEST_CASE("token corpus: documents, ids, and errors with file:line") {
+  const TempDir dir;
+  test::write_file(dir / "ok.jsonl",
+                   "{\"input_ids\": [1, 2], \"id\": \"a\"}\n\n{\"input_ids\": [3], \"id\": 7}\r\n"
+                   "{\"input_ids\": [4, 5, 6]}\n");
+  const auto docs = read_token_corpus(dir / "ok.jsonl", 10);
+  REQUIRE(docs.size() == 3);
+  CHECK(docs[0].id == "a");
+  CHECK(docs[1].id == "7");
+  CHECK(docs[1].line == 3);
+  CHECK(docs[2].id == "2");
+  CHECK(docs[2].tokens == std::vector<int32_t>{4, 5, 6});
+
+  for (const char* bad : {"{\"input_ids\": [1,", "{}", "{\"input_ids\": [1, -1]}",
+                          "{\"input_ids\": [10]}", "{\"input_ids\": []}", "{\"input_ids\": [true]}",
+                          "3"}) {
+    CAPTURE(bad);
+    test::write_file(dir / "bad.jsonl", std::string("{\"input_ids\": [1]}\n") + bad + "\n");
+    test::check_mentions(test::thrown_message<FormatError>(
+                             [&] { read_token_corpus(dir / "bad.jsonl", 10); }),
+                         {"bad.jsonl:2: "});
+  }
+  test::write_file(dir / "empty.jsonl", "\n\n");
+  test::check_mentions(
+      test::thrown_message<InputError>([&] { read_token_corpus(dir / "empty.jsonl", 10); }),
+      {"empty.jsonl", "no documents"});
+}
+
+}  // namespace moeslice

@@ -1,0 +1,633 @@
+// Compute kernels of the forward pass (lib/forward/kernels) against naive double-precision loops:
+// weight conversion and Linear, RMSNorm, RoPE, causal attention, routing, expert MLPs, and the
+// thread pool. Also checks that results do not depend on the thread count.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/error.h"
+#include "format/safetensors.h"
+#include "forward/kernels/attention.h"
+#include "forward/kernels/elementwise.h"
+#include "forward/kernels/gemm.h"
+#include "forward/kernels/matrix.h"
+#include "forward/kernels/moe.h"
+#include "forward/kernels/rms_norm.h"
+#include "forward/kernels/rope.h"
+#include "forward/kernels/routing.h"
+#include "forward/kernels/thread_pool.h"
+#include "forward/kernels/weight_matrix.h"
+
+using namespace moeslice;
+using namespace moeslice::kernels;
+
+namespace {
+
+Matrix random_matrix(size_t rows, size_t cols, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  Matrix m(rows, cols);
+  for (size_t i = 0; i < rows * cols; ++i) m.data()[i] = dist(rng);
+  return m;
+}
+
+// Stored weights in a given dtype, placed at an odd byte offset to exercise unaligned access.
+struct StoredWeights {
+  std::vector<std::byte> storage;
+  DType dtype;
+  size_t rows;
+  size_t cols;
+  Matrix exact;  // the fp32 values the stored ones decode to
+
+  StoredWeights(const Matrix& values, DType type, size_t offset = 1)
+      : storage(offset + values.rows() * values.cols() * 4), dtype(type), rows(values.rows()),
+        cols(values.cols()), exact(values.rows(), values.cols()) {
+    convert_from_f32(dtype, values.data(), storage.data() + offset, rows * cols);
+    convert_to_f32(dtype, storage.data() + offset, exact.data(), rows * cols);
+    data = storage.data() + offset;
+  }
+  WeightMatrix weights() const { return {dtype, data, rows, cols}; }
+  const std::byte* data;
+};
+
+// |a - b| <= tol * scale for every element, where scale is given per element.
+template <typename Ref, typename Scale>
+void check_close(ConstMatrixRef got, Ref ref, Scale scale, double tol) {
+  double worst = 0.0;
+  for (size_t r = 0; r < got.rows; ++r)
+    for (size_t c = 0; c < got.cols; ++c) {
+      const double err = std::abs(static_cast<double>(got(r, c)) - ref(r, c)) / scale(r, c);
+      worst = std::max(worst, err);
+    }
+  INFO("worst relative error " << worst << ", tolerance " << tol);
+  CHECK(worst <= tol);
+}
+
+bool bitwise_equal(ConstMatrixRef a, ConstMatrixRef b) {
+  if (a.rows != b.rows || a.cols != b.cols) return false;
+  for (size_t r = 0; r < a.rows; ++r)
+    if (std::memcmp(a.row(r), b.row(r), a.cols * sizeof(float)) != 0) return false;
+  return true;
+}
+
+// Naive double-precision references.
+std::vector<double> ref_linear(ConstMatrixRef x, const Matrix& w, const std::vector<float>& bias,
+                               std::vector<double>* abs_scale = nullptr) {
+  std::vector<double> y(x.rows * w.rows());
+  if (abs_scale) abs_scale->assign(y.size(), 0.0);
+  for (size_t t = 0; t < x.rows; ++t)
+    for (size_t o = 0; o < w.rows(); ++o) {
+      double sum = bias.empty() ? 0.0 : bias[o];
+      double abs = bias.empty() ? 0.0 : std::abs(bias[o]);
+      for (size_t i = 0; i < x.cols; ++i) {
+        sum += static_cast<double>(x(t, i)) * w(o, i);
+        abs += std::abs(static_cast<double>(x(t, i)) * w(o, i));
+      }
+      y[t * w.rows() + o] = sum;
+      if (abs_scale) (*abs_scale)[t * w.rows() + o] = abs;
+    }
+  return y;
+}
+
+double ref_silu(double v) { return v / (1.0 + std::exp(-v)); }
+
+std::vector<double> ref_mlp(const float* x, size_t hidden, const Matrix& gate, const Matrix& up,
+                            const Matrix& down) {
+  const size_t width = gate.rows();
+  std::vector<double> act(width);
+  for (size_t j = 0; j < width; ++j) {
+    double g = 0.0, u = 0.0;
+    for (size_t i = 0; i < hidden; ++i) {
+      g += static_cast<double>(x[i]) * gate(j, i);
+      u += static_cast<double>(x[i]) * up(j, i);
+    }
+    act[j] = ref_silu(g) * u;
+  }
+  std::vector<double> out(hidden);
+  for (size_t o = 0; o < hidden; ++o) {
+    double s = 0.0;
+    for (size_t j = 0; j < width; ++j) s += act[j] * down(o, j);
+    out[o] = s;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("ThreadPool runs every index exactly once, nests, and rethrows") {
+  for (size_t threads : {1u, 2u, 3u}) {
+    ThreadPool pool(threads);
+    CHECK(pool.size() == threads);
+    for (size_t n : {0u, 1u, 7u, 1000u}) {
+      std::vector<std::atomic<int>> hits(n);
+      pool.parallel_for(n, [&](size_t i, size_t worker) {
+        CHECK(worker < pool.size());
+        hits[i].fetch_add(1);
+      });
+      for (auto& h : hits) CHECK(h.load() == 1);
+    }
+    std::atomic<int> nested{0};
+    pool.parallel_for(4, [&](size_t) { pool.parallel_for(5, [&](size_t) { nested.fetch_add(1); }); });
+    CHECK(nested.load() == 20);
+    CHECK_THROWS_AS(pool.parallel_for(10,
+                                      [](size_t i) {
+                                        if (i == 3) throw std::runtime_error("task failed");
+                                      }),
+                    std::runtime_error);
+    // The pool stays usable after a failed loop.
+    std::atomic<int> after{0};
+    pool.parallel_for(6, [&](size_t) { after.fetch_add(1); });
+    CHECK(after.load() == 6);
+  }
+  ThreadPool default_pool;
+  CHECK(default_pool.size() >= 1);
+}
+
+TEST_CASE("gemm_abt and gemm_ab on strided views") {
+  const Matrix a = random_matrix(7, 20, 1);
+  const Matrix b = random_matrix(9, 20, 2);
+  Matrix c(7, 12);
+  std::fill(c.data(), c.data() + 7 * 12, std::numeric_limits<float>::quiet_NaN());
+  // Columns 2..6 of a against columns 2..6 of b, written into columns 3..11 of c.
+  gemm_abt(a.cref().columns(2, 5), b.cref().columns(2, 5), c.ref().columns(3, 9), 0.5f);
+  for (size_t i = 0; i < 7; ++i)
+    for (size_t j = 0; j < 9; ++j) {
+      double s = 0.0;
+      for (size_t l = 2; l < 7; ++l) s += static_cast<double>(a(i, l)) * b(j, l);
+      CHECK(c(i, 3 + j) == doctest::Approx(0.5 * s).epsilon(1e-6));
+    }
+  CHECK(std::isnan(c(0, 0)));  // untouched columns stay as they were
+
+  Matrix d(7, 20);
+  const Matrix e = random_matrix(9, 20, 3);
+  gemm_ab(c.cref().columns(3, 9), e.cref(), d.ref());
+  for (size_t i = 0; i < 7; ++i)
+    for (size_t j = 0; j < 20; ++j) {
+      double s = 0.0;
+      for (size_t l = 0; l < 9; ++l) s += static_cast<double>(c(i, 3 + l)) * e(l, j);
+      CHECK(d(i, j) == doctest::Approx(s).epsilon(1e-5));
+    }
+  CHECK((gemm_backend() == "openblas" || gemm_backend() == "eigen"));
+}
+
+TEST_CASE("WeightMatrix converts F32, BF16 and F16 blocks at any alignment") {
+  const Matrix values = random_matrix(5, 33, 4);
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+    for (size_t offset : {0u, 1u, 2u}) {
+      const StoredWeights stored(values, dtype, offset);
+      const WeightMatrix w = stored.weights();
+      CHECK(w.rows() == 5);
+      CHECK(w.cols() == 33);
+      std::vector<float> block(2 * 33);
+      w.rows_to_f32(2, 2, block.data());
+      for (size_t i = 0; i < 2 * 33; ++i) CHECK(block[i] == stored.exact.data()[2 * 33 + i]);
+      std::vector<float> scratch;
+      const ConstMatrixRef view = w.rows_f32(1, 3, scratch);
+      for (size_t r = 0; r < 3; ++r)
+        for (size_t c = 0; c < 33; ++c) CHECK(view(r, c) == stored.exact(1 + r, c));
+      // Aligned F32 is read in place, everything else goes through the scratch.
+      const bool in_place = dtype == DType::F32 && offset == 0;
+      CHECK((view.data != scratch.data()) == in_place);
+    }
+  }
+}
+
+TEST_CASE("WeightMatrix decodes every BF16 and F16 bit pattern exactly") {
+  std::vector<uint16_t> patterns(65536);
+  std::iota(patterns.begin(), patterns.end(), uint16_t{0});
+  for (DType dtype : {DType::BF16, DType::F16}) {
+    const WeightMatrix w(dtype, reinterpret_cast<const std::byte*>(patterns.data()), 1, 65536);
+    std::vector<float> out(65536);
+    w.rows_to_f32(0, 1, out.data());
+    size_t wrong = 0;
+    for (size_t i = 0; i < 65536; ++i) {
+      const float expected = dtype == DType::BF16 ? bf16_to_f32(patterns[i]) : f16_to_f32(patterns[i]);
+      const bool same = std::isnan(expected) ? std::isnan(out[i])
+                                             : std::memcmp(&expected, &out[i], sizeof(float)) == 0;
+      wrong += !same;
+    }
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("WeightMatrix and vector_to_f32 reject tensors the forward pass cannot use") {
+  std::vector<std::byte> bytes(64);
+  TensorView ints{"model.layers.0.mlp.gate.weight", DType::I32, {4, 4}, bytes};
+  CHECK_THROWS_AS(WeightMatrix{ints}, ModelError);
+  TensorView flat{"model.norm.weight", DType::F32, {16}, bytes};
+  CHECK_THROWS_AS(WeightMatrix{flat}, ModelError);
+  TensorView square{"w", DType::F32, {4, 4}, bytes};
+  const WeightMatrix ok(square);
+  CHECK(ok.rows() == 4);
+  CHECK_THROWS_AS(vector_to_f32(square, 16), ModelError);
+  CHECK_THROWS_AS(vector_to_f32(flat, 15), ModelError);
+  CHECK(vector_to_f32(flat, 16).size() == 16);
+}
+
+TEST_CASE("matmul_xWt matches a double-precision Linear, with and without bias and threads") {
+  // 4096 inputs give 256-row weight blocks, so 600 outputs span three blocks (one partial).
+  const size_t n = 5, in = 4096, out = 600;
+  const Matrix x = random_matrix(n, in, 5);
+  const Matrix w_values = random_matrix(out, in, 6, 0.05f);
+  const Matrix bias_m = random_matrix(1, out, 7);
+  const std::vector<float> bias(bias_m.data(), bias_m.data() + out);
+  CHECK(weight_block_rows(in) == 256);
+  ThreadPool pool(2);
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+    const StoredWeights stored(w_values, dtype, dtype == DType::F32 ? 0 : 1);
+    for (bool with_bias : {false, true}) {
+      std::vector<double> scale;
+      const std::vector<float> b = with_bias ? bias : std::vector<float>{};
+      const std::vector<double> ref = ref_linear(x.cref(), stored.exact, b, &scale);
+      Matrix y(n, out);
+      Matrix y_threads(n, out);
+      matmul_xWt(x.cref(), stored.weights(), y.ref(), b);
+      matmul_xWt(x.cref(), stored.weights(), y_threads.ref(), b, &pool);
+      check_close(
+          y.cref(), [&](size_t r, size_t c) { return ref[r * out + c]; },
+          [&](size_t r, size_t c) { return scale[r * out + c]; }, 1e-6);
+      CHECK(bitwise_equal(y.cref(), y_threads.cref()));
+    }
+  }
+}
+
+TEST_CASE("rms_norm matches double precision and rounds per family order in bf16") {
+  const size_t n = 4, d = 2048;
+  const Matrix x = random_matrix(n, d, 8, 3.0f);
+  const Matrix w_m = random_matrix(1, d, 9);
+  const std::vector<float> w(w_m.data(), w_m.data() + d);
+  const float eps = 1e-6f;
+  Matrix y(n, d);
+  rms_norm(x.cref(), w, eps, y.ref());
+  std::vector<double> inv(n);
+  for (size_t r = 0; r < n; ++r) {
+    double ss = 0.0;
+    for (size_t c = 0; c < d; ++c) ss += static_cast<double>(x(r, c)) * x(r, c);
+    inv[r] = 1.0 / std::sqrt(ss / d + eps);
+  }
+  check_close(
+      y.cref(), [&](size_t r, size_t c) { return x(r, c) * inv[r] * w[c]; },
+      [&](size_t r, size_t c) { return std::abs(x(r, c) * inv[r] * w[c]) + 1e-30; }, 1e-6);
+  // fp32 activations: both orders are the same computation.
+  Matrix y2(n, d);
+  rms_norm(x.cref(), w, eps, y2.ref(), NormWeightOrder::kScaleThenCast);
+  CHECK(bitwise_equal(y.cref(), y2.cref()));
+  // In place.
+  Matrix z = x;
+  rms_norm(z.cref(), w, eps, z.ref());
+  CHECK(bitwise_equal(y.cref(), z.cref()));
+  // bf16: every output is a bf16 value, within bf16 rounding of the fp32 result.
+  Matrix cast_scale(n, d);
+  Matrix scale_cast(n, d);
+  rms_norm(x.cref(), w, eps, cast_scale.ref(), NormWeightOrder::kCastThenScale, DType::BF16);
+  rms_norm(x.cref(), w, eps, scale_cast.ref(), NormWeightOrder::kScaleThenCast, DType::BF16);
+  size_t differing = 0;
+  for (size_t r = 0; r < n; ++r)
+    for (size_t c = 0; c < d; ++c) {
+      CHECK(round_to(DType::BF16, cast_scale(r, c)) == cast_scale(r, c));
+      CHECK(scale_cast(r, c) == round_to(DType::BF16, y(r, c)));
+      CHECK(std::abs(cast_scale(r, c) - y(r, c)) <= std::abs(y(r, c)) * 1.6e-2f);
+      differing += cast_scale(r, c) != scale_cast(r, c);
+    }
+  CHECK(differing > 0);  // the two orders are genuinely different in bf16
+}
+
+TEST_CASE("RoPE: inv_freq = theta^(-2j/d), rotate_half rotation per position") {
+  const size_t hd = 64, heads = 3, n = 40;
+  const double theta = 500000.0;
+  const RopeTable table(hd, theta, 100);
+  for (size_t j = 0; j < hd / 2; ++j) {
+    const double expected = std::pow(theta, -2.0 * static_cast<double>(j) / hd);
+    CHECK(std::abs(table.inv_freq()[j] - expected) <= 1e-6 * expected);
+  }
+  const Matrix x = random_matrix(n, heads * hd, 10);
+  const size_t first = 7;
+  Matrix y = x;
+  apply_rope(y.ref(), heads, table, first);
+  // Reference: the fp32 angle PyTorch uses (float position x float inv_freq), then double math.
+  auto ref = [&](size_t t, size_t c) {
+    const size_t h = c / hd, i = c % hd, j = i % (hd / 2);
+    const double angle = static_cast<float>(first + t) * table.inv_freq()[j];
+    const double lo = x(t, h * hd + j), hi = x(t, h * hd + j + hd / 2);
+    return i < hd / 2 ? lo * std::cos(angle) - hi * std::sin(angle)
+                      : hi * std::cos(angle) + lo * std::sin(angle);
+  };
+  auto scale = [&](size_t t, size_t c) {
+    const size_t h = c / hd, j = (c % hd) % (hd / 2);
+    return std::abs(x(t, h * hd + j)) + std::abs(x(t, h * hd + j + hd / 2));
+  };
+  check_close(y.cref(), ref, scale, 1e-6);
+  // Position 0 is the identity.
+  Matrix z = x;
+  apply_rope(z.ref().row_range(0, 1), heads, table, 0);
+  CHECK(bitwise_equal(z.cref().row_range(0, 1), x.cref().row_range(0, 1)));
+}
+
+TEST_CASE("causal attention with grouped KV heads matches a naive double loop") {
+  struct Case {
+    size_t n, heads, kv_heads, hd;
+  };
+  ThreadPool pool(2);
+  for (const Case& tc : {Case{1, 2, 1, 8}, Case{37, 4, 4, 16}, Case{300, 4, 2, 32}}) {
+    CAPTURE(tc.n);
+    const Matrix q = random_matrix(tc.n, tc.heads * tc.hd, 11, 2.0f);
+    const Matrix k = random_matrix(tc.n, tc.kv_heads * tc.hd, 12, 2.0f);
+    const Matrix v = random_matrix(tc.n, tc.kv_heads * tc.hd, 13);
+    const AttentionShape shape{tc.heads, tc.kv_heads, tc.hd};
+    Matrix out(tc.n, tc.heads * tc.hd);
+    Matrix out_threads(tc.n, tc.heads * tc.hd);
+    causal_attention(q.cref(), k.cref(), v.cref(), shape, out.ref());
+    causal_attention(q.cref(), k.cref(), v.cref(), shape, out_threads.ref(), &pool);
+    CHECK(bitwise_equal(out.cref(), out_threads.cref()));
+
+    std::vector<double> ref(tc.n * tc.heads * tc.hd);
+    const size_t group = tc.heads / tc.kv_heads;
+    for (size_t h = 0; h < tc.heads; ++h) {
+      const size_t g = h / group;
+      for (size_t t = 0; t < tc.n; ++t) {
+        std::vector<double> s(t + 1);
+        double max = -1e300;
+        for (size_t u = 0; u <= t; ++u) {
+          double dot = 0.0;
+          for (size_t i = 0; i < tc.hd; ++i)
+            dot += static_cast<double>(q(t, h * tc.hd + i)) * k(u, g * tc.hd + i);
+          s[u] = dot / std::sqrt(static_cast<double>(tc.hd));
+          max = std::max(max, s[u]);
+        }
+        double sum = 0.0;
+        for (auto& e : s) sum += (e = std::exp(e - max));
+        for (size_t i = 0; i < tc.hd; ++i) {
+          double o = 0.0;
+          for (size_t u = 0; u <= t; ++u) o += s[u] / sum * v(u, g * tc.hd + i);
+          ref[t * tc.heads * tc.hd + h * tc.hd + i] = o;
+        }
+      }
+    }
+    // Outputs are convex combinations of v (|v| <= 1): compare against that scale.
+    check_close(
+        out.cref(), [&](size_t r, size_t c) { return ref[r * tc.heads * tc.hd + c]; },
+        [](size_t, size_t) { return 1.0; }, 1e-6);
+  }
+}
+
+TEST_CASE("softmax_row subtracts the max and maps -inf to 0") {
+  std::vector<float> row = {1000.0f, 999.0f, -std::numeric_limits<float>::infinity(), 998.0f};
+  softmax_row(row.data(), row.size());
+  const double z = 1.0 + std::exp(-1.0) + std::exp(-2.0);
+  CHECK(row[0] == doctest::Approx(1.0 / z).epsilon(1e-6));
+  CHECK(row[1] == doctest::Approx(std::exp(-1.0) / z).epsilon(1e-6));
+  CHECK(row[2] == 0.0f);
+  CHECK(row[3] == doctest::Approx(std::exp(-2.0) / z).epsilon(1e-6));
+}
+
+TEST_CASE("top_k: descending, lower index first on ties, never a masked or -inf expert") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> values = {0.1f, 0.5f, 0.3f, 0.5f, -inf, 0.3f, 0.7f, 0.5f};
+  int32_t idx[8];
+  float val[8];
+  REQUIRE(top_k(values.data(), values.size(), 4, {}, idx, val) == 4);
+  CHECK(std::vector<int32_t>(idx, idx + 4) == std::vector<int32_t>{6, 1, 3, 7});
+  CHECK(std::vector<float>(val, val + 4) == std::vector<float>{0.7f, 0.5f, 0.5f, 0.5f});
+  REQUIRE(top_k(values.data(), values.size(), 5, {}, idx, val) == 5);
+  CHECK(idx[4] == 2);  // 0.3 at 2 before 0.3 at 5
+  // -inf is never picked: 7 finite values.
+  CHECK(top_k(values.data(), values.size(), 8, {}, idx, val) == 7);
+  CHECK(std::find(idx, idx + 7, 4) == idx + 7);
+  // Masked experts are skipped even when their value is finite.
+  const std::vector<uint8_t> keep = {1, 0, 1, 1, 1, 1, 0, 0};
+  REQUIRE(top_k(values.data(), values.size(), 3, keep, idx, val) == 3);
+  CHECK(std::vector<int32_t>(idx, idx + 3) == std::vector<int32_t>{3, 2, 5});
+  CHECK(top_k(values.data(), values.size(), 8, keep, idx, val) == 4);
+  // NaN ranks first, as in PyTorch.
+  const std::vector<float> with_nan = {0.2f, std::nanf(""), 0.9f};
+  REQUIRE(top_k(with_nan.data(), 3, 2, {}, idx, val) == 2);
+  CHECK(idx[0] == 1);
+  CHECK(idx[1] == 2);
+}
+
+TEST_CASE("route_softmax_topk: softmax over all experts, top-k, optional renormalisation") {
+  const size_t n = 6, experts = 10, k = 3;
+  const Matrix logits = random_matrix(n, experts, 14, 3.0f);
+  for (bool renorm : {false, true}) {
+    Matrix probs = logits;
+    const Routing routing = route_softmax_topk(probs.ref(), k, renorm);
+    CHECK(routing.tokens == n);
+    CHECK(routing.k == k);
+    for (size_t t = 0; t < n; ++t) {
+      double z = 0.0;
+      for (size_t e = 0; e < experts; ++e) z += std::exp(static_cast<double>(logits(t, e)));
+      std::vector<size_t> order(experts);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return logits(t, a) > logits(t, b); });
+      double picked = 0.0;
+      for (size_t s = 0; s < k; ++s) picked += std::exp(static_cast<double>(logits(t, order[s]))) / z;
+      for (size_t e = 0; e < experts; ++e)
+        CHECK(probs(t, e) == doctest::Approx(std::exp(static_cast<double>(logits(t, e))) / z).epsilon(1e-6));
+      for (size_t s = 0; s < k; ++s) {
+        CHECK(routing.expert_at(t, s) == static_cast<int32_t>(order[s]));
+        const double p = std::exp(static_cast<double>(logits(t, order[s]))) / z;
+        CHECK(routing.weight_at(t, s) == doctest::Approx(renorm ? p / picked : p).epsilon(1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("masked routing equals the full softmax with dropped logits at -inf") {
+  const size_t n = 5, experts = 8, k = 4;
+  const Matrix logits = random_matrix(n, experts, 15, 2.0f);
+  const std::vector<uint8_t> keep = {1, 0, 1, 1, 0, 0, 1, 0};  // 4 kept
+  Matrix masked = logits;
+  const Routing routing = route_softmax_topk(masked.ref(), k, false, keep);
+  for (size_t t = 0; t < n; ++t) {
+    double z = 0.0;
+    for (size_t e = 0; e < experts; ++e)
+      if (keep[e]) z += std::exp(static_cast<double>(logits(t, e)));
+    for (size_t e = 0; e < experts; ++e)
+      CHECK(masked(t, e) ==
+            doctest::Approx(keep[e] ? std::exp(static_cast<double>(logits(t, e))) / z : 0.0).epsilon(1e-6));
+    double total = 0.0;
+    for (size_t s = 0; s < k; ++s) {
+      const int32_t e = routing.expert_at(t, s);
+      REQUIRE(e >= 0);
+      CHECK(keep[static_cast<size_t>(e)] == 1);
+      total += routing.weight_at(t, s);
+    }
+    CHECK(total == doctest::Approx(1.0).epsilon(1e-6));  // k == kept: all probability mass
+  }
+  // Fewer kept experts than k: min(k, kept) slots, the rest empty.
+  const std::vector<uint8_t> keep_two = {0, 0, 1, 0, 0, 0, 1, 0};
+  Matrix masked2 = logits;
+  const Routing two = route_softmax_topk(masked2.ref(), k, true, keep_two);
+  for (size_t t = 0; t < n; ++t) {
+    CHECK(two.expert_at(t, 2) == -1);
+    CHECK(two.expert_at(t, 3) == -1);
+    CHECK(two.weight_at(t, 2) == 0.0f);
+    CHECK(two.weight_at(t, 0) + two.weight_at(t, 1) == doctest::Approx(1.0));
+  }
+}
+
+TEST_CASE("route_emo: split softmax, shared experts last with weight 1, no renormalisation") {
+  const size_t n = 4, experts = 9, k = 4, shared = 1;
+  const Matrix logits = random_matrix(n, experts, 16, 2.0f);
+  Matrix probs = logits;
+  const Routing routing = route_emo(probs.ref(), k, shared);
+  for (size_t t = 0; t < n; ++t) {
+    double z = 0.0;
+    for (size_t e = 0; e < experts - shared; ++e) z += std::exp(static_cast<double>(logits(t, e)));
+    std::vector<size_t> order(experts - shared);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return logits(t, a) > logits(t, b); });
+    for (size_t s = 0; s < k - shared; ++s) {
+      CHECK(routing.expert_at(t, s) == static_cast<int32_t>(order[s]));
+      CHECK(routing.weight_at(t, s) ==
+            doctest::Approx(std::exp(static_cast<double>(logits(t, order[s]))) / z).epsilon(1e-6));
+    }
+    CHECK(routing.expert_at(t, k - 1) == static_cast<int32_t>(experts - 1));
+    CHECK(routing.weight_at(t, k - 1) == 1.0f);
+    CHECK(probs(t, experts - 1) == 1.0f);
+  }
+  // Two shared experts: their own softmax and top-2, indices offset by E - S.
+  Matrix probs2 = logits;
+  const Routing two = route_emo(probs2.ref(), k, 2);
+  for (size_t t = 0; t < n; ++t) {
+    const double a = logits(t, 7), b = logits(t, 8);
+    const double pa = 1.0 / (1.0 + std::exp(b - a));
+    const bool a_first = a >= b;
+    CHECK(two.expert_at(t, 2) == (a_first ? 7 : 8));
+    CHECK(two.expert_at(t, 3) == (a_first ? 8 : 7));
+    CHECK(two.weight_at(t, 2) == doctest::Approx(a_first ? pa : 1.0 - pa).epsilon(1e-6));
+  }
+  // Masking routed experts leaves the shared one alone.
+  std::vector<uint8_t> keep(experts, 1);
+  keep[0] = keep[1] = keep[2] = keep[3] = keep[4] = keep[5] = 0;  // routed kept: 6, 7
+  Matrix probs3 = logits;
+  const Routing masked = route_emo(probs3.ref(), k, shared, keep);
+  for (size_t t = 0; t < n; ++t) {
+    CHECK(masked.expert_at(t, 2) == 8);  // only two routed experts left, then the shared one
+    CHECK(masked.weight_at(t, 2) == 1.0f);
+    CHECK(masked.expert_at(t, 3) == -1);
+    CHECK(masked.weight_at(t, 0) + masked.weight_at(t, 1) == doctest::Approx(1.0));
+  }
+}
+
+TEST_CASE("moe_experts matches per-token double MLPs, deterministically across thread counts") {
+  const size_t n = 37, hidden = 64, width = 48, experts = 6, k = 2;
+  std::vector<StoredWeights> stored;
+  std::vector<ExpertMlp> mlps;
+  stored.reserve(3 * experts);
+  for (size_t e = 0; e < experts; ++e) {
+    const DType dtype = e % 3 == 0 ? DType::BF16 : (e % 3 == 1 ? DType::F16 : DType::F32);
+    const auto seed = static_cast<uint32_t>(100 + 3 * e);
+    stored.emplace_back(random_matrix(width, hidden, seed, 0.2f), dtype);
+    stored.emplace_back(random_matrix(width, hidden, seed + 1, 0.2f), dtype);
+    stored.emplace_back(random_matrix(hidden, width, seed + 2, 0.2f), dtype);
+  }
+  for (size_t e = 0; e < experts; ++e)
+    mlps.push_back({stored[3 * e].weights(), stored[3 * e + 1].weights(), stored[3 * e + 2].weights()});
+
+  const Matrix x = random_matrix(n, hidden, 17);
+  Matrix logits = random_matrix(n, experts, 18, 2.0f);
+  Routing routing = route_softmax_topk(logits.ref(), k, false);
+  // One token with an empty second slot (as when too few experts are kept); expert 5 unused.
+  routing.expert[3 * k + 1] = -1;
+  routing.weight[3 * k + 1] = 0.0f;
+  for (size_t i = 0; i < n * k; ++i)
+    if (routing.expert[i] == 5) routing.expert[i] = 4;
+
+  Matrix y(n, hidden);
+  std::vector<float> norms(n * k, -1.0f);
+  moe_experts(x.cref(), routing, mlps, y.ref(), norms);
+
+  std::vector<double> ref(n * hidden, 0.0);
+  std::vector<double> scale(n * hidden, 0.0);
+  for (size_t t = 0; t < n; ++t)
+    for (size_t s = 0; s < k; ++s) {
+      const int32_t e = routing.expert_at(t, s);
+      if (e < 0) {
+        CHECK(norms[t * k + s] == 0.0f);
+        continue;
+      }
+      const auto ue = static_cast<size_t>(e);
+      const std::vector<double> o =
+          ref_mlp(x.row(t), hidden, stored[3 * ue].exact, stored[3 * ue + 1].exact, stored[3 * ue + 2].exact);
+      double norm = 0.0;
+      for (size_t c = 0; c < hidden; ++c) {
+        ref[t * hidden + c] += routing.weight_at(t, s) * o[c];
+        scale[t * hidden + c] += std::abs(routing.weight_at(t, s) * o[c]);
+        norm += o[c] * o[c];
+      }
+      CHECK(norms[t * k + s] == doctest::Approx(std::sqrt(norm)).epsilon(1e-6));
+    }
+  // Relative to the size of the token's output row (MLP outputs are sums of many terms).
+  std::vector<double> row_scale(n, 0.0);
+  for (size_t t = 0; t < n; ++t)
+    for (size_t c = 0; c < hidden; ++c) row_scale[t] = std::max(row_scale[t], scale[t * hidden + c]);
+  check_close(
+      y.cref(), [&](size_t r, size_t c) { return ref[r * hidden + c]; },
+      [&](size_t r, size_t) { return row_scale[r] + 1e-30; }, 1e-6);
+
+  for (size_t threads : {1u, 2u, 3u}) {
+    ThreadPool pool(threads);
+    Matrix y_threads(n, hidden);
+    std::vector<float> norms_threads(n * k);
+    moe_experts(x.cref(), routing, mlps, y_threads.ref(), norms_threads, &pool);
+    CHECK(bitwise_equal(y.cref(), y_threads.cref()));
+    CHECK(norms == norms_threads);
+  }
+}
+
+TEST_CASE("expert_mlp over several weight blocks and the Qwen2-MoE sigmoid-gated shared expert") {
+  // hidden 4096 -> 128-row gate/up half-blocks, so width 300 spans three blocks.
+  const size_t n = 3, hidden = 4096, width = 300;
+  const StoredWeights gate(random_matrix(width, hidden, 20, 0.05f), DType::BF16);
+  const StoredWeights up(random_matrix(width, hidden, 21, 0.05f), DType::BF16);
+  const StoredWeights down(random_matrix(hidden, width, 22, 0.05f), DType::BF16);
+  const ExpertMlp mlp{gate.weights(), up.weights(), down.weights()};
+  const Matrix x = random_matrix(n, hidden, 23);
+  const Matrix gate_w = random_matrix(1, hidden, 24, 0.02f);
+  Matrix y(n, hidden);
+  ThreadPool pool(2);
+  expert_mlp(x.cref(), mlp, y.ref(), &pool);
+  scale_by_sigmoid_gate(x.cref(), gate_w.data(), y.ref());
+  std::vector<std::vector<double>> ref(n);
+  std::vector<double> row_max(n, 0.0);
+  for (size_t t = 0; t < n; ++t) {
+    ref[t] = ref_mlp(x.row(t), hidden, gate.exact, up.exact, down.exact);
+    double g = 0.0;
+    for (size_t c = 0; c < hidden; ++c) g += static_cast<double>(x(t, c)) * gate_w(0, c);
+    for (double& v : ref[t]) {
+      v *= 1.0 / (1.0 + std::exp(-g));
+      row_max[t] = std::max(row_max[t], std::abs(v));
+    }
+  }
+  check_close(
+      y.cref(), [&](size_t r, size_t c) { return ref[r][c]; },
+      [&](size_t r, size_t) { return row_max[r]; }, 1e-5);
+}
+
+TEST_CASE("activations") {
+  CHECK(silu(0.0f) == 0.0f);
+  CHECK(silu(2.0f) == doctest::Approx(2.0 / (1.0 + std::exp(-2.0))).epsilon(1e-7));
+  CHECK(silu(-100.0f) == doctest::Approx(0.0));
+  CHECK(sigmoid(0.0f) == 0.5f);
+  const std::vector<float> g = {-1.0f, 0.5f, 3.0f}, u = {2.0f, -1.0f, 0.25f};
+  std::vector<float> out(3);
+  silu_glu(g.data(), u.data(), out.data(), 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(out[i] == doctest::Approx(ref_silu(g[i]) * u[i]).epsilon(1e-6));
+  std::vector<float> v(37);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
+  double ss = 0.0;
+  for (float e : v) ss += static_cast<double>(e) * e;
+  CHECK(sum_of_squares(v.data(), v.size()) == doctest::Approx(ss).epsilon(1e-7));
+}
