@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     moeslice::app::add_inspect_command(app);
     moeslice::app::add_make_random_command(app);
     moeslice::app::add_logits_command(app);
-    // moeslice::app::add_tokenize_command(app);  // TEMP until cmd_tokenize.cpp lands
+    moeslice::app::add_tokenize_command(app);
     moeslice::app::add_profile_command(app);
     moeslice::app::add_merge_command(app);
     moeslice::app::add_slice_command(app);
