@@ -54,7 +54,10 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
         throw FormatError(fmt::format("{}: weight_map entry '{}' must be a file name",
                                       index_path.string(), name));
       const std::string shard_name = shard.get<std::string>();
-      if (shard_name.empty() || fs::path(shard_name).has_parent_path())
+      // A plain file name only: no directory part, and not "." or ".." (which name directories).
+      const fs::path shard_path(shard_name);
+      if (shard_name.empty() || shard_path.has_parent_path() || shard_path == "." ||
+          shard_path == "..")
         throw FormatError(fmt::format("{}: weight_map entry '{}' names '{}', expected a file "
                                       "name inside the directory",
                                       index_path.string(), name, shard_name));

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -20,24 +22,45 @@ using nlohmann::json;
   throw FormatError(fmt::format("{}: invalid safetensors file: {}", path.string(), what));
 }
 
-// Parses the header JSON, refusing duplicate top-level keys (nlohmann would keep the last).
+// serde_json refuses JSON nested this deep (its recursion limit of 128, counting the header object
+// itself); refusing it here also keeps a header of 100 MB of '[' from building a huge DOM.
+constexpr int kMaxHeaderNesting = 127;
+
+// Parses the header JSON exactly as strictly as serde_json does. nlohmann is more lenient in four
+// ways, refused here: it skips a UTF-8 byte order mark, it stops at a NUL byte as if the input ended
+// there (so "{}\0garbage" would parse), it has no nesting limit, and it keeps the last of duplicate
+// keys (serde refuses a duplicate struct field; a duplicate tensor name would make two tensors one).
 json parse_header_json(const std::filesystem::path& path, std::string_view text) {
-  std::set<std::string> seen;
-  std::string duplicate;
-  json::parser_callback_t watch_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1) {
+  if (text.starts_with("\xef\xbb\xbf"))
+    fail(path, "header starts with a UTF-8 byte order mark, expected '{' or JSON whitespace");
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos)
+    fail(path, fmt::format("header holds a NUL byte at offset {}, expected JSON padded with "
+                           "spaces",
+                           nul));
+  std::vector<std::set<std::string>> open_objects;
+  // The callback throws FormatError, which nlohmann lets through; the partial DOM is freed.
+  json::parser_callback_t watch = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
+      if (depth >= kMaxHeaderNesting)
+        fail(path, fmt::format("header nests JSON more than {} levels deep", kMaxHeaderNesting));
+      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !open_objects.empty()) {
       const auto& key = parsed.get_ref<const std::string&>();
-      if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
+      if (!open_objects.back().insert(key).second) {
+        if (depth == 1) fail(path, fmt::format("tensor '{}' appears twice in the header", key));
+        fail(path, fmt::format("key '{}' appears twice in the same object of the header", key));
+      }
     }
     return true;
   };
   json header;
   try {
-    header = json::parse(text.begin(), text.end(), watch_keys);
+    header = json::parse(text.begin(), text.end(), watch);
   } catch (const json::parse_error& error) {
     fail(path, fmt::format("header is not valid UTF-8 JSON ({})", error.what()));
   }
-  if (!duplicate.empty()) fail(path, fmt::format("tensor '{}' appears twice in the header", duplicate));
   if (!header.is_object())
     fail(path, fmt::format("header must be a JSON object, found {}", header.type_name()));
   return header;
@@ -73,7 +96,11 @@ std::string format_shape(std::span<const int64_t> shape) {
   return text + "]";
 }
 
-std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape) {
+namespace {
+
+// Element count x bits per element, multiplied left to right as the reference does; nullopt on
+// overflow or a negative extent.
+std::optional<uint64_t> tensor_bit_count(DType dtype, std::span<const int64_t> shape) {
   uint64_t count = 1;
   for (int64_t extent : shape) {
     if (extent < 0) return std::nullopt;
@@ -82,8 +109,15 @@ std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> s
   uint64_t bits = 0;
   if (__builtin_mul_overflow(count, static_cast<uint64_t>(dtype_bits(dtype)), &bits))
     return std::nullopt;
-  if (bits % 8 != 0) return std::nullopt;
-  return bits / 8;
+  return bits;
+}
+
+}  // namespace
+
+std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape) {
+  const auto bits = tensor_bit_count(dtype, shape);
+  if (!bits || *bits % 8 != 0) return std::nullopt;
+  return *bits / 8;
 }
 
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
@@ -125,7 +159,9 @@ void SafetensorsFile::parse() {
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       if (entry.is_null()) continue;
-      if (!entry.is_object()) fail(path, "__metadata__ must be an object of strings");
+      if (!entry.is_object())
+        fail(path, fmt::format("__metadata__ must be an object of strings, found {}",
+                               entry.type_name()));
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
           fail(path, fmt::format("__metadata__ value of '{}' must be a string, found {}", key,
@@ -141,7 +177,8 @@ void SafetensorsFile::parse() {
     view.name = name;
     const auto dtype_it = entry.find("dtype");
     if (dtype_it == entry.end() || !dtype_it->is_string())
-      fail(path, fmt::format("tensor '{}': missing string field 'dtype'", name));
+      fail(path, fmt::format("tensor '{}': expected a string field 'dtype', found {}", name,
+                             dtype_it == entry.end() ? "none" : dtype_it->type_name()));
     const auto dtype = parse_dtype(dtype_it->get<std::string>());
     if (!dtype)
       fail(path, fmt::format("tensor '{}': unknown dtype '{}' (known: {})", name,
@@ -149,7 +186,8 @@ void SafetensorsFile::parse() {
     view.dtype = *dtype;
     const auto shape_it = entry.find("shape");
     if (shape_it == entry.end() || !shape_it->is_array())
-      fail(path, fmt::format("tensor '{}': missing array field 'shape'", name));
+      fail(path, fmt::format("tensor '{}': expected an array field 'shape', found {}", name,
+                             shape_it == entry.end() ? "none" : shape_it->type_name()));
     for (const auto& extent : *shape_it) {
       const auto value = as_unsigned(extent);
       if (!value || *value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -160,18 +198,23 @@ void SafetensorsFile::parse() {
     const auto offsets_it = entry.find("data_offsets");
     if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
         !as_unsigned((*offsets_it)[0]) || !as_unsigned((*offsets_it)[1]))
-      fail(path, fmt::format("tensor '{}': 'data_offsets' must be two non-negative integers",
-                             name));
+      fail(path, fmt::format("tensor '{}': 'data_offsets' must be two non-negative integers, "
+                             "found {}",
+                             name, offsets_it == entry.end() ? "none" : offsets_it->dump()));
     const uint64_t begin = *as_unsigned((*offsets_it)[0]);
     const uint64_t end = *as_unsigned((*offsets_it)[1]);
     if (end < begin)
       fail(path, fmt::format("tensor '{}': data_offsets [{}, {}] end before they begin", name,
                              begin, end));
     const auto expected = tensor_byte_size(view.dtype, view.shape);
-    if (!expected)
-      fail(path, fmt::format("tensor '{}': shape {} of {} overflows or is not a whole number of "
-                             "bytes",
-                             name, view.shape_string(), dtype_name(view.dtype)));
+    if (!expected) {
+      const auto bits = tensor_bit_count(view.dtype, view.shape);
+      if (bits)
+        fail(path, fmt::format("tensor '{}': {} {} is {} bits, expected a whole number of bytes",
+                               name, dtype_name(view.dtype), view.shape_string(), *bits));
+      fail(path, fmt::format("tensor '{}': the size of {} {} overflows 64 bits", name,
+                             dtype_name(view.dtype), view.shape_string()));
+    }
     if (end - begin != *expected)
       fail(path, fmt::format("tensor '{}': {} {} needs {} bytes, data_offsets [{}, {}] hold {}",
                              name, dtype_name(view.dtype), view.shape_string(), *expected, begin,

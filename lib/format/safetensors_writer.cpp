@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -32,7 +33,21 @@ void write_all(std::FILE* file, const fs::path& path, std::span<const std::byte>
     throw IoError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
 }
 
+// A repeated name would silently collapse two tensors into one header entry (leaving a gap in the
+// data buffer), and a tensor named __metadata__ would replace the metadata.
+void check_unique_names(std::span<const TensorSource> tensors) {
+  std::set<std::string_view> names;
+  for (const auto& tensor : tensors) {
+    if (tensor.name == "__metadata__")
+      throw InputError("a tensor cannot be named '__metadata__' in a safetensors file");
+    if (!names.insert(tensor.name).second)
+      throw InputError(fmt::format("tensor '{}' appears twice among the tensors to write",
+                                   tensor.name));
+  }
+}
+
 std::string build_header(std::span<const TensorSource> tensors, const Metadata& metadata) {
+  check_unique_names(tensors);
   json header = json::object();
   json meta = json::object();
   meta["format"] = "pt";
@@ -141,6 +156,7 @@ std::vector<fs::path> write_checkpoint_tensors(const fs::path& dir,
                                                uint64_t max_shard_bytes) {
   // Greedy packing in the given order, as transformers does: a new shard starts when the next
   // tensor would overflow the current one; a tensor larger than the limit gets a shard alone.
+  check_unique_names(tensors);  // across shards too: the index maps each name to one shard
   std::vector<std::pair<size_t, size_t>> shard_ranges;  // [begin, end) into tensors
   uint64_t current = 0;
   uint64_t total = 0;
@@ -191,11 +207,13 @@ uint64_t parse_byte_size(const std::string& text) {
       {"GB", 1e9},  {"TB", 1e12},     {"KIB", 1024.0},      {"MIB", 1048576.0},
       {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
   const auto it = units.find(unit);
-  if (digits_end == 0 || it == units.end() || !(number > 0) || !std::isfinite(number))
+  // At least one byte, and below 2^64 so that the conversion to an integer is defined.
+  const double bytes = it == units.end() ? 0 : number * it->second;
+  if (digits_end == 0 || it == units.end() || !(bytes >= 1) || !(bytes < 0x1p64))
     throw InputError(fmt::format("cannot read size '{}': expected a positive number with an "
                                  "optional unit (B, KB, MB, GB, KiB, MiB, GiB), e.g. 5GB",
                                  text));
-  return static_cast<uint64_t>(number * it->second);
+  return static_cast<uint64_t>(bytes);
 }
 
 std::string format_byte_size(uint64_t bytes) {
