@@ -62,9 +62,10 @@ void add_make_random_command(CLI::App& app) {
         model.config_overrides[setting.substr(0, equals)] =
             nlohmann::json::parse(setting.substr(equals + 1));
       } catch (const nlohmann::json::parse_error&) {
-        throw InputError(fmt::format("--set '{}': the value is not JSON (quote strings: "
-                                     "KEY='\"text\"')",
-                                     setting));
+        throw InputError(
+            fmt::format("--set '{}': the value is not JSON (quote strings: "
+                        "KEY='\"text\"')",
+                        setting));
       }
     }
     const uint64_t bytes = write_random_checkpoint(model, options->out);

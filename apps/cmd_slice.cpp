@@ -32,16 +32,16 @@ void add_slice_command(CLI::App& app) {
     slice_options.verify = !options->no_verify;
     const SliceReport report =
         slice_checkpoint(model, plan, plan_document, options->out, slice_options);
-    fmt::print("wrote {}: {} of {} experts per layer, {} per token; {} -> {} ({:.1f}%)\n",
-               options->out, report.experts_after, report.experts_before,
-               report.experts_per_token_after, format_byte_size(report.bytes_before),
-               format_byte_size(report.bytes_after),
-               100.0 * static_cast<double>(report.bytes_after) /
-                   static_cast<double>(report.bytes_before));
+    fmt::print(
+        "wrote {}: {} of {} experts per layer, {} per token; {} -> {} ({:.1f}%)\n", options->out,
+        report.experts_after, report.experts_before, report.experts_per_token_after,
+        format_byte_size(report.bytes_before), format_byte_size(report.bytes_after),
+        100.0 * static_cast<double>(report.bytes_after) / static_cast<double>(report.bytes_before));
     if (report.verify_max_relative_error >= 0)
-      fmt::print("verified: sliced layers equal the restricted full layers (max relative "
-                 "difference {:.2g})\n",
-                 report.verify_max_relative_error);
+      fmt::print(
+          "verified: sliced layers equal the restricted full layers (max relative "
+          "difference {:.2g})\n",
+          report.verify_max_relative_error);
     else if (!options->no_verify)
       fmt::print("not verified: the forward pass does not support the {} family\n",
                  model.spec.family->family);

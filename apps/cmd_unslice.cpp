@@ -25,10 +25,11 @@ void add_unslice_command(CLI::App& app) {
     const Model sliced = open_model(options->sliced);
     const UnsliceReport report = unslice_checkpoint(
         full, sliced, options->out, parse_byte_size(options->max_shard_size), options->force);
-    fmt::print("wrote {} ({}): {} tensors from the sliced model, {} from the full model, {} "
-               "merged by rows\n",
-               options->out, format_byte_size(report.bytes), report.tensors_from_sliced,
-               report.tensors_from_full, report.tensors_merged);
+    fmt::print(
+        "wrote {} ({}): {} tensors from the sliced model, {} from the full model, {} "
+        "merged by rows\n",
+        options->out, format_byte_size(report.bytes), report.tensors_from_sliced,
+        report.tensors_from_full, report.tensors_merged);
   });
 }
 

@@ -18,8 +18,8 @@ namespace {
 
 fs::path temporary_sibling(const fs::path& final_path) {
   std::random_device device;
-  const auto tag = fmt::format(".{}.tmp-{}-{:08x}", final_path.filename().string(), ::getpid(),
-                               device());
+  const auto tag =
+      fmt::format(".{}.tmp-{}-{:08x}", final_path.filename().string(), ::getpid(), device());
   return final_path.parent_path() / tag;
 }
 
@@ -39,8 +39,8 @@ void require_writable_target(const fs::path& final_path, bool overwrite) {
   if (final_path.empty()) throw InputError("output path is empty");
   std::error_code error;
   if (fs::exists(final_path, error) && !overwrite)
-    throw InputError(fmt::format("output {} already exists (use --force to replace it)",
-                                 final_path.string()));
+    throw InputError(
+        fmt::format("output {} already exists (use --force to replace it)", final_path.string()));
   const fs::path parent = absolute_parent(final_path);
   if (!fs::is_directory(parent, error))
     throw InputError(fmt::format("cannot write {}: directory {} does not exist",
@@ -53,13 +53,13 @@ void replace_with(const fs::path& staging, const fs::path& final_path, bool over
   fs::path old_output;
   if (fs::exists(final_path, error)) {
     if (!overwrite)
-      throw InputError(fmt::format("output {} already exists (use --force to replace it)",
-                                   final_path.string()));
+      throw InputError(
+          fmt::format("output {} already exists (use --force to replace it)", final_path.string()));
     old_output = temporary_sibling(final_path);
     fs::rename(final_path, old_output, error);
     if (error)
-      throw IoError(fmt::format("cannot move old {} aside: {}", final_path.string(),
-                                error.message()));
+      throw IoError(
+          fmt::format("cannot move old {} aside: {}", final_path.string(), error.message()));
   }
   fs::rename(staging, final_path, error);
   if (error) {
@@ -75,8 +75,8 @@ void replace_with(const fs::path& staging, const fs::path& final_path, bool over
 
 void sync_path(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(fmt::format("cannot open {} to sync: {}", path.string(),
-                                        std::strerror(errno)));
+  if (fd < 0)
+    throw IoError(fmt::format("cannot open {} to sync: {}", path.string(), std::strerror(errno)));
   const int result = ::fsync(fd);
   const int saved = errno;
   ::close(fd);
@@ -86,9 +86,7 @@ void sync_path(const fs::path& path) {
 }
 
 std::string normalized_absolute_path(const fs::path& path) {
-  fs::path normal = fs::absolute(path).lexically_normal();
-  if (normal.has_parent_path() && normal.filename().empty()) normal = normal.parent_path();
-  return normal.string();
+  return without_trailing_separator(fs::absolute(path).lexically_normal()).string();
 }
 
 void check_output_outside_inputs(const fs::path& output, std::span<const fs::path> inputs) {
@@ -110,8 +108,7 @@ AtomicOutputDir::AtomicOutputDir(fs::path final_path, bool overwrite)
   staging_ = temporary_sibling(final_);
   std::error_code error;
   fs::create_directory(staging_, error);
-  if (error)
-    throw IoError(fmt::format("cannot create {}: {}", staging_.string(), error.message()));
+  if (error) throw IoError(fmt::format("cannot create {}: {}", staging_.string(), error.message()));
 }
 
 AtomicOutputDir::~AtomicOutputDir() {

@@ -15,16 +15,13 @@ struct DTypeInfo {
 };
 
 constexpr std::array<DTypeInfo, 20> kDTypes = {{
-    {DType::BOOL, "BOOL", 8},      {DType::F4, "F4", 4},
-    {DType::F6_E2M3, "F6_E2M3", 6}, {DType::F6_E3M2, "F6_E3M2", 6},
-    {DType::U8, "U8", 8},          {DType::I8, "I8", 8},
-    {DType::F8_E5M2, "F8_E5M2", 8}, {DType::F8_E4M3, "F8_E4M3", 8},
-    {DType::F8_E8M0, "F8_E8M0", 8}, {DType::I16, "I16", 16},
-    {DType::U16, "U16", 16},       {DType::F16, "F16", 16},
-    {DType::BF16, "BF16", 16},     {DType::I32, "I32", 32},
-    {DType::U32, "U32", 32},       {DType::F32, "F32", 32},
-    {DType::C64, "C64", 64},       {DType::F64, "F64", 64},
-    {DType::I64, "I64", 64},       {DType::U64, "U64", 64},
+    {DType::BOOL, "BOOL", 8},       {DType::F4, "F4", 4},           {DType::F6_E2M3, "F6_E2M3", 6},
+    {DType::F6_E3M2, "F6_E3M2", 6}, {DType::U8, "U8", 8},           {DType::I8, "I8", 8},
+    {DType::F8_E5M2, "F8_E5M2", 8}, {DType::F8_E4M3, "F8_E4M3", 8}, {DType::F8_E8M0, "F8_E8M0", 8},
+    {DType::I16, "I16", 16},        {DType::U16, "U16", 16},        {DType::F16, "F16", 16},
+    {DType::BF16, "BF16", 16},      {DType::I32, "I32", 32},        {DType::U32, "U32", 32},
+    {DType::F32, "F32", 32},        {DType::C64, "C64", 64},        {DType::F64, "F64", 64},
+    {DType::I64, "I64", 64},        {DType::U64, "U64", 64},
 }};
 
 const DTypeInfo& info(DType dtype) {
@@ -83,7 +80,7 @@ uint16_t f32_to_f16(float value) {
   const uint32_t bits = std::bit_cast<uint32_t>(value);
   const uint32_t sign = (bits >> 16) & 0x8000u;
   const uint32_t abs_bits = bits & 0x7fffffffu;
-  if (abs_bits > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs_bits > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (abs_bits >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (abs_bits < 0x38800000u) {  // result is subnormal or zero
     const float magnitude = std::bit_cast<float>(abs_bits);

@@ -46,8 +46,8 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
     const json index = read_json_file(index_path);
     const auto weight_map = index.is_object() ? index.find("weight_map") : index.end();
     if (!index.is_object() || weight_map == index.end() || !weight_map->is_object())
-      throw FormatError(fmt::format("{}: expected an object with a 'weight_map' object",
-                                    index_path.string()));
+      throw FormatError(
+          fmt::format("{}: expected an object with a 'weight_map' object", index_path.string()));
     std::map<std::string, size_t> shard_numbers;
     for (const auto& [name, shard] : weight_map->items()) {
       if (!shard.is_string())
@@ -58,9 +58,10 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
       const fs::path shard_path(shard_name);
       if (shard_name.empty() || shard_path.has_parent_path() || shard_path == "." ||
           shard_path == "..")
-        throw FormatError(fmt::format("{}: weight_map entry '{}' names '{}', expected a file "
-                                      "name inside the directory",
-                                      index_path.string(), name, shard_name));
+        throw FormatError(
+            fmt::format("{}: weight_map entry '{}' names '{}', expected a file "
+                        "name inside the directory",
+                        index_path.string(), name, shard_name));
       if (!shard_numbers.count(shard_name)) {
         if (!fs::exists(dir / shard_name))
           throw InputError(fmt::format("{}: shard {} (holding '{}') is missing",
@@ -71,9 +72,10 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
       const auto& file = *checkpoint.shards_[shard_numbers[shard_name]];
       const TensorView* view = file.find(name);
       if (view == nullptr)
-        throw FormatError(fmt::format("{}: tensor '{}' is listed in {} but that shard does not "
-                                      "hold it",
-                                      index_path.string(), name, shard_name));
+        throw FormatError(
+            fmt::format("{}: tensor '{}' is listed in {} but that shard does not "
+                        "hold it",
+                        index_path.string(), name, shard_name));
       checkpoint.tensors_[name] = view;
       checkpoint.shard_of_[name] = shard_numbers[shard_name];
     }
@@ -82,10 +84,10 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
       for (const auto& [name, view] : file->tensors()) {
         const auto listed = weight_map->find(name);
         if (listed == weight_map->end())
-          throw FormatError(fmt::format("{}: shard {} holds tensor '{}', which the index does "
-                                        "not list",
-                                        index_path.string(), file->path().filename().string(),
-                                        name));
+          throw FormatError(
+              fmt::format("{}: shard {} holds tensor '{}', which the index does "
+                          "not list",
+                          index_path.string(), file->path().filename().string(), name));
         if (listed->get<std::string>() != file->path().filename().string())
           throw FormatError(fmt::format("{}: tensor '{}' is listed in {} but also found in {}",
                                         index_path.string(), name, listed->get<std::string>(),
@@ -98,8 +100,8 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
       checkpoint.shard_of_[name] = 0;
     }
   } else {
-    throw InputError(fmt::format("{} holds neither {} nor {}", dir.string(), kSingleFileName,
-                                 kIndexFileName));
+    throw InputError(
+        fmt::format("{} holds neither {} nor {}", dir.string(), kSingleFileName, kIndexFileName));
   }
   return checkpoint;
 }

@@ -27,9 +27,10 @@ using nlohmann::json;
 constexpr int kMaxHeaderNesting = 127;
 
 // Parses the header JSON exactly as strictly as serde_json does. nlohmann is more lenient in four
-// ways, refused here: it skips a UTF-8 byte order mark, it stops at a NUL byte as if the input ended
-// there (so "{}\0garbage" would parse), it has no nesting limit, and it keeps the last of duplicate
-// keys (serde refuses a duplicate struct field; a duplicate tensor name would make two tensors one).
+// ways, refused here: it skips a UTF-8 byte order mark, it stops at a NUL byte as if the input
+// ended there (so "{}\0garbage" would parse), it has no nesting limit, and it keeps the last of
+// duplicate keys (serde refuses a duplicate struct field; a duplicate tensor name would make two
+// tensors one).
 json parse_header_json(const std::filesystem::path& path, std::string_view text) {
   if (text.starts_with("\xef\xbb\xbf"))
     fail(path, "header starts with a UTF-8 byte order mark, expected '{' or JSON whitespace");
@@ -135,8 +136,8 @@ void SafetensorsFile::parse() {
   const auto& path = file_.path();
   const auto bytes = file_.bytes();
   if (bytes.size() < 8)
-    fail(path, fmt::format("file is {} bytes, expected at least 8 (the header length)",
-                           bytes.size()));
+    fail(path,
+         fmt::format("file is {} bytes, expected at least 8 (the header length)", bytes.size()));
   const uint64_t header_length = read_u64_le(bytes.data());
   if (header_length > kMaxSafetensorsHeaderBytes)
     fail(path, fmt::format("header length {} exceeds the limit of {} bytes", header_length,
@@ -160,8 +161,8 @@ void SafetensorsFile::parse() {
     if (name == "__metadata__") {
       if (entry.is_null()) continue;
       if (!entry.is_object())
-        fail(path, fmt::format("__metadata__ must be an object of strings, found {}",
-                               entry.type_name()));
+        fail(path,
+             fmt::format("__metadata__ must be an object of strings, found {}", entry.type_name()));
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
           fail(path, fmt::format("__metadata__ value of '{}' must be a string, found {}", key,
@@ -171,8 +172,8 @@ void SafetensorsFile::parse() {
       continue;
     }
     if (!entry.is_object())
-      fail(path, fmt::format("tensor '{}': entry must be an object, found {}", name,
-                             entry.type_name()));
+      fail(path,
+           fmt::format("tensor '{}': entry must be an object, found {}", name, entry.type_name()));
     TensorView view;
     view.name = name;
     const auto dtype_it = entry.find("dtype");

@@ -41,8 +41,8 @@ void check_unique_names(std::span<const TensorSource> tensors) {
     if (tensor.name == "__metadata__")
       throw InputError("a tensor cannot be named '__metadata__' in a safetensors file");
     if (!names.insert(tensor.name).second)
-      throw InputError(fmt::format("tensor '{}' appears twice among the tensors to write",
-                                   tensor.name));
+      throw InputError(
+          fmt::format("tensor '{}' appears twice among the tensors to write", tensor.name));
   }
 }
 
@@ -70,8 +70,9 @@ std::string build_header(std::span<const TensorSource> tensors, const Metadata& 
 
 uint64_t TensorSource::byte_size() const {
   const auto size = tensor_byte_size(dtype, shape);
-  if (!size) throw InputError(fmt::format("tensor '{}': shape {} of {} is too large", name,
-                                          format_shape(shape), dtype_name(dtype)));
+  if (!size)
+    throw InputError(fmt::format("tensor '{}': shape {} of {} is too large", name,
+                                 format_shape(shape), dtype_name(dtype)));
   return *size;
 }
 
@@ -111,7 +112,7 @@ TensorSource TensorSource::from_floats(std::string name, DType dtype, std::vecto
 
 // Streams a whole safetensors file (length, header, data) into `out`.
 static void stream_safetensors(const ByteSink& out, std::span<const TensorSource> tensors,
-                        const Metadata& metadata) {
+                               const Metadata& metadata) {
   const std::string header = build_header(tensors, metadata);
   const uint64_t length = header.size();
   std::byte length_bytes[8];
@@ -126,15 +127,16 @@ static void stream_safetensors(const ByteSink& out, std::span<const TensorSource
       if (written <= expected) out(bytes);
     });
     if (written != expected)
-      throw std::logic_error(fmt::format("tensor '{}' produced {} bytes, expected {}",
-                                         tensor.name, written, expected));
+      throw std::logic_error(fmt::format("tensor '{}' produced {} bytes, expected {}", tensor.name,
+                                         written, expected));
   }
 }
 
 void write_safetensors_file(const fs::path& path, std::span<const TensorSource> tensors,
                             const Metadata& metadata) {
   std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
-  if (!file) throw IoError(fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
+  if (!file)
+    throw IoError(fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
   std::setvbuf(file.get(), nullptr, _IOFBF, 1 << 20);
   stream_safetensors([&](std::span<const std::byte> bytes) { write_all(file.get(), path, bytes); },
                      tensors, metadata);
@@ -152,8 +154,7 @@ void write_safetensors(const fs::path& path, std::span<const TensorSource> tenso
 
 std::vector<fs::path> write_checkpoint_tensors(const fs::path& dir,
                                                std::span<const TensorSource> tensors,
-                                               const Metadata& metadata,
-                                               uint64_t max_shard_bytes) {
+                                               const Metadata& metadata, uint64_t max_shard_bytes) {
   // Greedy packing in the given order, as transformers does: a new shard starts when the next
   // tensor would overflow the current one; a tensor larger than the limit gets a shard alone.
   check_unique_names(tensors);  // across shards too: the index maps each name to one shard
@@ -202,17 +203,24 @@ uint64_t parse_byte_size(const std::string& text) {
   }
   std::string unit = text.substr(digits_end);
   for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const std::map<std::string, double> units = {
-      {"", 1},      {"B", 1},         {"KB", 1e3},          {"MB", 1e6},
-      {"GB", 1e9},  {"TB", 1e12},     {"KIB", 1024.0},      {"MIB", 1048576.0},
-      {"GIB", 1073741824.0}, {"TIB", 1099511627776.0}};
+  const std::map<std::string, double> units = {{"", 1},
+                                               {"B", 1},
+                                               {"KB", 1e3},
+                                               {"MB", 1e6},
+                                               {"GB", 1e9},
+                                               {"TB", 1e12},
+                                               {"KIB", 1024.0},
+                                               {"MIB", 1048576.0},
+                                               {"GIB", 1073741824.0},
+                                               {"TIB", 1099511627776.0}};
   const auto it = units.find(unit);
   // At least one byte, and below 2^64 so that the conversion to an integer is defined.
   const double bytes = it == units.end() ? 0 : number * it->second;
   if (digits_end == 0 || it == units.end() || !(bytes >= 1) || !(bytes < 0x1p64))
-    throw InputError(fmt::format("cannot read size '{}': expected a positive number with an "
-                                 "optional unit (B, KB, MB, GB, KiB, MiB, GiB), e.g. 5GB",
-                                 text));
+    throw InputError(
+        fmt::format("cannot read size '{}': expected a positive number with an "
+                    "optional unit (B, KB, MB, GB, KiB, MiB, GiB), e.g. 5GB",
+                    text));
   return static_cast<uint64_t>(bytes);
 }
 

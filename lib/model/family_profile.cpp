@@ -100,12 +100,12 @@ FamilyProfile parse_family_profile(const json& profile, std::string_view source)
       if (fallback.is_number()) rule.fallback = fallback.get<double>();
       family.numbers.emplace_back(name, std::move(rule));
     }
-    family.sparse_layers = parse_enum<SparseLayerRule>(
-        profile.at("sparse_layers").at("kind"),
-        {{"all", SparseLayerRule::kAll},
-         {"qwen2_moe", SparseLayerRule::kQwen2Moe},
-         {"first_k_dense", SparseLayerRule::kFirstKDense}},
-        source, "sparse_layers.kind");
+    family.sparse_layers =
+        parse_enum<SparseLayerRule>(profile.at("sparse_layers").at("kind"),
+                                    {{"all", SparseLayerRule::kAll},
+                                     {"qwen2_moe", SparseLayerRule::kQwen2Moe},
+                                     {"first_k_dense", SparseLayerRule::kFirstKDense}},
+                                    source, "sparse_layers.kind");
     family.routing = parse_enum<RoutingKind>(
         profile.at("routing"),
         {{"softmax_topk", RoutingKind::kSoftmaxTopK},
@@ -114,13 +114,13 @@ FamilyProfile parse_family_profile(const json& profile, std::string_view source)
          {"deepseek_group_sigmoid", RoutingKind::kDeepseekGroupSigmoid},
          {"gpt_oss_topk_softmax", RoutingKind::kGptOssTopKSoftmax}},
         source, "routing");
-    family.shared_expert_kind = parse_enum<SharedExpertKind>(
-        profile.at("shared_expert_kind"),
-        {{"none", SharedExpertKind::kNone},
-         {"last_routed", SharedExpertKind::kLastRouted},
-         {"separate_gated", SharedExpertKind::kSeparateGated},
-         {"separate", SharedExpertKind::kSeparate}},
-        source, "shared_expert_kind");
+    family.shared_expert_kind =
+        parse_enum<SharedExpertKind>(profile.at("shared_expert_kind"),
+                                     {{"none", SharedExpertKind::kNone},
+                                      {"last_routed", SharedExpertKind::kLastRouted},
+                                      {"separate_gated", SharedExpertKind::kSeparateGated},
+                                      {"separate", SharedExpertKind::kSeparate}},
+                                     source, "shared_expert_kind");
     const json& block = profile.at("block");
     family.norm_placement = parse_enum<NormPlacement>(
         block.at("norm_placement"), {{"pre", NormPlacement::kPre}, {"post", NormPlacement::kPost}},
@@ -130,11 +130,11 @@ FamilyProfile parse_family_profile(const json& profile, std::string_view source)
                                          {"whole_vector", QkNorm::kWholeVector},
                                          {"per_head", QkNorm::kPerHead}},
                                         source, "block.qk_norm");
-    family.rms_norm_order = parse_enum<RmsNormOrder>(
-        block.at("rms_norm_order"),
-        {{"cast_then_weight", RmsNormOrder::kCastThenWeight},
-         {"weight_then_cast", RmsNormOrder::kWeightThenCast}},
-        source, "block.rms_norm_order");
+    family.rms_norm_order =
+        parse_enum<RmsNormOrder>(block.at("rms_norm_order"),
+                                 {{"cast_then_weight", RmsNormOrder::kCastThenWeight},
+                                  {"weight_then_cast", RmsNormOrder::kWeightThenCast}},
+                                 source, "block.rms_norm_order");
     for (const auto& [name, key] : profile.at("slice_config_keys").items())
       family.slice_config_keys.emplace_back(name, key.get<std::string>());
     const json& tensors = profile.at("tensors");

@@ -66,8 +66,8 @@ struct TensorRule {
   std::string role;
   std::string name;
   std::vector<std::string> shape;
-  std::string when;    // flag that must be true for the tensor to exist
-  std::string unless;  // flag that must be false
+  std::string when;                // flag that must be true for the tensor to exist
+  std::string unless;              // flag that must be false
   std::optional<int> expert_axis;  // axis indexed by expert (router rows, fused experts)
   bool optional = false;           // may be absent (e.g. one of two storage forms)
 };
@@ -96,7 +96,7 @@ struct FamilyProfile {
   std::vector<TensorRule> sparse_tensors;  // layers with experts (router, shared, fused experts)
   std::vector<TensorRule> expert_tensors;  // once per expert in a layer with experts
   std::vector<TensorRule> dense_tensors;   // layers without experts (dense MLP)
-  std::string expert_prefix;  // every tensor of expert e starts with it (FP8 scales included)
+  std::string expert_prefix;     // every tensor of expert e starts with it (FP8 scales included)
   nlohmann::json random_config;  // extra config keys written by make-random
 
   const DimRule* find_dim(std::string_view name) const;

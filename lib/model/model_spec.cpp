@@ -48,8 +48,8 @@ std::pair<const FamilyProfile*, std::string> find_family(const json& config,
             std::find(family.architectures.begin(), family.architectures.end(),
                       architecture.get<std::string>()) != family.architectures.end())
           return {&family, ""};
-  const std::string found = config.contains("model_type") ? config["model_type"].dump()
-                                                          : std::string("no model_type");
+  const std::string found =
+      config.contains("model_type") ? config["model_type"].dump() : std::string("no model_type");
   throw UnsupportedError(fmt::format("{}: unknown model family {} (known: {})", path.string(),
                                      found, known_family_names()));
 }
@@ -68,11 +68,11 @@ class Resolver {
     if (auto it = spec_.dims.find(name); it != spec_.dims.end()) return it->second;
     const DimRule* rule = spec_.family->find_dim(name);
     if (rule == nullptr)
-      throw std::logic_error(fmt::format("profile {} uses unknown size '{}'",
-                                         spec_.family->family, name));
+      throw std::logic_error(
+          fmt::format("profile {} uses unknown size '{}'", spec_.family->family, name));
     if (!in_progress_.insert(std::string(name)).second)
-      throw std::logic_error(fmt::format("profile {}: size '{}' depends on itself",
-                                         spec_.family->family, name));
+      throw std::logic_error(
+          fmt::format("profile {}: size '{}' depends on itself", spec_.family->family, name));
     int64_t value = 0;
     if (rule->value) {
       value = *rule->value;
@@ -102,13 +102,13 @@ class Resolver {
       return evaluate_dim_expression(expression, [this](std::string_view id) { return dim(id); });
     } catch (const std::invalid_argument& error) {
       throw ModelError(fmt::format("{}: cannot compute a size of the {} model: {}",
-                                   spec_.config_path.string(), spec_.family->family,
-                                   error.what()));
+                                   spec_.config_path.string(), spec_.family->family, error.what()));
     }
   }
 
   bool flag(const FlagRule& rule) {
-    if (!config_.contains(rule.key) || config_[rule.key].is_null()) return rule.presence ? false : rule.fallback;
+    if (!config_.contains(rule.key) || config_[rule.key].is_null())
+      return rule.presence ? false : rule.fallback;
     const json& entry = config_[rule.key];
     if (rule.presence) return !(entry.is_number() && entry.get<double>() == 0);
     if (!entry.is_boolean())
@@ -149,8 +149,8 @@ ResolvedTensor resolve_tensor(const TensorRule& rule, const ModelSpec& spec, int
       tensor.shape.push_back(evaluate_dim_expression(
           extent, [&spec](std::string_view name) { return spec.dim(name); }));
     } catch (const std::exception& error) {
-      throw std::logic_error(fmt::format("profile {}: shape of {}: {}", spec.family->family,
-                                         rule.name, error.what()));
+      throw std::logic_error(
+          fmt::format("profile {}: shape of {}: {}", spec.family->family, rule.name, error.what()));
     }
   }
   return tensor;
@@ -189,11 +189,11 @@ void check_sizes(const ModelSpec& spec) {
     if (!ok) throw ModelError(fmt::format("{}: {}", path.string(), what));
   };
   for (const char* name : {"hidden", "layers", "heads", "kv_heads", "head_dim", "vocab"})
-    require(spec.dim(name) > 0, fmt::format("'{}' must be positive, found {}", name,
-                                            spec.dim(name)));
+    require(spec.dim(name) > 0,
+            fmt::format("'{}' must be positive, found {}", name, spec.dim(name)));
   require(spec.heads % spec.kv_heads == 0,
-          fmt::format("attention heads ({}) must be a multiple of key/value heads ({})",
-                      spec.heads, spec.kv_heads));
+          fmt::format("attention heads ({}) must be a multiple of key/value heads ({})", spec.heads,
+                      spec.kv_heads));
   require(spec.experts_per_token >= 1 && spec.experts_per_token <= spec.num_experts,
           fmt::format("experts per token must be between 1 and the expert count {}, found {}",
                       spec.num_experts, spec.experts_per_token));
@@ -323,8 +323,8 @@ void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint) {
     if (found == nullptr) {
       if (expected.optional) return;
       throw ModelError(fmt::format("{}: tensor '{}' is missing (the {} family expects shape {})",
-                                   checkpoint.dir().string(), expected.name,
-                                   spec.family->family, format_shape(expected.shape)));
+                                   checkpoint.dir().string(), expected.name, spec.family->family,
+                                   format_shape(expected.shape)));
     }
     if (found->shape != expected.shape)
       throw ModelError(fmt::format("{}: tensor '{}' has shape {}, expected {} from {}",
@@ -343,10 +343,9 @@ void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint) {
       const bool plain = checkpoint.find(layer.name_of("gate_up_proj")) != nullptr;
       const bool mxfp4 = checkpoint.find(layer.name_of("gate_up_proj_blocks")) != nullptr;
       if (layer.has_experts && !plain && !mxfp4)
-        throw ModelError(fmt::format("{}: layer {} has neither '{}' nor '{}'",
-                                     checkpoint.dir().string(), layer.index,
-                                     layer.name_of("gate_up_proj"),
-                                     layer.name_of("gate_up_proj_blocks")));
+        throw ModelError(fmt::format(
+            "{}: layer {} has neither '{}' nor '{}'", checkpoint.dir().string(), layer.index,
+            layer.name_of("gate_up_proj"), layer.name_of("gate_up_proj_blocks")));
     }
 }
 

@@ -46,8 +46,8 @@ struct LayerSpec {
 struct ModelSpec {
   const FamilyProfile* family = nullptr;
   std::string model_type;
-  nlohmann::json config;             // the whole config.json
-  std::string text_config_key;       // "text_config" when the model config is nested, else ""
+  nlohmann::json config;              // the whole config.json
+  std::string text_config_key;        // "text_config" when the model config is nested, else ""
   std::filesystem::path config_path;  // for messages
 
   std::map<std::string, int64_t, std::less<>> dims;
@@ -56,8 +56,8 @@ struct ModelSpec {
 
   // The common sizes, copied from dims for convenience.
   int64_t hidden = 0, num_layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
-  int64_t num_experts = 0;         // as the router sees them (EMO: shared experts included)
-  int64_t experts_per_token = 0;   // top-k (EMO: shared experts included)
+  int64_t num_experts = 0;        // as the router sees them (EMO: shared experts included)
+  int64_t experts_per_token = 0;  // top-k (EMO: shared experts included)
   int64_t shared_experts = 0;
   int64_t expert_width = 0;
 
@@ -78,7 +78,8 @@ struct ModelSpec {
 // Resolves `config` (the parsed config.json at `config_path`) against its family, found from
 // `model_type` (or `text_config.model_type`) and `architectures`. Throws UnsupportedError for an
 // unknown family (listing the known ones) and ModelError for missing or invalid keys.
-ModelSpec resolve_model_spec(const nlohmann::json& config, const std::filesystem::path& config_path);
+ModelSpec resolve_model_spec(const nlohmann::json& config,
+                             const std::filesystem::path& config_path);
 
 // Checks that every tensor the spec expects exists with the expected shape. Throws ModelError
 // naming the tensor and expected versus found.

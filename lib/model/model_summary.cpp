@@ -153,8 +153,8 @@ std::string summary_to_text(const ModelSummary& s) {
   text += row("shared experts", fmt::format("{} ({})", s.shared_experts, s.shared_expert_kind));
   text += row("hidden size", std::to_string(s.hidden));
   text += row("expert width", std::to_string(s.expert_width));
-  text += row("attention heads", fmt::format("{} (kv {}, head dim {})", s.heads, s.kv_heads,
-                                             s.head_dim));
+  text += row("attention heads",
+              fmt::format("{} (kv {}, head dim {})", s.heads, s.kv_heads, s.head_dim));
   text += row("vocabulary", std::to_string(s.vocab));
   text += row("parameters", params(s.total_parameters));
   text += row("active per token", params(s.active_parameters));

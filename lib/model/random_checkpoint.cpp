@@ -19,8 +19,8 @@ using nlohmann::json;
 // Small defaults: a model that runs in milliseconds.
 const std::map<std::string, int64_t>& default_dims() {
   static const std::map<std::string, int64_t> dims = {
-      {"layers", 2}, {"hidden", 64},       {"heads", 4},  {"kv_heads", 2},
-      {"vocab", 256}, {"experts", 8},      {"top_k", 2},  {"expert_width", 32}};
+      {"layers", 2},  {"hidden", 64}, {"heads", 4}, {"kv_heads", 2},
+      {"vocab", 256}, {"experts", 8}, {"top_k", 2}, {"expert_width", 32}};
   return dims;
 }
 
@@ -35,7 +35,10 @@ struct SplitMix64 {
     return z ^ (z >> 31);
   }
   // Uniform in [-1, 1).
-  float symmetric() { return static_cast<float>(static_cast<int64_t>(next() >> 11) - (1ll << 52)) / static_cast<float>(1ll << 52); }
+  float symmetric() {
+    return static_cast<float>(static_cast<int64_t>(next() >> 11) - (1ll << 52)) /
+           static_cast<float>(1ll << 52);
+  }
 };
 
 uint64_t name_hash(const std::string& name) {
@@ -118,9 +121,9 @@ json random_model_config(const RandomModelOptions& options) {
     if (name == "shared_expert_width" || name == "dense_width")
       config[rule.key] = 2 * dims["expert_width"];
   }
-  config["torch_dtype"] = options.dtype == DType::BF16   ? "bfloat16"
+  config["torch_dtype"] = options.dtype == DType::BF16  ? "bfloat16"
                           : options.dtype == DType::F16 ? "float16"
-                                                         : "float32";
+                                                        : "float32";
   for (const auto& [key, value] : options.config_overrides.items()) config[key] = value;
   // A size key the profile's random_config lists as null is written with its resolved value
   // (real Qwen3 configs state head_dim even when it equals hidden / heads).
@@ -140,8 +143,8 @@ json random_model_config(const RandomModelOptions& options) {
 uint64_t write_random_checkpoint(const RandomModelOptions& options,
                                  const std::filesystem::path& out_dir) {
   if (!is_compute_float(options.dtype))
-    throw InputError(fmt::format("--dtype must be f32, bf16 or f16, found {}",
-                                 dtype_name(options.dtype)));
+    throw InputError(
+        fmt::format("--dtype must be f32, bf16 or f16, found {}", dtype_name(options.dtype)));
   const json config = random_model_config(options);
   const ModelSpec spec = resolve_model_spec(config, out_dir / kConfigFileName);
 

@@ -55,19 +55,18 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
   profile.layers = spec.num_layers;
   profile.experts = spec.num_experts;
   ForwardPass probe(model, forward_options(options));
-  profile.info = {
-      {"family", spec.family->family},
-      {"model", normalized_absolute_path(model.checkpoint.dir())},
-      {"layers", spec.num_layers},
-      {"experts", spec.num_experts},
-      {"expert_layers", spec.expert_layers()},
-      {"top_k", spec.experts_per_token},
-      {"shared_experts", spec.shared_experts},
-      {"max_seq", probe.max_window()},
-      {"keep_plan", options.keep ? nlohmann::json::parse(keep_plan_json(*options.keep))
-                                 : nlohmann::json()},
-      {"moeslice_version", MOESLICE_VERSION},
-      {"sources", nlohmann::json::array()}};
+  profile.info = {{"family", spec.family->family},
+                  {"model", normalized_absolute_path(model.checkpoint.dir())},
+                  {"layers", spec.num_layers},
+                  {"experts", spec.num_experts},
+                  {"expert_layers", spec.expert_layers()},
+                  {"top_k", spec.experts_per_token},
+                  {"shared_experts", spec.shared_experts},
+                  {"max_seq", probe.max_window()},
+                  {"keep_plan", options.keep ? nlohmann::json::parse(keep_plan_json(*options.keep))
+                                             : nlohmann::json()},
+                  {"moeslice_version", MOESLICE_VERSION},
+                  {"sources", nlohmann::json::array()}};
   return profile;
 }
 

@@ -26,8 +26,8 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name,
                            const std::vector<int64_t>& shape) {
   const TensorView* view = file.find(name);
   if (view == nullptr)
-    throw FormatError(fmt::format("{}: not a usage profile: tensor '{}' is missing",
-                                  file.path().string(), name));
+    throw FormatError(
+        fmt::format("{}: not a usage profile: tensor '{}' is missing", file.path().string(), name));
   if (view->dtype != dtype || view->shape != shape)
     throw FormatError(fmt::format("{}: tensor '{}' is {} {}, expected {} {}", file.path().string(),
                                   name, dtype_name(view->dtype), view->shape_string(),
@@ -38,8 +38,9 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name,
 }
 
 // The metadata keys two profiles must agree on to be merged.
-constexpr const char* kSameModelKeys[] = {"family", "model", "layers", "experts", "expert_layers",
-                                          "top_k", "shared_experts", "max_seq", "keep_plan"};
+constexpr const char* kSameModelKeys[] = {"family",         "model",         "layers",
+                                          "experts",        "expert_layers", "top_k",
+                                          "shared_experts", "max_seq",       "keep_plan"};
 
 }  // namespace
 
@@ -65,8 +66,10 @@ void write_usage_profile(const std::filesystem::path& path, const UsageProfile& 
   info["documents"] = documents;
   const std::vector<int64_t> shape = {profile.document_count(), profile.layers, profile.experts};
   std::vector<TensorSource> tensors;
-  tensors.push_back(TensorSource::from_bytes("counts", DType::I32, shape, to_bytes(profile.counts)));
-  tensors.push_back(TensorSource::from_bytes("gate_norm", DType::F32, shape, to_bytes(profile.gate_norm)));
+  tensors.push_back(
+      TensorSource::from_bytes("counts", DType::I32, shape, to_bytes(profile.counts)));
+  tensors.push_back(
+      TensorSource::from_bytes("gate_norm", DType::F32, shape, to_bytes(profile.gate_norm)));
   tensors.push_back(TensorSource::from_bytes("mass", DType::F32, shape, to_bytes(profile.mass)));
   tensors.push_back(TensorSource::from_bytes("tokens", DType::I64, {profile.document_count()},
                                              to_bytes(profile.tokens)));
@@ -92,8 +95,8 @@ UsageProfile read_usage_profile(const std::filesystem::path& path) {
       profile.documents.push_back(
           {document.at("id").get<std::string>(), document.value("domain", "")});
   } catch (const json::exception& error) {
-    throw FormatError(fmt::format("{}: usage metadata is malformed ({})", path.string(),
-                                  error.what()));
+    throw FormatError(
+        fmt::format("{}: usage metadata is malformed ({})", path.string(), error.what()));
   }
   profile.info.erase("documents");
   const std::vector<int64_t> shape = {profile.document_count(), profile.layers, profile.experts};
@@ -116,10 +119,11 @@ UsageProfile merge_usage_profiles(std::span<const UsageProfile> profiles,
     const UsageProfile& part = profiles[i];
     for (const char* key : kSameModelKeys)
       if (part.info.value(key, json()) != merged.info.value(key, json()))
-        throw InputError(fmt::format("{}: '{}' is {}, but {} has {}; only profiles of the same "
-                                     "model and options can be merged",
-                                     sources[i], key, part.info.value(key, json()).dump(),
-                                     sources[0], merged.info.value(key, json()).dump()));
+        throw InputError(
+            fmt::format("{}: '{}' is {}, but {} has {}; only profiles of the same "
+                        "model and options can be merged",
+                        sources[i], key, part.info.value(key, json()).dump(), sources[0],
+                        merged.info.value(key, json()).dump()));
     if (part.layers != merged.layers || part.experts != merged.experts)
       throw InputError(fmt::format("{}: shape [*, {}, {}] differs from {} [*, {}, {}]", sources[i],
                                    part.layers, part.experts, sources[0], merged.layers,
@@ -129,7 +133,8 @@ UsageProfile merge_usage_profiles(std::span<const UsageProfile> profiles,
     merged.mass.insert(merged.mass.end(), part.mass.begin(), part.mass.end());
     merged.gate_norm.insert(merged.gate_norm.end(), part.gate_norm.begin(), part.gate_norm.end());
     merged.tokens.insert(merged.tokens.end(), part.tokens.begin(), part.tokens.end());
-    for (const auto& source : part.info.value("sources", json::array())) all_sources.push_back(source);
+    for (const auto& source : part.info.value("sources", json::array()))
+      all_sources.push_back(source);
   }
   merged.info["sources"] = all_sources;
   return merged;

@@ -32,10 +32,10 @@ struct UsageProfile {
   int64_t layers = 0;
   int64_t experts = 0;
   std::vector<UsageDocument> documents;
-  std::vector<int32_t> counts;    // [D, L, E]
-  std::vector<float> mass;        // [D, L, E]
-  std::vector<float> gate_norm;   // [D, L, E]
-  std::vector<int64_t> tokens;    // [D]
+  std::vector<int32_t> counts;   // [D, L, E]
+  std::vector<float> mass;       // [D, L, E]
+  std::vector<float> gate_norm;  // [D, L, E]
+  std::vector<int64_t> tokens;   // [D]
   // Everything else recorded: schema, model path and family, expert layers, top_k,
   // shared_experts, sources (corpus files and their document counts), moeslice version and the
   // options that change the numbers (max_seq, keep plan).

@@ -34,8 +34,7 @@ TensorSource kept_rows(const TensorView& view, const std::vector<int32_t>& kept,
   source.produce = [bytes, row_bytes, kept, mapping](const ByteSink& sink) {
     for (int32_t id : kept) sink(bytes.subspan(static_cast<size_t>(id) * row_bytes, row_bytes));
     if (mapping != nullptr)
-      mapping->dont_need(static_cast<size_t>(bytes.data() - mapping->bytes().data()),
-                         bytes.size());
+      mapping->dont_need(static_cast<size_t>(bytes.data() - mapping->bytes().data()), bytes.size());
   };
   return source;
 }
@@ -58,7 +57,8 @@ json original_ids(const Checkpoint& checkpoint, const KeepPlan& plan, std::strin
     }
     json ids = json::array();
     const json* mapping = nullptr;
-    if (earlier.contains("experts_kept_per_layer") && earlier["experts_kept_per_layer"].is_array() &&
+    if (earlier.contains("experts_kept_per_layer") &&
+        earlier["experts_kept_per_layer"].is_array() &&
         l < earlier["experts_kept_per_layer"].size() &&
         earlier["experts_kept_per_layer"][l].is_array())
       mapping = &earlier["experts_kept_per_layer"][l];
@@ -85,8 +85,8 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
   kernels::Matrix x(kTokens, hidden), y_full(kTokens, hidden), y_sliced(kTokens, hidden);
   for (size_t i = 0; i < kTokens * hidden; ++i) x.data()[i] = normal(random);
   const FamilyProfile& family = *full.spec.family;
-  const bool renormalise = family.routing == RoutingKind::kSoftmaxTopKRenormalised ||
-                           full.spec.flag("norm_topk_prob");
+  const bool renormalise =
+      family.routing == RoutingKind::kSoftmaxTopKRenormalised || full.spec.flag("norm_topk_prob");
   double worst = 0;
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
@@ -95,15 +95,15 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
         family.routing, static_cast<size_t>(full.spec.num_experts),
         static_cast<size_t>(full.spec.experts_per_token),
         static_cast<size_t>(full.spec.shared_experts), renormalise, plan.kept_in(layer.index));
-    const MoeRouting unrestricted = make_moe_routing(
-        family.routing, static_cast<size_t>(sliced.spec.num_experts),
-        static_cast<size_t>(sliced.spec.experts_per_token),
-        static_cast<size_t>(sliced.spec.shared_experts), renormalise, nullptr);
+    const MoeRouting unrestricted =
+        make_moe_routing(family.routing, static_cast<size_t>(sliced.spec.num_experts),
+                         static_cast<size_t>(sliced.spec.experts_per_token),
+                         static_cast<size_t>(sliced.spec.shared_experts), renormalise, nullptr);
     MoeRecord full_record, sliced_record;
     moe_block(*full_weights.layers[l].moe, restricted, x.cref(), y_full.ref(), full_record,
               nullptr);
-    moe_block(*sliced_weights.layers[l].moe, unrestricted, x.cref(), y_sliced.ref(),
-              sliced_record, nullptr);
+    moe_block(*sliced_weights.layers[l].moe, unrestricted, x.cref(), y_sliced.ref(), sliced_record,
+              nullptr);
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < kTokens * hidden; ++i) {
       max_diff = std::max(max_diff, std::fabs(double{y_full.data()[i]} - y_sliced.data()[i]));
@@ -112,9 +112,10 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
     const double relative = max_ref > 0 ? max_diff / max_ref : max_diff;
     worst = std::max(worst, relative);
     if (relative > 1e-6)
-      throw Error(fmt::format("verification failed: layer {} of the sliced model differs from the "
-                              "restricted full layer by {:.3g} (relative); nothing was written",
-                              layer.index, relative));
+      throw Error(
+          fmt::format("verification failed: layer {} of the sliced model differs from the "
+                      "restricted full layer by {:.3g} (relative); nothing was written",
+                      layer.index, relative));
   }
   return worst;
 }
@@ -127,14 +128,16 @@ int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec) {
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
     if (kept == nullptr)
-      throw InputError(fmt::format("{}: layer {} has experts but no kept list; a slice needs one "
-                                   "for every layer with experts",
-                                   plan.source, layer.index));
+      throw InputError(
+          fmt::format("{}: layer {} has experts but no kept list; a slice needs one "
+                      "for every layer with experts",
+                      plan.source, layer.index));
     const auto size = static_cast<int64_t>(kept->size());
     if (count >= 0 && size != count)
-      throw InputError(fmt::format("{}: layer {} keeps {} experts but earlier layers keep {}; "
-                                   "standard loaders need the same count in every layer",
-                                   plan.source, layer.index, size, count));
+      throw InputError(
+          fmt::format("{}: layer {} keeps {} experts but earlier layers keep {}; "
+                      "standard loaders need the same count in every layer",
+                      plan.source, layer.index, size, count));
     count = size;
     if (spec.family->routing == RoutingKind::kDeepseekGroupSigmoid) {
       const int64_t groups = spec.dim_or("n_group", 1);
@@ -150,7 +153,8 @@ int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec) {
       }
     }
   }
-  if (count < 0) throw InputError(fmt::format("{}: the model has no layer with experts", plan.source));
+  if (count < 0)
+    throw InputError(fmt::format("{}: the model has no layer with experts", plan.source));
   return count;
 }
 
@@ -204,7 +208,8 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
       }
     if (layer.expert_prefix.empty()) continue;
     std::vector<int64_t> new_index(static_cast<size_t>(spec.num_experts), -1);
-    for (size_t i = 0; i < kept.size(); ++i) new_index[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
+    for (size_t i = 0; i < kept.size(); ++i)
+      new_index[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
     for (int64_t e = 0; e < spec.num_experts; ++e) {
       const std::string prefix = layer.expert_prefix_of(e);
       for (auto it = checkpoint.tensors().lower_bound(prefix);

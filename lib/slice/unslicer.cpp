@@ -27,26 +27,26 @@ std::vector<std::vector<int32_t>> read_kept_ids(const Model& full, const Model& 
                            : nullptr;
   if (layers == nullptr || !layers->is_array() ||
       layers->size() != static_cast<size_t>(full.spec.num_layers))
-    throw FormatError(fmt::format("{}: expected 'experts_kept_per_layer' with {} entries", path.string(),
-                                  full.spec.num_layers));
+    throw FormatError(fmt::format("{}: expected 'experts_kept_per_layer' with {} entries",
+                                  path.string(), full.spec.num_layers));
   std::vector<std::vector<int32_t>> kept(layers->size());
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
     const json& entry = (*layers)[static_cast<size_t>(layer.index)];
     if (!entry.is_array() || entry.size() != static_cast<size_t>(sliced.spec.num_experts))
-      throw FormatError(fmt::format("{}: layer {} must list {} expert ids (the sliced model's "
-                                    "count), found {}",
-                                    path.string(), layer.index, sliced.spec.num_experts,
-                                    entry.dump()));
+      throw FormatError(
+          fmt::format("{}: layer {} must list {} expert ids (the sliced model's "
+                      "count), found {}",
+                      path.string(), layer.index, sliced.spec.num_experts, entry.dump()));
     for (const auto& id : entry) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
           id.get<int64_t>() >= full.spec.num_experts ||
           (!kept[static_cast<size_t>(layer.index)].empty() &&
            id.get<int64_t>() <= kept[static_cast<size_t>(layer.index)].back()))
-        throw FormatError(fmt::format("{}: layer {}: ids must be ascending integers in [0, {}), "
-                                      "found {}",
-                                      path.string(), layer.index, full.spec.num_experts,
-                                      entry.dump()));
+        throw FormatError(
+            fmt::format("{}: layer {}: ids must be ascending integers in [0, {}), "
+                        "found {}",
+                        path.string(), layer.index, full.spec.num_experts, entry.dump()));
       kept[static_cast<size_t>(layer.index)].push_back(static_cast<int32_t>(id.get<int64_t>()));
     }
   }
@@ -62,14 +62,16 @@ TensorSource merged_rows(const TensorView& full, const TensorView& sliced,
   source.shape = full.shape;
   const size_t row_bytes = full.bytes.size() / static_cast<size_t>(full.shape[0]);
   std::vector<int64_t> from_sliced(static_cast<size_t>(full.shape[0]), -1);
-  for (size_t i = 0; i < kept.size(); ++i) from_sliced[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
+  for (size_t i = 0; i < kept.size(); ++i)
+    from_sliced[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
   const auto full_bytes = full.bytes;
   const auto sliced_bytes = sliced.bytes;
   source.produce = [=](const ByteSink& sink) {
     for (size_t row = 0; row < from_sliced.size(); ++row)
-      sink(from_sliced[row] < 0
-               ? full_bytes.subspan(row * row_bytes, row_bytes)
-               : sliced_bytes.subspan(static_cast<size_t>(from_sliced[row]) * row_bytes, row_bytes));
+      sink(
+          from_sliced[row] < 0
+              ? full_bytes.subspan(row * row_bytes, row_bytes)
+              : sliced_bytes.subspan(static_cast<size_t>(from_sliced[row]) * row_bytes, row_bytes));
   };
   return source;
 }
@@ -91,10 +93,11 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
   auto require_same_layout = [&](const TensorView& a, const TensorView& b) {
     if (a.dtype != b.dtype || a.shape.size() != b.shape.size() ||
         !std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1))
-      throw ModelError(fmt::format("tensor '{}': {} {} in the sliced model does not match {} {} in "
-                                   "the full model",
-                                   a.name, dtype_name(b.dtype), format_shape(b.shape),
-                                   dtype_name(a.dtype), format_shape(a.shape)));
+      throw ModelError(
+          fmt::format("tensor '{}': {} {} in the sliced model does not match {} {} in "
+                      "the full model",
+                      a.name, dtype_name(b.dtype), format_shape(b.shape), dtype_name(a.dtype),
+                      format_shape(a.shape)));
   };
   std::map<std::string, bool> handled;
   for (const auto& layer : full.spec.layers) {
@@ -116,7 +119,8 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
       const bool from_sliced = position != ids.end() && *position == e;
       const std::string prefix = layer.expert_prefix_of(e);
       for (auto it = full.checkpoint.tensors().lower_bound(prefix);
-           it != full.checkpoint.tensors().end() && it->first.compare(0, prefix.size(), prefix) == 0;
+           it != full.checkpoint.tensors().end() &&
+           it->first.compare(0, prefix.size(), prefix) == 0;
            ++it) {
         handled[it->first] = true;
         if (!from_sliced) {
@@ -144,10 +148,11 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
       continue;
     }
     if (source->dtype != view->dtype || source->shape != view->shape)
-      throw ModelError(fmt::format("tensor '{}': {} {} in the sliced model does not match {} {} in "
-                                   "the full model",
-                                   name, dtype_name(source->dtype), format_shape(source->shape),
-                                   dtype_name(view->dtype), format_shape(view->shape)));
+      throw ModelError(
+          fmt::format("tensor '{}': {} {} in the sliced model does not match {} {} in "
+                      "the full model",
+                      name, dtype_name(source->dtype), format_shape(source->shape),
+                      dtype_name(view->dtype), format_shape(view->shape)));
     tensors.push_back(TensorSource::copy_of(*source, nullptr));
     ++report.tensors_from_sliced;
   }

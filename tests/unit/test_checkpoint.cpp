@@ -48,8 +48,8 @@ std::vector<std::string> write_checkpoint(const fs::path& out,
   AtomicOutputDir output(out, /*overwrite=*/false);
   write_file_atomically(output.staging() / kConfigFileName, R"({"model_type":"test"})", false);
   std::vector<std::string> names;
-  for (const auto& path : write_checkpoint_tensors(output.staging(), tensors, {{"k", "v"}},
-                                                   max_shard_bytes))
+  for (const auto& path :
+       write_checkpoint_tensors(output.staging(), tensors, {{"k", "v"}}, max_shard_bytes))
     names.push_back(path.filename().string());
   output.commit();
   return names;
@@ -67,15 +67,16 @@ void check_same_tensors(const Checkpoint& checkpoint, std::span<const TensorSour
   }
 }
 
-TEST_CASE("a checkpoint over the shard limit is written as shards plus an index, read back bit-exact") {
+TEST_CASE(
+    "a checkpoint over the shard limit is written as shards plus an index, read back bit-exact") {
   TempDir dir;
   const auto out = dir / "sharded";
   const auto tensors = layers(7);  // 7 x 40 bytes; a 100-byte limit holds two per shard
   const auto written = write_checkpoint(out, tensors, 100);
-  CHECK(written == std::vector<std::string>{
-                       "model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
-                       "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
-                       kIndexFileName});
+  CHECK(written == std::vector<std::string>{"model-00001-of-00004.safetensors",
+                                            "model-00002-of-00004.safetensors",
+                                            "model-00003-of-00004.safetensors",
+                                            "model-00004-of-00004.safetensors", kIndexFileName});
 
   const auto checkpoint = Checkpoint::open(out);
   CHECK(checkpoint.sharded());
@@ -154,8 +155,8 @@ TEST_CASE("a sharded checkpoint copied with copy_of into one file is bit-exact")
   const auto sharded = Checkpoint::open(dir / "sharded");
   std::vector<TensorSource> copies;
   for (const auto& source : tensors)
-    copies.push_back(TensorSource::copy_of(sharded.tensor(source.name),
-                                           &sharded.file_of(source.name).mapped()));
+    copies.push_back(
+        TensorSource::copy_of(sharded.tensor(source.name), &sharded.file_of(source.name).mapped()));
   write_checkpoint(dir / "merged", copies, kDefaultMaxShardBytes);
   const auto merged = Checkpoint::open(dir / "merged");
   CHECK_FALSE(merged.sharded());
@@ -203,8 +204,8 @@ TEST_CASE("byte sizes parse with decimal and binary units, as Hugging Face write
   CHECK(parse_byte_size("10kib") == 10240u);
   CHECK(parse_byte_size("1000000") == 1'000'000u);
   CHECK(parse_byte_size("64B") == 64u);
-  for (const char* bad : {"", "GB", "-1GB", "0", "5 GB", "5XB", "nanGB", "infGB", "1e30",
-                          "20000000TB", "0.1B"}) {
+  for (const char* bad :
+       {"", "GB", "-1GB", "0", "5 GB", "5XB", "nanGB", "infGB", "1e30", "20000000TB", "0.1B"}) {
     INFO("text = " << std::string(bad));
     check_mentions(thrown_message<InputError>([&] { (void)parse_byte_size(bad); }),
                    {fmt::format("'{}'", bad)});

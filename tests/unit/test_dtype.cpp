@@ -48,10 +48,10 @@ TEST_CASE("every dtype name parses back to its dtype") {
 
 TEST_CASE("dtype sizes are the safetensors format's bit widths") {
   const std::pair<std::string_view, unsigned> expected[] = {
-      {"BOOL", 8},     {"F4", 4},       {"F6_E2M3", 6},  {"F6_E3M2", 6}, {"U8", 8},
-      {"I8", 8},       {"F8_E5M2", 8},  {"F8_E4M3", 8},  {"F8_E8M0", 8}, {"I16", 16},
-      {"U16", 16},     {"F16", 16},     {"BF16", 16},    {"I32", 32},    {"U32", 32},
-      {"F32", 32},     {"C64", 64},     {"F64", 64},     {"I64", 64},    {"U64", 64},
+      {"BOOL", 8}, {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+      {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
+      {"U16", 16}, {"F16", 16},    {"BF16", 16},   {"I32", 32},    {"U32", 32},
+      {"F32", 32}, {"C64", 64},    {"F64", 64},    {"I64", 64},    {"U64", 64},
   };
   static_assert(std::size(expected) == kDTypeCount);
   for (const auto& [name, bits] : expected) {
@@ -108,34 +108,34 @@ TEST_CASE("f32 -> f16 rounds to nearest, ties to even") {
       {0.0f, 0x0000},
       {-0.0f, 0x8000},
       {1.0f, 0x3c00},
-      {1.0f + 0x1p-11f, 0x3c00},        // tie between 1 and 1+2^-10: the even one, 1
-      {1.0f + 0x3p-11f, 0x3c02},        // tie between 1+2^-10 and 1+2^-9: the even one
+      {1.0f + 0x1p-11f, 0x3c00},             // tie between 1 and 1+2^-10: the even one, 1
+      {1.0f + 0x3p-11f, 0x3c02},             // tie between 1+2^-10 and 1+2^-9: the even one
       {1.0f + 0x1p-11f + 0x1p-23f, 0x3c01},  // just above the tie: up
       {1.0f + 0x1p-11f - 0x1p-24f, 0x3c00},  // just below: down
       {2047.0f, 0x67ff},
-      {2049.0f, 0x6800},                // tie between 2048 and 2050: 2048 (even)
-      {2051.0f, 0x6802},                // tie between 2050 and 2052: 2052 (even)
-      {65504.0f, 0x7bff},               // max finite
-      {65519.0f, 0x7bff},               // below the tie with 65536
-      {65520.0f, 0x7c00},               // the tie with 2^16 rounds to even: infinity
+      {2049.0f, 0x6800},   // tie between 2048 and 2050: 2048 (even)
+      {2051.0f, 0x6802},   // tie between 2050 and 2052: 2052 (even)
+      {65504.0f, 0x7bff},  // max finite
+      {65519.0f, 0x7bff},  // below the tie with 65536
+      {65520.0f, 0x7c00},  // the tie with 2^16 rounds to even: infinity
       {-65520.0f, 0xfc00},
       {1.0e10f, 0x7c00},
       {std::numeric_limits<float>::max(), 0x7c00},
       {std::numeric_limits<float>::infinity(), 0x7c00},
       {-std::numeric_limits<float>::infinity(), 0xfc00},
-      {0x1p-14f, 0x0400},               // smallest normal
-      {0x1p-24f, 0x0001},               // smallest subnormal
-      {0x1p-25f, 0x0000},               // tie between 0 and 2^-24: 0 (even)
-      {0x1p-25f + 0x1p-40f, 0x0001},    // just above that tie
-      {0x3p-25f, 0x0002},               // tie between 2^-24 and 2^-23: even
-      {0x5p-25f, 0x0002},               // tie between 2*2^-24 and 3*2^-24: even
-      {0x3ffp-24f, 0x03ff},             // largest subnormal
-      {0x7ffp-25f, 0x0400},             // tie between the largest subnormal and 2^-14: even
+      {0x1p-14f, 0x0400},             // smallest normal
+      {0x1p-24f, 0x0001},             // smallest subnormal
+      {0x1p-25f, 0x0000},             // tie between 0 and 2^-24: 0 (even)
+      {0x1p-25f + 0x1p-40f, 0x0001},  // just above that tie
+      {0x3p-25f, 0x0002},             // tie between 2^-24 and 2^-23: even
+      {0x5p-25f, 0x0002},             // tie between 2*2^-24 and 3*2^-24: even
+      {0x3ffp-24f, 0x03ff},           // largest subnormal
+      {0x7ffp-25f, 0x0400},           // tie between the largest subnormal and 2^-14: even
       {0x1p-26f, 0x0000},
       {-0x1p-24f, 0x8001},
-      {-0x1p-26f, 0x8000},              // underflows to -0
+      {-0x1p-26f, 0x8000},  // underflows to -0
       {std::numeric_limits<float>::denorm_min(), 0x0000},
-      {0x1.ffep-1f, 0x3c00},            // 0.99993896484375 rounds up into the next binade
+      {0x1.ffep-1f, 0x3c00},  // 0.99993896484375 rounds up into the next binade
   };
   for (const auto& [value, expected] : cases) {
     CAPTURE(value);
@@ -166,25 +166,21 @@ TEST_CASE("bf16 -> f32 -> bf16 round-trips all 65536 bit patterns, NaN staying N
 
 TEST_CASE("f32 -> bf16 rounds to nearest, ties to even") {
   const std::pair<uint32_t, uint16_t> cases[] = {
-      {0x3f800000u, 0x3f80},  // 1
-      {0x3f808000u, 0x3f80},  // tie between 0x3f80 and 0x3f81: even
-      {0x3f818000u, 0x3f82},  // tie between 0x3f81 and 0x3f82: even
-      {0x3f808001u, 0x3f81},  // just above a tie
-      {0x3f817fffu, 0x3f81},  // just below a tie
-      {0x3f80ffffu, 0x3f81},
-      {0x3fffffffu, 0x4000},  // carries into the exponent
-      {0x7f7f0000u, 0x7f7f},  // max finite bf16
-      {0x7f7f8000u, 0x7f80},  // tie with infinity: even, so infinity
-      {0x7f7fffffu, 0x7f80},  // max finite fp32 overflows to infinity
-      {0xff7fffffu, 0xff80},
-      {0x7f800000u, 0x7f80},  // infinity
-      {0xff800000u, 0xff80},
-      {0x00000000u, 0x0000},
-      {0x80000000u, 0x8000},  // -0
+      {0x3f800000u, 0x3f80},                         // 1
+      {0x3f808000u, 0x3f80},                         // tie between 0x3f80 and 0x3f81: even
+      {0x3f818000u, 0x3f82},                         // tie between 0x3f81 and 0x3f82: even
+      {0x3f808001u, 0x3f81},                         // just above a tie
+      {0x3f817fffu, 0x3f81},                         // just below a tie
+      {0x3f80ffffu, 0x3f81}, {0x3fffffffu, 0x4000},  // carries into the exponent
+      {0x7f7f0000u, 0x7f7f},                         // max finite bf16
+      {0x7f7f8000u, 0x7f80},                         // tie with infinity: even, so infinity
+      {0x7f7fffffu, 0x7f80},                         // max finite fp32 overflows to infinity
+      {0xff7fffffu, 0xff80}, {0x7f800000u, 0x7f80},  // infinity
+      {0xff800000u, 0xff80}, {0x00000000u, 0x0000}, {0x80000000u, 0x8000},  // -0
       {0x00008000u, 0x0000},  // fp32 subnormal tie between 0 and the smallest bf16: even
       {0x00018000u, 0x0002},  // subnormal tie: even
-      {0x00008001u, 0x0001},
-      {0x007fffffu, 0x0080},  // largest fp32 subnormal rounds up to the smallest normal
+      {0x00008001u, 0x0001}, {0x007fffffu, 0x0080},  // largest fp32 subnormal rounds up to the
+                                                     // smallest normal
   };
   for (const auto& [bits, expected] : cases) {
     CAPTURE(bits);
@@ -202,9 +198,7 @@ __attribute__((target("f16c"))) uint16_t hardware_f32_to_f16(float value) {
   return static_cast<uint16_t>(_cvtss_sh(value, _MM_FROUND_TO_NEAREST_INT));
 }
 
-__attribute__((target("f16c"))) float hardware_f16_to_f32(uint16_t bits) {
-  return _cvtsh_ss(bits);
-}
+__attribute__((target("f16c"))) float hardware_f16_to_f32(uint16_t bits) { return _cvtsh_ss(bits); }
 
 // Same bits, or both NaN with the same sign (the hardware keeps NaN payloads; we, like PyTorch,
 // return the canonical quiet NaN).

@@ -41,8 +41,7 @@ std::vector<TensorSource> tensors_of_every_dtype() {
   auto add = [&](DType dtype, std::string suffix, std::vector<int64_t> shape) {
     const uint64_t size = *tensor_byte_size(dtype, shape);
     tensors.push_back(TensorSource::from_bytes(std::string(dtype_name(dtype)) + suffix, dtype,
-                                               std::move(shape),
-                                               counting_bytes(size, seed += 17)));
+                                               std::move(shape), counting_bytes(size, seed += 17)));
   };
   for (size_t i = 0; i < kDTypeCount; ++i) {
     const auto dtype = static_cast<DType>(i);
@@ -141,11 +140,9 @@ TEST_CASE("the caller's metadata is written next to format pt") {
   const auto path = dir / "meta.safetensors";
   write_safetensors(path, {}, {{"zeta", "last"}, {"alpha", "first \xc3\xa9"}}, false);
   const auto file = SafetensorsFile::open(path);
-  CHECK(file->metadata() ==
-        std::map<std::string, std::string>{
-            {"format", "pt"}, {"alpha", "first \xc3\xa9"}, {"zeta", "last"}});
-  CHECK(header_text(read_file(path)).starts_with(
-      R"({"__metadata__":{"alpha":"first )"));
+  CHECK(file->metadata() == std::map<std::string, std::string>{
+                                {"format", "pt"}, {"alpha", "first \xc3\xa9"}, {"zeta", "last"}});
+  CHECK(header_text(read_file(path)).starts_with(R"({"__metadata__":{"alpha":"first )"));
 }
 
 TEST_CASE("writing the same tensors twice gives identical files") {
@@ -191,8 +188,8 @@ TEST_CASE("F32, F16 and BF16 tensors written from floats convert back to fp32") 
   const std::vector<float> values = {1.0f, -2.5f, 0.1f, 65504.0f, -0.0f, 3.0e-5f};
   std::vector<TensorSource> tensors;
   for (const DType dtype : {DType::F32, DType::F16, DType::BF16})
-    tensors.push_back(TensorSource::from_floats(std::string(dtype_name(dtype)), dtype,
-                                                {2, 3}, values));
+    tensors.push_back(
+        TensorSource::from_floats(std::string(dtype_name(dtype)), dtype, {2, 3}, values));
   write_safetensors(path, tensors, {}, false);
   const auto file = SafetensorsFile::open(path);
   for (const DType dtype : {DType::F32, DType::F16, DType::BF16}) {
@@ -231,8 +228,9 @@ TEST_CASE("a producer that emits the wrong byte count fails and leaves no file b
     TempDir dir;
     const auto path = dir / "bad.safetensors";
     TensorSource source = TensorSource::from_bytes("t", DType::U8, {8}, counting_bytes(emitted));
-    const auto message =
-        thrown_message<std::logic_error>([&] { write_safetensors(path, {&source, 1}, {}, false); });
+    const auto message = thrown_message<std::logic_error>([&] {
+      write_safetensors(path, {&source, 1}, {}, false);
+    });
     check_mentions(message, {"tensor 't'", "expected 8"});
     CHECK(fs::is_empty(dir.path()));  // neither the output nor its temporary sibling
   }

@@ -152,15 +152,15 @@ TEST_CASE("a NUL byte anywhere in the header is refused") {
 TEST_CASE("a header that is not JSON is refused") {
   using namespace std::string_literals;
   const std::string headers[] = {
-      ""s,                      // empty
-      "not json"s,              //
-      "{\"a\":"s,               // cut short
-      "{} x"s,                  // trailing garbage
-      "{\"a\":1,}"s,            // trailing comma
-      "{/* comment */}"s,       // comments
-      "{'a':1}"s,               // single quotes
-      "{\"\\ud800\":1}"s,       // lone surrogate escape
-      "{\"a\":\"\x01\"}"s,      // unescaped control character
+      ""s,                  // empty
+      "not json"s,          //
+      "{\"a\":"s,           // cut short
+      "{} x"s,              // trailing garbage
+      "{\"a\":1,}"s,        // trailing comma
+      "{/* comment */}"s,   // comments
+      "{'a':1}"s,           // single quotes
+      "{\"\\ud800\":1}"s,   // lone surrogate escape
+      "{\"a\":\"\x01\"}"s,  // unescaped control character
   };
   for (const auto& header : headers) {
     CAPTURE(header);
@@ -169,9 +169,11 @@ TEST_CASE("a header that is not JSON is refused") {
 }
 
 TEST_CASE("a header that is JSON but not an object is refused") {
-  const std::pair<const char*, const char*> cases[] = {
-      {"[]", "found array"}, {"\"x\"", "found string"}, {"1", "found number"},
-      {"null", "found null"}, {"true", "found boolean"}};
+  const std::pair<const char*, const char*> cases[] = {{"[]", "found array"},
+                                                       {"\"x\"", "found string"},
+                                                       {"1", "found number"},
+                                                       {"null", "found null"},
+                                                       {"true", "found boolean"}};
   for (const auto& [header, found] : cases) {
     INFO("header = " << std::string(header));
     check_mentions(refusal(header), {"header must be a JSON object", found});
@@ -179,17 +181,16 @@ TEST_CASE("a header that is JSON but not an object is refused") {
 }
 
 TEST_CASE("a tensor name that appears twice is refused") {
-  const auto message = refusal(
-      object({tensor("a", "F32", "[1]", 0, 4), tensor("a", "F32", "[1]", 4, 8)}),
-      counting_bytes(8));
+  const auto message =
+      refusal(object({tensor("a", "F32", "[1]", 0, 4), tensor("a", "F32", "[1]", 4, 8)}),
+              counting_bytes(8));
   check_mentions(message, {"'a'", "twice"});
 }
 
 TEST_CASE("a field that appears twice in a tensor entry is refused") {
   // serde refuses a duplicate struct field ("duplicate field `dtype`").
-  const auto message =
-      refusal(R"({"a":{"dtype":"F32","dtype":"U8","shape":[4],"data_offsets":[0,4]}})",
-              counting_bytes(4));
+  const auto message = refusal(
+      R"({"a":{"dtype":"F32","dtype":"U8","shape":[4],"data_offsets":[0,4]}})", counting_bytes(4));
   check_mentions(message, {"'dtype'", "twice"});
 }
 
@@ -291,15 +292,19 @@ TEST_CASE("shape entries must be non-negative integers") {
 
 TEST_CASE("data_offsets must be exactly two non-negative integers") {
   const std::pair<const char*, const char*> cases[] = {
-      {"[]", "[]"},           {"[0]", "[0]"},           {"[0,4,4]", "[0,4,4]"},
-      {"[-1,3]", "[-1,3]"},   {"[0,4.0]", "[0,4.0]"},   {R"(["0",4])", R"(["0",4])"},
-      {"{}", "{}"},           {"4", "4"},
+      {"[]", "[]"},
+      {"[0]", "[0]"},
+      {"[0,4,4]", "[0,4,4]"},
+      {"[-1,3]", "[-1,3]"},
+      {"[0,4.0]", "[0,4.0]"},
+      {R"(["0",4])", R"(["0",4])"},
+      {"{}", "{}"},
+      {"4", "4"},
       {"[0,18446744073709551616]", "[0,1.8446744073709552e+19]"},  // beyond 64 bits: a float
   };
   for (const auto& [offsets, found] : cases) {
     INFO("offsets = " << std::string(offsets));
-    const auto message =
-        refusal(object({entry("a", "\"U8\"", "[4]", offsets)}), counting_bytes(4));
+    const auto message = refusal(object({entry("a", "\"U8\"", "[4]", offsets)}), counting_bytes(4));
     check_mentions(message, {"tensor 'a'", "'data_offsets' must be two non-negative integers",
                              fmt::format("found {}", found)});
   }
@@ -342,11 +347,11 @@ TEST_CASE("an element count or byte count that overflows 64 bits is refused") {
 TEST_CASE("a sub-byte dtype whose elements do not fill whole bytes is refused") {
   SUBCASE("F4 [3] is 12 bits") {
     const auto message = refusal(object({tensor("a", "F4", "[3]", 0, 2)}), counting_bytes(2));
-    check_mentions(message, {"tensor 'a'", "F4 [3] is 12 bits", "expected a whole number of bytes"});
+    check_mentions(message,
+                   {"tensor 'a'", "F4 [3] is 12 bits", "expected a whole number of bytes"});
   }
   SUBCASE("F6_E2M3 [3] is 18 bits") {
-    const auto message =
-        refusal(object({tensor("a", "F6_E2M3", "[3]", 0, 3)}), counting_bytes(3));
+    const auto message = refusal(object({tensor("a", "F6_E2M3", "[3]", 0, 3)}), counting_bytes(3));
     check_mentions(message, {"F6_E2M3 [3] is 18 bits", "expected a whole number of bytes"});
   }
   SUBCASE("whole bytes are accepted: F4 [2, 3] is 3 bytes, F6_E3M2 [4] is 3 bytes") {
@@ -363,9 +368,9 @@ TEST_CASE("a sub-byte dtype whose elements do not fill whole bytes is refused") 
 
 TEST_CASE("a gap between tensors is refused") {
   SUBCASE("between two tensors") {
-    const auto message = refusal(
-        object({tensor("a", "F32", "[2]", 0, 8), tensor("b", "U8", "[3]", 9, 12)}),
-        counting_bytes(12));
+    const auto message =
+        refusal(object({tensor("a", "F32", "[2]", 0, 8), tensor("b", "U8", "[3]", 9, 12)}),
+                counting_bytes(12));
     check_mentions(message, {"tensor 'b' starts at data offset 9, expected 8", "gap"});
   }
   SUBCASE("before the first tensor") {
@@ -376,15 +381,15 @@ TEST_CASE("a gap between tensors is refused") {
 
 TEST_CASE("overlapping tensors are refused") {
   SUBCASE("partly overlapping") {
-    const auto message = refusal(
-        object({tensor("a", "F32", "[2]", 0, 8), tensor("b", "F32", "[2]", 4, 12)}),
-        counting_bytes(12));
+    const auto message =
+        refusal(object({tensor("a", "F32", "[2]", 0, 8), tensor("b", "F32", "[2]", 4, 12)}),
+                counting_bytes(12));
     check_mentions(message, {"tensor 'b' starts at data offset 4, expected 8", "overlaps"});
   }
   SUBCASE("two names for the same bytes") {
-    const auto message = refusal(
-        object({tensor("a", "F32", "[2]", 0, 8), tensor("b", "F32", "[2]", 0, 8)}),
-        counting_bytes(8));
+    const auto message =
+        refusal(object({tensor("a", "F32", "[2]", 0, 8), tensor("b", "F32", "[2]", 0, 8)}),
+                counting_bytes(8));
     check_mentions(message, {"starts at data offset 0, expected 8", "overlaps"});
   }
 }
@@ -403,8 +408,8 @@ TEST_CASE("bytes after the last tensor are refused") {
 
 TEST_CASE("a tensor that runs past the end of the file is refused") {
   const auto message = refusal(kValidHeader, counting_bytes(10));
-  check_mentions(message, {"tensor 'b'", "data_offsets [8, 11] run past the data buffer of 10",
-                           "truncated"});
+  check_mentions(
+      message, {"tensor 'b'", "data_offsets [8, 11] run past the data buffer of 10", "truncated"});
 }
 
 TEST_CASE("every truncation of a valid file is refused") {
@@ -455,7 +460,8 @@ TEST_CASE("tensors listed in any order are sorted by offset before the tiling ch
       object({tensor("z_first", "U8", "[2]", 0, 2), tensor("a_last", "U8", "[0]", 5, 5),
               tensor("m_middle", "U8", "[3]", 2, 5), tensor("empty_start", "U8", "[0]", 0, 0)}),
       counting_bytes(5));
-  CHECK(file->find("m_middle")->bytes.data() == file->mapped().bytes().data() + file->data_start() + 2);
+  CHECK(file->find("m_middle")->bytes.data() ==
+        file->mapped().bytes().data() + file->data_start() + 2);
   CHECK(file->find("a_last")->bytes.empty());
 }
 
@@ -491,8 +497,7 @@ TEST_CASE("randomly corrupted files are either accepted or refused with a Format
 TEST_CASE("a missing file is an InputError naming it") {
   TempDir dir;
   const auto path = dir / "absent.safetensors";
-  const auto message =
-      thrown_message<InputError>([&] { (void)SafetensorsFile::open(path); });
+  const auto message = thrown_message<InputError>([&] { (void)SafetensorsFile::open(path); });
   check_mentions(message, {path.string(), "No such file"});
   check_mentions(thrown_message<InputError>([&] { (void)SafetensorsFile::open(dir.path()); }),
                  {dir.path().string(), "not a regular file"});
@@ -604,8 +609,8 @@ TEST_CASE("a weight_map file name that leaves the directory is refused") {
     sharded.write_index(fmt::format(R"({{"a":"{}"}})", shard));
     const auto message =
         thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
-    check_mentions(message, {sharded.index().string(), "'a'",
-                             "expected a file name inside the directory"});
+    check_mentions(message,
+                   {sharded.index().string(), "'a'", "expected a file name inside the directory"});
   }
 }
 
@@ -648,9 +653,9 @@ TEST_CASE("a directory with neither model.safetensors nor an index is refused") 
   const auto message =
       thrown_message<InputError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.dir.path().string(), kSingleFileName, kIndexFileName});
-  check_mentions(thrown_message<InputError>(
-                     [&] { (void)Checkpoint::open(sharded.dir / "no-such-dir"); }),
-                 {"no-such-dir", "does not exist"});
+  check_mentions(
+      thrown_message<InputError>([&] { (void)Checkpoint::open(sharded.dir / "no-such-dir"); }),
+      {"no-such-dir", "does not exist"});
 }
 
 }  // namespace

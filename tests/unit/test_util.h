@@ -120,7 +120,8 @@ std::string thrown_message(Action&& action) {
     return error.what();
   } catch (const std::exception& error) {
     FAIL_CHECK("expected " << std::string(typeid(Expected).name()) << ", caught "
-                           << std::string(typeid(error).name()) << ": " << std::string(error.what()));
+                           << std::string(typeid(error).name()) << ": "
+                           << std::string(error.what()));
     return {};
   }
   FAIL_CHECK("expected " << std::string(typeid(Expected).name()) << ", but nothing was thrown");
@@ -132,8 +133,7 @@ inline void check_mentions(const std::string& message,
                            std::initializer_list<std::string_view> parts) {
   for (const auto part : parts)
     CHECK_MESSAGE(message.find(part) != std::string::npos,
-                  "message \"" << message << "\" does not mention \"" << std::string(part)
-                               << "\"");
+                  "message \"" << message << "\" does not mention \"" << std::string(part) << "\"");
 }
 
 }  // namespace moeslice::test
