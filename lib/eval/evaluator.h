@@ -1,0 +1,78 @@
+// Evaluating a model, a keep plan or a sliced checkpoint on a corpus (token-weighted NLL,
+// perplexity, next-token accuracy, per domain) and on multiple-choice tasks (acc, acc_norm), and
+// comparing several variants against the full model in one run that shares the full model's pass.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/lm_metrics.h"
+#include "forward/forward_pass.h"
+
+namespace moeslice {
+
+struct EvalDocument {
+  std::string id;
+  std::string domain;
+  std::vector<int32_t> tokens;
+};
+
+// One lm-eval style multiple-choice task, tokenised: each choice's tokens continue the context.
+struct McItem {
+  std::string id;
+  std::string domain;
+  std::vector<int32_t> context;
+  std::vector<std::vector<int32_t>> choices;  // continuation tokens per choice
+  std::vector<size_t> choice_bytes;           // length of each choice's text in bytes
+  size_t answer = 0;
+};
+
+struct McTotals {
+  int64_t tasks = 0;
+  int64_t correct = 0;       // highest summed log-likelihood is the answer
+  int64_t correct_norm = 0;  // highest log-likelihood per byte is the answer
+  void add(const McTotals& other);
+  double acc() const;
+  double acc_norm() const;
+};
+
+struct EvalReport {
+  LmTotals corpus;
+  std::map<std::string, LmTotals> corpus_domains;
+  McTotals tasks;
+  std::map<std::string, McTotals> task_domains;
+  AgreementTotals agreement;  // against the full model (compare only)
+  std::map<std::string, AgreementTotals> agreement_domains;
+};
+
+// The JSON form: top-level perplexity, top1_accuracy, tokens, nll (mean per token), acc, acc_norm,
+// tasks, plus "domains": {label: {...}}; kl and top1_agreement when compared.
+nlohmann::json eval_report_json(const EvalReport& report, bool with_agreement);
+
+// Something to evaluate: the full model, the full model under a keep plan, or a sliced model.
+struct EvalVariant {
+  std::string label;
+  const Model* model = nullptr;
+  std::optional<KeepPlan> keep;
+};
+
+struct EvalOptions {
+  size_t threads = 0;
+  size_t max_seq = 0;
+};
+
+// Evaluates each variant; variants[0] is the reference for KL and top-1 agreement (its own
+// agreement stays empty). The reference's logits are computed once per document and shared.
+std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
+                                          std::span<const EvalDocument> documents,
+                                          std::span<const McItem> tasks,
+                                          const EvalOptions& options);
+
+}  // namespace moeslice
