@@ -14,5 +14,6 @@ void add_profile_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
 void add_slice_command(CLI::App& app);
 void add_unslice_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 }  // namespace moeslice::app

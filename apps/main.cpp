@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     moeslice::app::add_merge_command(app);
     moeslice::app::add_slice_command(app);
     moeslice::app::add_unslice_command(app);
+    moeslice::app::add_report_command(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

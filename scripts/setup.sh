@@ -10,5 +10,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config git \
   libeigen3-dev nlohmann-json3-dev libcli11-dev libfmt-dev doctest-dev libpcre2-dev libicu-dev libopenblas-openmp-dev \
-  python3 python3-torch python3-numpy libopenblas0-openmp >/dev/null
+  python3 python3-torch python3-numpy libopenblas0-openmp chromium >/dev/null
 echo "setup: packages installed"

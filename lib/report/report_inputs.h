@@ -1,0 +1,40 @@
+// The files `moeslice report` reads besides the usage profile: keep plans (checked against the
+// profile's layers and experts) and the comparison JSON written by `moeslice compare` (checked
+// for shape only; keys it does not have are simply not shown). Errors name the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "profile/usage_profile.h"
+
+namespace moeslice {
+
+struct ReportPlan {
+  std::string path;  // as given, for the page
+  std::string label;  // the plan's "label", else the file name
+  // Indexed by layer; nullopt = no restriction (always for layers without experts).
+  std::vector<std::optional<std::vector<int32_t>>> kept;
+  nlohmann::json document;  // the whole file, for method, metric and keep-k
+};
+
+// Validates a parsed plan against the profile: one entry per layer, null or a non-empty list of
+// strictly ascending ids in [0, experts), no list for a layer without experts. Throws InputError
+// (FormatError for a plan that is not an object with 'experts_kept_per_layer') naming `source`.
+ReportPlan parse_report_plan(const nlohmann::json& document, const UsageProfile& profile,
+                             const std::vector<int64_t>& expert_layers, const std::string& source);
+ReportPlan read_report_plan(const std::filesystem::path& path, const UsageProfile& profile,
+                            const std::vector<int64_t>& expert_layers);
+
+// Checks the shape of a comparison document (schema 1, a 'variants' array of objects with a
+// string 'label', numbers where numbers belong, objects where objects belong). Throws
+// FormatError naming `source`.
+void check_comparison(const nlohmann::json& comparison, const std::string& source);
+nlohmann::json read_comparison(const std::filesystem::path& path);
+
+}  // namespace moeslice
