@@ -11,31 +11,31 @@
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "corpus_options.h"
 #include "forward/forward_pass.h"
 #include "forward/keep_plan.h"
 #include "forward/logits_output.h"
-#include "forward/token_corpus.h"
+#include "text/corpus.h"
 
 namespace moeslice::app {
 
 void add_logits_command(CLI::App& app) {
   struct Options {
     std::string model;
-    std::string corpus;
+    CorpusFlags corpus;
     std::string out;
     std::string keep;
     bool router = false;
     size_t threads = 0;
     size_t max_seq = 0;
+    ComputeMode compute = ComputeMode::kFp32;
     bool force = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
       "logits", "Run the forward pass over a token corpus and write logits (and routing)");
   command->add_option("--model", options->model, "Checkpoint directory")->required();
-  command->add_option("--corpus", options->corpus,
-                      "JSON Lines corpus, one {\"input_ids\": [...], \"id\": ...} per line")
-      ->required();
+  add_corpus_flags(*command, options->corpus);
   command->add_option("--out", options->out, "Output safetensors file")->required();
   command->add_option("--keep", options->keep,
                       "Restricted-routing plan {\"experts_kept_per_layer\": [...]}");
@@ -47,9 +47,15 @@ void add_logits_command(CLI::App& app) {
                       "Cut longer documents into independent windows of at most N tokens "
                       "(default: the model's max_position_embeddings)")
       ->check(CLI::PositiveNumber);
+  command->add_option("--compute", options->compute,
+                      "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
+                      "accumulation, as a transformers bf16 run; needs a build with oneDNN)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
+          {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs = {options->model, options->corpus};
+    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
+    inputs.emplace_back(options->model);
     if (!options->keep.empty()) inputs.emplace_back(options->keep);
     check_output_outside_inputs(options->out, inputs);
     if (!options->force && std::filesystem::exists(options->out))
@@ -59,10 +65,15 @@ void add_logits_command(CLI::App& app) {
     ForwardOptions forward_options;
     forward_options.threads = options->threads;
     forward_options.max_seq = options->max_seq;
+    forward_options.compute = options->compute;
     if (!options->keep.empty()) forward_options.keep = read_keep_plan(options->keep, model.spec);
     ForwardPass forward(model, std::move(forward_options));
+    CorpusStats corpus_stats;
     const std::vector<TokenDocument> documents =
-        read_token_corpus(options->corpus, model.spec.vocab);
+        read_corpus(options->corpus.corpus,
+                    corpus_options(options->corpus, options->model, model.spec.vocab),
+                    &corpus_stats);
+    print_corpus_warnings(options->corpus, corpus_stats);
 
     // Refuse a sliding window that matters before computing anything.
     size_t longest = 0;
@@ -82,7 +93,7 @@ void add_logits_command(CLI::App& app) {
                    "moeslice: note: {}:{}: document '{}' has {} tokens, more than the window of "
                    "{}; computing it as {} independent windows (recorded in the output "
                    "metadata)\n",
-                   options->corpus, document.line, document.id, document.tokens.size(),
+                   document.source, document.line, document.id, document.tokens.size(),
                    forward.max_window(), windows.size());
         split[i] = windows;
       }

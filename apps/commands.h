@@ -12,6 +12,8 @@ void add_logits_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_profile_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
+void add_rank_command(CLI::App& app);
+void add_select_command(CLI::App& app);
 void add_slice_command(CLI::App& app);
 void add_unslice_command(CLI::App& app);
 void add_report_command(CLI::App& app);

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     moeslice::app::add_tokenize_command(app);
     moeslice::app::add_profile_command(app);
     moeslice::app::add_merge_command(app);
+    moeslice::app::add_rank_command(app);
+    moeslice::app::add_select_command(app);
     moeslice::app::add_slice_command(app);
     moeslice::app::add_unslice_command(app);
     moeslice::app::add_report_command(app);

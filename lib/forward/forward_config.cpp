@@ -131,6 +131,10 @@ ForwardConfig resolve_forward_config(const ModelSpec& spec) {
   return result;
 }
 
+std::string_view compute_mode_name(ComputeMode mode) {
+  return mode == ComputeMode::kBf16 ? "bf16" : "fp32";
+}
+
 void check_sequence_length(const ModelSpec& spec, const ForwardConfig& config, int64_t length) {
   if (config.sliding_window && *config.sliding_window < length)
     throw UnsupportedError(fmt::format(

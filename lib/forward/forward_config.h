@@ -6,10 +6,19 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "model/model_spec.h"
 
 namespace moeslice {
+
+// The arithmetic of the forward pass. kFp32 (the default): weights converted to fp32, all maths in
+// fp32. kBf16 (`--compute bf16`): BF16 weights and activations with fp32 accumulation, rounded to
+// BF16 where transformers' bf16 run rounds (tests/reference/README.md, "Numerics modes"); needs a
+// build with oneDNN (kernels/gemm_bf16.h).
+enum class ComputeMode { kFp32, kBf16 };
+// "fp32" / "bf16", as the --compute flag spells them.
+std::string_view compute_mode_name(ComputeMode mode);
 
 struct ForwardConfig {
   float rms_norm_eps = 1e-6f;

@@ -9,6 +9,7 @@
 #include "common/dtype.h"
 #include "common/error.h"
 #include "forward/attention_block.h"
+#include "forward/kernels/gemm_bf16.h"
 #include "forward/kernels/moe.h"
 #include "forward/kernels/rms_norm.h"
 #include "forward/kernels/rope.h"
@@ -29,6 +30,33 @@ void add_into(kernels::MatrixRef dst, kernels::ConstMatrixRef src) {
     float* d = dst.row(r);
     const float* s = src.row(r);
     for (size_t c = 0; c < dst.cols; ++c) d[c] += s[c];
+  }
+}
+
+// bf16 mode residual: the sum of two BF16 tensors, rounded.
+void add_into_bf16(kernels::MatrixRef dst, kernels::ConstMatrixRef src) {
+  for (size_t r = 0; r < dst.rows; ++r) {
+    float* d = dst.row(r);
+    const float* s = src.row(r);
+    for (size_t c = 0; c < dst.cols; ++c) d[c] = kernels::round_bf16(d[c] + s[c]);
+  }
+}
+
+void round_vector_bf16(std::vector<float>& values) {
+  for (float& value : values) value = kernels::round_bf16(value);
+}
+
+// bf16 mode: the reference converts every weight to BF16, the small fp32 copies (norm weights,
+// biases, the shared-expert gate) included; exact for BF16 checkpoints.
+void round_small_weights_bf16(ModelWeights& weights) {
+  round_vector_bf16(weights.final_norm);
+  for (LayerWeights& layer : weights.layers) {
+    round_vector_bf16(layer.attn_norm);
+    round_vector_bf16(layer.ffn_norm);
+    AttentionWeights& a = layer.attention;
+    for (std::vector<float>* v : {&a.q_bias, &a.k_bias, &a.v_bias, &a.o_bias, &a.q_norm, &a.k_norm})
+      round_vector_bf16(*v);
+    if (layer.moe) round_vector_bf16(layer.moe->shared_gate);
   }
 }
 
@@ -66,6 +94,10 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
   max_window_ = std::numeric_limits<size_t>::max();
   if (config_.max_positions) max_window_ = static_cast<size_t>(*config_.max_positions);
   if (options_.max_seq > 0) max_window_ = std::min(max_window_, options_.max_seq);
+  if (options_.compute == ComputeMode::kBf16) {
+    kernels::require_bf16_gemm();
+    round_small_weights_bf16(weights_);
+  }
   pool_ = std::make_unique<kernels::ThreadPool>(options_.threads);
 }
 
@@ -116,12 +148,19 @@ void ForwardPass::run_window(std::span<const int32_t> tokens, size_t window_begi
   const kernels::NormWeightOrder order = norm_order(*spec_.family);
   const float eps = config_.rms_norm_eps;
   const bool post_norm = spec_.family->norm_placement == NormPlacement::kPost;
+  const ComputeMode compute = options_.compute;
+  const bool bf16 = compute == ComputeMode::kBf16;
+  // Activations are rounded to this after every op (F32: never).
+  const DType act = bf16 ? DType::BF16 : DType::F32;
+  const auto residual = bf16 ? add_into_bf16 : add_into;
   const AttentionParams attention{static_cast<size_t>(spec_.heads),
                                   static_cast<size_t>(spec_.kv_heads),
                                   static_cast<size_t>(spec_.head_dim),
                                   spec_.family->qk_norm,
                                   eps,
-                                  config_.clip_qkv};
+                                  config_.clip_qkv,
+                                  compute,
+                                  order};
 
   // Embedding rows, converted per token.
   kernels::Matrix h(n, hidden);
@@ -130,6 +169,7 @@ void ForwardPass::run_window(std::span<const int32_t> tokens, size_t window_begi
   for (size_t t = 0; t < n; ++t)
     convert_to_f32(embed.dtype, embed.bytes.data() + static_cast<size_t>(tokens[t]) * row_bytes,
                    h.row(t), hidden);
+  if (bf16) kernels::round_bf16(h.ref());
 
   kernels::Matrix normed(n, hidden);
   kernels::Matrix sublayer(n, hidden);
@@ -139,22 +179,22 @@ void ForwardPass::run_window(std::span<const int32_t> tokens, size_t window_begi
     // Attention: pre-norm h += attn(norm(h)); post-norm (FlexOlmo) h += norm(attn(h)).
     if (post_norm) {
       attention_block(layer.attention, attention, h.cref(), rope, sublayer.ref(), pool);
-      kernels::rms_norm(sublayer.cref(), layer.attn_norm, eps, sublayer.ref(), order);
+      kernels::rms_norm(sublayer.cref(), layer.attn_norm, eps, sublayer.ref(), order, act);
     } else {
-      kernels::rms_norm(h.cref(), layer.attn_norm, eps, normed.ref(), order);
+      kernels::rms_norm(h.cref(), layer.attn_norm, eps, normed.ref(), order, act);
       attention_block(layer.attention, attention, normed.cref(), rope, sublayer.ref(), pool);
     }
-    add_into(h.ref(), sublayer.cref());
+    residual(h.ref(), sublayer.cref());
 
     // MLP or MoE, same placement rule.
     kernels::ConstMatrixRef mlp_input = h.cref();
     if (!post_norm) {
-      kernels::rms_norm(h.cref(), layer.ffn_norm, eps, normed.ref(), order);
+      kernels::rms_norm(h.cref(), layer.ffn_norm, eps, normed.ref(), order, act);
       mlp_input = normed.cref();
     }
     if (layer.moe) {
       const MoeRouting& routing = *routing_[static_cast<size_t>(l)];
-      moe_block(*layer.moe, routing, mlp_input, sublayer.ref(), record, pool);
+      moe_block(*layer.moe, routing, mlp_input, sublayer.ref(), record, pool, compute);
       if (observer != nullptr) {
         MoeLayerEvent event;
         event.layer = l;
@@ -169,16 +209,22 @@ void ForwardPass::run_window(std::span<const int32_t> tokens, size_t window_begi
         event.expert_out_norms = record.slot_norms;
         observer->on_moe_layer(event);
       }
+    } else if (bf16) {
+      kernels::expert_mlp_bf16(mlp_input, *layer.mlp, sublayer.ref(), pool);
     } else {
       kernels::expert_mlp(mlp_input, *layer.mlp, sublayer.ref(), pool);
     }
-    if (post_norm) kernels::rms_norm(sublayer.cref(), layer.ffn_norm, eps, sublayer.ref(), order);
-    add_into(h.ref(), sublayer.cref());
+    if (post_norm)
+      kernels::rms_norm(sublayer.cref(), layer.ffn_norm, eps, sublayer.ref(), order, act);
+    residual(h.ref(), sublayer.cref());
   }
 
   if (options_.skip_lm_head) return;
-  kernels::rms_norm(h.cref(), weights_.final_norm, eps, normed.ref(), order);
-  kernels::matmul_xWt(normed.cref(), weights_.lm_head, logits, {}, pool);
+  kernels::rms_norm(h.cref(), weights_.final_norm, eps, normed.ref(), order, act);
+  if (bf16)
+    kernels::matmul_xWt_bf16(normed.cref(), weights_.lm_head, logits, {}, pool);
+  else
+    kernels::matmul_xWt(normed.cref(), weights_.lm_head, logits, {}, pool);
 }
 
 }  // namespace moeslice

@@ -5,7 +5,9 @@
 // ForwardOptions::max_seq) are cut into windows, each an independent sequence from position 0.
 //
 // Numerics: weights are read from the mapped checkpoint (F32/BF16/F16) and converted to fp32
-// block by block; all maths is fp32. Semantics follow tests/reference/README.md.
+// block by block; all maths is fp32. Semantics follow tests/reference/README.md. With
+// ForwardOptions::compute = kBf16, weights and activations are BF16 instead (BF16 weights used in
+// place, others rounded block by block) with fp32 accumulation, as the reference's bfloat16 mode.
 //
 // This is the API the profiler and evaluator reuse: an observer sees every MoE layer's routing.
 //
@@ -43,6 +45,8 @@ struct ForwardOptions {
   bool skip_lm_head = false;
   // Also skip every layer after the last MoE layer (implies skip_lm_head).
   bool stop_after_last_moe_layer = false;
+  // kBf16 throws UnsupportedError at construction in a build without oneDNN.
+  ComputeMode compute = ComputeMode::kFp32;
 };
 
 // A contiguous range of a document's tokens computed as one independent sequence.

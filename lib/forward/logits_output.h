@@ -13,7 +13,7 @@
 
 #include "format/safetensors_writer.h"
 #include "forward/forward_pass.h"
-#include "forward/token_corpus.h"
+#include "text/corpus.h"
 
 namespace moeslice {
 

@@ -3,14 +3,90 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
+#include <cstddef>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "forward/kernels/elementwise.h"
+#include "forward/kernels/gemm_bf16.h"
 #include "forward/kernels/moe.h"
 #include "forward/kernels/weight_matrix.h"
 
 namespace moeslice {
+namespace {
+
+// bf16 mode: BF16 router logits tie exactly far more often than fp32 ones, and on exact ties
+// torch.topk (CPU, PyTorch 1.13) does not take the lower index first: it selects with
+// std::nth_element and sorts the first k - 1 (std::partial_sort when k * 64 <= n), comparing
+// values only. This replays that selection on one token's probabilities [0, n) and, when it
+// picks the same values as the routing kernel (it always does; only tied ids can differ), takes
+// its expert ids. Weights are unchanged: tied entries carry equal values.
+void apply_torch_tie_order(const float* probs, size_t n, int32_t offset,
+                           std::span<const uint8_t> keep, int32_t* ids, size_t picked) {
+  if (picked == 0) return;
+  using Elem = std::pair<double, int64_t>;  // PyTorch's accumulate type for float is double
+  std::vector<Elem> queue(n);
+  for (size_t i = 0; i < n; ++i) queue[i] = {probs[i], static_cast<int64_t>(i)};
+  const auto larger = [](const Elem& x, const Elem& y) {
+    return (std::isnan(x.first) && !std::isnan(y.first)) || x.first > y.first;
+  };
+  const auto k = static_cast<std::ptrdiff_t>(picked);
+  if (picked * 64 <= n) {
+    std::partial_sort(queue.begin(), queue.begin() + k, queue.end(), larger);
+  } else {
+    std::nth_element(queue.begin(), queue.begin() + k - 1, queue.end(), larger);
+    std::sort(queue.begin(), queue.begin() + k - 1, larger);
+  }
+  for (size_t s = 0; s < picked; ++s) {
+    const auto torch_id = static_cast<size_t>(queue[s].second);
+    if (ids[s] < offset) return;
+    const auto kernel_id = static_cast<size_t>(ids[s] - offset);
+    if (!(probs[torch_id] == probs[kernel_id])) return;  // not a tie: keep the kernel's choice
+    if (!keep.empty() && keep[torch_id + static_cast<size_t>(offset)] == 0) return;
+  }
+  for (size_t s = 0; s < picked; ++s) ids[s] = static_cast<int32_t>(queue[s].second) + offset;
+}
+
+void apply_torch_tie_order(const MoeRouting& routing, kernels::ConstMatrixRef probs,
+                           kernels::Routing& chosen) {
+  const size_t routed = routing.experts - routing.shared;
+  for (size_t t = 0; t < chosen.tokens; ++t) {
+    int32_t* ids = chosen.expert.data() + t * chosen.k;
+    const float* row = probs.row(t);
+    // Routed slots come first (EMO: then the shared ones, ids >= routed); empty slots are -1.
+    size_t picked = 0;
+    while (picked < chosen.k && ids[picked] >= 0 && static_cast<size_t>(ids[picked]) < routed)
+      ++picked;
+    apply_torch_tie_order(row, routed, 0, routing.keep, ids, picked);
+    if (routing.shared == 0) continue;
+    size_t shared = 0;
+    while (picked + shared < chosen.k && ids[picked + shared] >= 0) ++shared;
+    apply_torch_tie_order(row + routed, routing.shared, static_cast<int32_t>(routed), routing.keep,
+                          ids + picked, shared);
+  }
+}
+
+// bf16 mode, Qwen2-MoE: y = bf16(y + bf16(bf16(sigmoid(bf16(x . gate))) * shared_expert(x))),
+// each tensor op of `out + sigmoid(linear(x, gate)) * shared(x)` rounded as in a bf16 run.
+void add_shared_expert_bf16(const MoeWeights& weights, kernels::ConstMatrixRef x,
+                            kernels::MatrixRef y, kernels::ThreadPool* pool) {
+  using kernels::round_bf16;
+  kernels::Matrix shared(x.rows, x.cols);
+  kernels::expert_mlp_bf16(x, *weights.shared, shared.ref(), pool);
+  for (size_t t = 0; t < x.rows; ++t) {
+    const float logit = round_bf16(kernels::dot(x.row(t), weights.shared_gate.data(), x.cols));
+    const float gate = round_bf16(kernels::sigmoid(logit));
+    float* dst = y.row(t);
+    const float* src = shared.row(t);
+    for (size_t c = 0; c < x.cols; ++c) dst[c] = round_bf16(dst[c] + round_bf16(gate * src[c]));
+  }
+}
+
+}  // namespace
 
 MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
                             bool renormalise, const std::vector<int32_t>* kept) {
@@ -40,10 +116,15 @@ MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size
 }
 
 void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool) {
+               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
+               ComputeMode compute) {
+  const bool bf16 = compute == ComputeMode::kBf16;
   const size_t n = x.rows;
   record.router_logits = kernels::Matrix(n, routing.experts);
-  kernels::matmul_xWt(x, weights.router, record.router_logits.ref(), {}, pool);
+  if (bf16)
+    kernels::matmul_xWt_bf16(x, weights.router, record.router_logits.ref(), {}, pool);
+  else
+    kernels::matmul_xWt(x, weights.router, record.router_logits.ref(), {}, pool);
   // The routing kernels turn logits into probabilities in place; the raw logits are kept for
   // the caller (they equal a sliced model's logits on the kept columns).
   record.router_probs = record.router_logits;
@@ -54,6 +135,12 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
     record.routing = kernels::route_softmax_topk(record.router_probs.ref(), routing.slots,
                                                  routing.renormalise, routing.keep);
   record.slot_norms.assign(n * routing.slots, 0.0f);
+  if (bf16) {
+    apply_torch_tie_order(routing, record.router_probs.cref(), record.routing);
+    kernels::moe_experts_bf16(x, record.routing, weights.experts, y, record.slot_norms, pool);
+    if (weights.shared) add_shared_expert_bf16(weights, x, y, pool);
+    return;
+  }
   kernels::moe_experts(x, record.routing, weights.experts, y, record.slot_norms, pool);
 
   if (weights.shared) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "forward/forward_config.h"
 #include "forward/kernels/matrix.h"
 #include "forward/kernels/routing.h"
 #include "forward/layer_weights.h"
@@ -44,8 +45,10 @@ struct MoeRecord {
   std::vector<float> slot_norms;  // [n * slots] L2 norm of each chosen expert's output
 };
 
-// y [n, hidden] = MoE(x [n, hidden]); fills `record`. y must not overlap x.
+// y [n, hidden] = MoE(x [n, hidden]); fills `record`. y must not overlap x. In bf16 mode x holds
+// BF16 values, the router logits are rounded to BF16 (routing itself stays fp32) and y is BF16.
 void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool);
+               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
+               ComputeMode compute = ComputeMode::kFp32);
 
 }  // namespace moeslice

@@ -70,6 +70,18 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
   return profile;
 }
 
+namespace {
+
+void profile_one(ForwardPass& forward, const TokenDocument& document, const std::string& domain,
+                 UsageProfile& profile) {
+  const int64_t index = profile.add_document({document.id, domain});
+  UsageAccumulator accumulator(profile, index);
+  forward.run(document.tokens, &accumulator);
+  profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
+}
+
+}  // namespace
+
 void profile_documents(const Model& model, std::span<const TokenDocument> documents,
                        std::span<const std::string> domains, const ProfileOptions& options,
                        UsageProfile& profile) {
@@ -77,13 +89,20 @@ void profile_documents(const Model& model, std::span<const TokenDocument> docume
   int64_t tokens_done = 0;
   for (size_t i = 0; i < documents.size(); ++i) {
     const TokenDocument& document = documents[i];
-    const int64_t index =
-        profile.add_document({document.id, domains.empty() ? std::string() : domains[i]});
-    UsageAccumulator accumulator(profile, index);
-    forward.run(document.tokens, &accumulator);
-    profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
+    profile_one(forward, document, domains.empty() ? document.domain : domains[i], profile);
     tokens_done += static_cast<int64_t>(document.tokens.size());
     if (options.progress) options.progress(static_cast<int64_t>(i) + 1, tokens_done);
+  }
+}
+
+void profile_documents(const Model& model, const DocumentSource& next,
+                       const ProfileOptions& options, UsageProfile& profile) {
+  ForwardPass forward(model, forward_options(options));
+  int64_t documents_done = 0, tokens_done = 0;
+  while (std::optional<TokenDocument> document = next()) {
+    profile_one(forward, *document, document->domain, profile);
+    tokens_done += static_cast<int64_t>(document->tokens.size());
+    if (options.progress) options.progress(++documents_done, tokens_done);
   }
 }
 

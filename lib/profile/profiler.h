@@ -9,8 +9,8 @@
 #include <string>
 
 #include "forward/forward_pass.h"
-#include "forward/token_corpus.h"
 #include "profile/usage_profile.h"
+#include "text/corpus.h"
 
 namespace moeslice {
 
@@ -29,5 +29,11 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
 void profile_documents(const Model& model, std::span<const TokenDocument> documents,
                        std::span<const std::string> domains, const ProfileOptions& options,
                        UsageProfile& profile);
+
+// Pulls documents from `next` until it returns nullopt and profiles each as it comes, recording
+// its own `domain`: memory holds one document at a time (plus the growing profile).
+using DocumentSource = std::function<std::optional<TokenDocument>()>;
+void profile_documents(const Model& model, const DocumentSource& next,
+                       const ProfileOptions& options, UsageProfile& profile);
 
 }  // namespace moeslice

@@ -11,7 +11,7 @@
 #include "forward/forward_pass.h"
 #include "forward/keep_plan.h"
 #include "forward/moe_block.h"
-#include "forward/token_corpus.h"
+#include "text/corpus.h"
 #include "model/random_checkpoint.h"
 #include "test_util.h"
 

@@ -25,6 +25,13 @@ struct AttentionShape {
 void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                       const AttentionShape& shape, MatrixRef out, ThreadPool* pool = nullptr);
 
+// bf16 mode (--compute bf16), transformers' eager bf16 attention: scores q k^T from BF16 operands
+// (fp32 accumulation) rounded to BF16, times the scale and rounded again, fp32 softmax, the
+// probabilities rounded to BF16, and p v rounded to BF16. q, k, v hold BF16 values; the GEMMs run
+// on gemm_bf16 with the same fixed (head, query block) split.
+void causal_attention_bf16(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
+                           const AttentionShape& shape, MatrixRef out, ThreadPool* pool = nullptr);
+
 // In-place softmax of one row with max subtraction; -inf entries become 0. A row that is all
 // -inf becomes all NaN, as in PyTorch.
 void softmax_row(float* row, size_t n);

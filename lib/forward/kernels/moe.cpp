@@ -9,6 +9,7 @@
 
 #include "forward/kernels/elementwise.h"
 #include "forward/kernels/gemm.h"
+#include "forward/kernels/gemm_bf16.h"
 #include "forward/kernels/thread_pool.h"
 
 namespace moeslice::kernels {
@@ -52,6 +53,91 @@ void run_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef act, MatrixRef ou
   });
 }
 
+// (token, slot) pairs grouped by expert (counting sort); within an expert, tokens stay ascending.
+struct SlotsByExpert {
+  std::vector<size_t> start;  // [experts + 1]: expert e owns slots[start[e], start[e + 1])
+  std::vector<size_t> slots;  // token * k + slot
+};
+
+SlotsByExpert group_by_expert(const Routing& routing, size_t experts) {
+  SlotsByExpert grouped;
+  std::vector<size_t>& start = grouped.start;
+  start.assign(experts + 1, 0);
+  for (int32_t e : routing.expert) {
+    if (e < 0) continue;
+    assert(static_cast<size_t>(e) < experts);
+    ++start[static_cast<size_t>(e) + 1];
+  }
+  for (size_t e = 0; e < experts; ++e) start[e + 1] += start[e];
+  grouped.slots.resize(start.back());
+  std::vector<size_t> fill(start.begin(), start.end() - 1);
+  for (size_t i = 0; i < routing.tokens * routing.k; ++i)
+    if (routing.expert[i] >= 0) grouped.slots[fill[static_cast<size_t>(routing.expert[i])]++] = i;
+  return grouped;
+}
+
+// SiLU of a BF16 value as PyTorch 1.13's BFloat16 kernel computes it: x / (1 + exp(-x)) with
+// every operation rounded to BF16 (measured against torch: 100% equal; one rounding of the fp32
+// silu differs in ~30% of values).
+float silu_bf16(float x) {
+  const float e = round_bf16(std::exp(-x));
+  return round_bf16(x / round_bf16(1.0f + e));
+}
+
+// bf16 mode: out [m, H] = mlp(x) for x [m, H] in BF16 (rounded values), `act` [m, I] the BF16
+// intermediate. Gate and up blocks of the same rows run as two GEMMs into dense fp32 scratch,
+// then the rounded GLU writes act's columns; down blocks likewise into out's columns.
+void run_mlp_bf16(ConstBf16Ref x, const ExpertMlp& mlp, Bf16Matrix& act, MatrixRef out,
+                  ThreadPool* pool) {
+  const size_t width = mlp.gate.rows();
+  const size_t hidden = x.cols;
+  assert(mlp.gate.cols() == hidden && mlp.up.rows() == width && mlp.up.cols() == hidden);
+  assert(mlp.down.rows() == hidden && mlp.down.cols() == width);
+  assert(out.rows == x.rows && out.cols == hidden);
+  const size_t m = x.rows;
+  act.resize(m, width);
+
+  const size_t up_block = bf16_block_rows(hidden);
+  parallel_for(pool, (width + up_block - 1) / up_block, [&](size_t b, size_t) {
+    thread_local std::vector<uint16_t> gate_weights;
+    thread_local std::vector<uint16_t> up_weights;
+    thread_local std::vector<float> gate_up;
+    const size_t begin = b * up_block;
+    const size_t count = std::min(up_block, width - begin);
+    if (gate_up.size() < 2 * m * count) gate_up.resize(2 * m * count);
+    const MatrixRef g(gate_up.data(), m, count);
+    const MatrixRef u(gate_up.data() + m * count, m, count);
+    gemm_bf16_abt(x, mlp.gate.rows_bf16(begin, count, gate_weights), g);
+    gemm_bf16_abt(x, mlp.up.rows_bf16(begin, count, up_weights), u);
+    for (size_t t = 0; t < m; ++t) {
+      const float* gt = g.row(t);
+      const float* ut = u.row(t);
+      uint16_t* dst = act.row(t) + begin;
+      for (size_t j = 0; j < count; ++j) {
+        const float activated = silu_bf16(round_bf16(gt[j]));
+        dst[j] = to_bf16_bits(activated * round_bf16(ut[j]));
+      }
+    }
+  });
+
+  const ConstBf16Ref a = act.cref();
+  const size_t down_block = bf16_block_rows(width);
+  parallel_for(pool, (hidden + down_block - 1) / down_block, [&](size_t b, size_t) {
+    thread_local std::vector<uint16_t> weights;
+    thread_local std::vector<float> product;
+    const size_t begin = b * down_block;
+    const size_t count = std::min(down_block, hidden - begin);
+    if (product.size() < m * count) product.resize(m * count);
+    gemm_bf16_abt(a, mlp.down.rows_bf16(begin, count, weights),
+                  MatrixRef(product.data(), m, count));
+    for (size_t t = 0; t < m; ++t) {
+      const float* src = product.data() + t * count;
+      float* dst = out.row(t) + begin;
+      for (size_t j = 0; j < count; ++j) dst[j] = round_bf16(src[j]);
+    }
+  });
+}
+
 }  // namespace
 
 void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool* pool) {
@@ -67,20 +153,9 @@ void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const Exper
   assert(routing.tokens == n && y.rows == n && y.cols == hidden);
   assert(slot_norms.empty() || slot_norms.size() == n * k);
 
-  // Counting sort of (token, slot) pairs by expert; within an expert, tokens stay ascending.
-  std::vector<size_t> start(experts.size() + 1, 0);
-  for (int32_t e : routing.expert) {
-    if (e < 0) continue;
-    assert(static_cast<size_t>(e) < experts.size());
-    ++start[static_cast<size_t>(e) + 1];
-  }
-  for (size_t e = 0; e < experts.size(); ++e) start[e + 1] += start[e];
-  std::vector<size_t> slots(start.back());  // token * k + slot, grouped by expert
-  {
-    std::vector<size_t> fill(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < n * k; ++i)
-      if (routing.expert[i] >= 0) slots[fill[static_cast<size_t>(routing.expert[i])]++] = i;
-  }
+  const SlotsByExpert grouped = group_by_expert(routing, experts.size());
+  const std::vector<size_t>& start = grouped.start;
+  const std::vector<size_t>& slots = grouped.slots;
 
   for (size_t t = 0; t < n; ++t) std::fill(y.row(t), y.row(t) + hidden, 0.0f);
   std::fill(slot_norms.begin(), slot_norms.end(), 0.0f);
@@ -110,6 +185,60 @@ void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const Exper
         const float* o = out.row(i);
         float* dst = y.row(slot / k);
         for (size_t c = 0; c < hidden; ++c) dst[c] += o[c] * w;
+        if (!slot_norms.empty()) slot_norms[slot] = std::sqrt(sum_of_squares(o, hidden));
+      }
+    });
+  }
+}
+
+void expert_mlp_bf16(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool* pool) {
+  // Scratch reused per calling thread, as in moe_experts_bf16.
+  thread_local Bf16Matrix xb;
+  thread_local Bf16Matrix act;
+  xb.resize(x.rows, x.cols);
+  f32_to_bf16(x, xb.data());
+  run_mlp_bf16(xb.cref(), mlp, act, y, pool);
+}
+
+void moe_experts_bf16(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
+                      MatrixRef y, std::span<float> slot_norms, ThreadPool* pool) {
+  const size_t n = x.rows;
+  const size_t k = routing.k;
+  const size_t hidden = x.cols;
+  assert(routing.tokens == n && y.rows == n && y.cols == hidden);
+  assert(slot_norms.empty() || slot_norms.size() == n * k);
+  const SlotsByExpert grouped = group_by_expert(routing, experts.size());
+
+  for (size_t t = 0; t < n; ++t) std::fill(y.row(t), y.row(t) + hidden, 0.0f);
+  std::fill(slot_norms.begin(), slot_norms.end(), 0.0f);
+
+  // Scratch reused per calling thread: fresh multi-megabyte buffers per layer cost page faults.
+  // Pool tasks run on other threads, so they must reach it through these references, never
+  // through the thread_local names.
+  thread_local Bf16Matrix input_storage;
+  thread_local Bf16Matrix act_storage;
+  thread_local Matrix out_storage;
+  Bf16Matrix& inputs = input_storage;
+  Bf16Matrix& act = act_storage;
+  Matrix& out = out_storage;
+  for (size_t e = 0; e < experts.size(); ++e) {
+    const size_t m = grouped.start[e + 1] - grouped.start[e];
+    if (m == 0) continue;
+    const std::span<const size_t> mine(grouped.slots.data() + grouped.start[e], m);
+    inputs.resize(m, hidden);
+    for (size_t i = 0; i < m; ++i) f32_to_bf16(x.row(mine[i] / k), inputs.row(i), hidden);
+    out.resize(m, hidden);
+    run_mlp_bf16(inputs.cref(), experts[e], act, out.ref(), pool);
+    // out.index_add_(0, tok, (y * w.to(bf16)).to(bf16)) on a bf16 buffer: the weighted output
+    // and every partial sum are rounded.
+    parallel_for(pool, (m + 63) / 64, [&](size_t chunk, size_t) {
+      const size_t end = std::min(m, chunk * 64 + 64);
+      for (size_t i = chunk * 64; i < end; ++i) {
+        const size_t slot = mine[i];
+        const float w = round_bf16(routing.weight[slot]);
+        const float* o = out.row(i);
+        float* dst = y.row(slot / k);
+        for (size_t c = 0; c < hidden; ++c) dst[c] = round_bf16(dst[c] + round_bf16(o[c] * w));
         if (!slot_norms.empty()) slot_norms[slot] = std::sqrt(sum_of_squares(o, hidden));
       }
     });

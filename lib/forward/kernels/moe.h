@@ -37,4 +37,15 @@ void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool*
 void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
                  MatrixRef y, std::span<float> slot_norms = {}, ThreadPool* pool = nullptr);
 
+// bf16 mode (--compute bf16): the same two computations with BF16 weights and activations (fp32
+// accumulation) and the rounding points of transformers' bf16 run (tests/reference/README.md,
+// "Numerics modes"): gate, up, silu, their product and down each rounded to BF16; the weight
+// rounded to BF16, each weighted expert output rounded, and the sum kept in BF16 (every
+// addition rounded), in ascending expert id. x must hold BF16 values; slot norms are fp32 norms of
+// the rounded expert outputs. Weights stored as BF16 are used in place.
+void expert_mlp_bf16(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y,
+                     ThreadPool* pool = nullptr);
+void moe_experts_bf16(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
+                      MatrixRef y, std::span<float> slot_norms = {}, ThreadPool* pool = nullptr);
+
 }  // namespace moeslice::kernels

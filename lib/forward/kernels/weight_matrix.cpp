@@ -92,6 +92,17 @@ ConstMatrixRef WeightMatrix::rows_f32(size_t begin, size_t count,
   return {scratch.data(), count, cols_};
 }
 
+ConstBf16Ref WeightMatrix::rows_bf16(size_t begin, size_t count,
+                                     std::vector<uint16_t>& scratch) const {
+  assert(begin + count <= rows_);
+  const std::byte* start = data_ + begin * cols_ * element_bytes(dtype_);
+  if (dtype_ == DType::BF16 && reinterpret_cast<uintptr_t>(start) % alignof(uint16_t) == 0)
+    return {reinterpret_cast<const uint16_t*>(start), count, cols_};
+  if (scratch.size() < count * cols_) scratch.resize(count * cols_);
+  storage_to_bf16(dtype_, start, scratch.data(), count * cols_);
+  return {scratch.data(), count, cols_};
+}
+
 std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size) {
   require_compute_float(tensor);
   if (tensor.shape.size() != 1 || tensor.shape[0] != static_cast<int64_t>(expected_size))
@@ -127,5 +138,44 @@ void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y, std::span<
   });
 }
 
-}  // namespace moeslice::kernels
+size_t bf16_block_rows(size_t cols) {
+  const size_t rows = kBf16WeightBlockBytes / (std::max<size_t>(cols, 1) * sizeof(uint16_t));
+  return std::max<size_t>(rows, 64);
+}
 
+void matmul_xWt_bf16(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
+                     std::span<const float> bias, ThreadPool* pool) {
+  // Reused per calling thread: a fresh multi-megabyte buffer per call costs page faults.
+  thread_local Bf16Matrix xb;
+  xb.resize(x.rows, x.cols);
+  f32_to_bf16(x, xb.data());
+  matmul_xWt_bf16(xb.cref(), w, y, bias, pool);
+}
+
+void matmul_xWt_bf16(ConstBf16Ref x, const WeightMatrix& w, MatrixRef y,
+                     std::span<const float> bias, ThreadPool* pool) {
+  assert(x.cols == w.cols() && y.rows == x.rows && y.cols == w.rows());
+  assert(bias.empty() || bias.size() == w.rows());
+  const size_t m = x.rows;
+  const size_t block = bf16_block_rows(w.cols());
+  const size_t blocks = (w.rows() + block - 1) / block;
+  parallel_for(pool, blocks, [&](size_t b, size_t) {
+    thread_local std::vector<uint16_t> weights;
+    thread_local std::vector<float> product;  // dense: oneDNN is slower on a strided output
+    const size_t begin = b * block;
+    const size_t count = std::min(block, w.rows() - begin);
+    if (product.size() < m * count) product.resize(m * count);
+    gemm_bf16_abt(x, w.rows_bf16(begin, count, weights), MatrixRef(product.data(), m, count));
+    for (size_t r = 0; r < m; ++r) {
+      const float* src = product.data() + r * count;
+      float* dst = y.row(r) + begin;
+      if (bias.empty()) {
+        for (size_t j = 0; j < count; ++j) dst[j] = round_bf16(src[j]);
+      } else {
+        for (size_t j = 0; j < count; ++j) dst[j] = round_bf16(src[j] + bias[begin + j]);
+      }
+    }
+  });
+}
+
+}  // namespace moeslice::kernels

@@ -11,6 +11,7 @@
 
 #include "common/dtype.h"
 #include "format/safetensors.h"
+#include "forward/kernels/gemm_bf16.h"
 #include "forward/kernels/matrix.h"
 
 namespace moeslice::kernels {
@@ -41,6 +42,9 @@ class WeightMatrix {
   // Rows [begin, begin + count) as fp32: a view of the storage itself when it is F32 and
   // float-aligned, else converted into `scratch` (resized as needed).
   ConstMatrixRef rows_f32(size_t begin, size_t count, std::vector<float>& scratch) const;
+  // Rows [begin, begin + count) as BF16 (bf16 mode): a view of the mapped storage itself when it
+  // is BF16 and 2-byte aligned, else rounded into `scratch` (resized as needed).
+  ConstBf16Ref rows_bf16(size_t begin, size_t count, std::vector<uint16_t>& scratch) const;
 
  private:
   DType dtype_ = DType::F32;
@@ -62,5 +66,20 @@ size_t weight_block_rows(size_t cols);
 // are converted and multiplied independently, spread over `pool` when given. Y must not overlap X.
 void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
                 std::span<const float> bias = {}, ThreadPool* pool = nullptr);
+
+// bf16 mode (--compute bf16): rows of weights per block of the BF16 GEMMs, about 512 KB of BF16
+// per block and at least 64 rows; fixed per weight shape, never per thread count. (oneDNN keeps its
+// speed down to 64-column blocks when each block's output is dense.)
+inline constexpr size_t kBf16WeightBlockBytes = size_t{512} << 10;
+size_t bf16_block_rows(size_t cols);
+
+// bf16 mode Linear: Y = bf16(X W^T + bias), one rounding of the fp32-accumulated sum, as PyTorch's
+// bf16 addmm. X [n, in] holds BF16 values (stored as fp32, as every bf16-mode activation is); W
+// is read in place when stored as BF16, else rounded to BF16 block by block.
+void matmul_xWt_bf16(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
+                     std::span<const float> bias = {}, ThreadPool* pool = nullptr);
+// Same with X already in BF16.
+void matmul_xWt_bf16(ConstBf16Ref x, const WeightMatrix& w, MatrixRef y,
+                     std::span<const float> bias = {}, ThreadPool* pool = nullptr);
 
 }  // namespace moeslice::kernels

@@ -1,0 +1,89 @@
+// `moeslice select`: EMO's greedy layer-wise expert selection over a calibration corpus.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "common/atomic_output.h"
+#include "common/error.h"
+#include "rank/layerwise_select.h"
+#include "rank/plan_file.h"
+
+namespace moeslice::app {
+
+void add_select_command(CLI::App& app) {
+  struct Options {
+    std::string model, corpus, keep, metric = "mass", out, usage_out;
+    size_t threads = 0, max_seq = 0;
+    bool per_document = false, force = false, quiet = false;
+    uint64_t seed = 0;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command =
+      app.add_subcommand("select",
+                         "Choose experts layer by layer, each layer measured with the earlier ones "
+                         "already restricted (EMO's greedy selection)");
+  command->add_option("--model", options->model, "Checkpoint directory")->required();
+  command
+      ->add_option("--corpus", options->corpus,
+                   "Calibration corpus: JSON Lines, one {\"input_ids\": [...]} per line")
+      ->required();
+  command
+      ->add_option("--keep", options->keep,
+                   "Experts kept per layer, shared ones included: P% or a count K")
+      ->required();
+  command->add_option("--metric", options->metric, "mass, freq, reap, coverage or random")
+      ->capture_default_str();
+  command->add_option("--out", options->out, "Output plan (.json)")->required();
+  command->add_option("--usage-out", options->usage_out,
+                      "Also write the statistics measured per layer as a usage profile");
+  command->add_option("--threads", options->threads, "Threads (0: all cores)");
+  command->add_option("--max-seq", options->max_seq, "Longest window; longer documents are cut")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--per-document", options->per_document,
+                    "Weigh every document equally (default: every token)");
+  command->add_option("--seed", options->seed, "Seed of the random metric")->capture_default_str();
+  command->add_flag("--quiet", options->quiet, "No progress line");
+  command->add_flag("--force", options->force, "Replace existing output files");
+  command->callback([options] {
+    const std::vector<std::filesystem::path> inputs = {options->model, options->corpus};
+    std::vector<std::string> outputs = {options->out};
+    if (!options->usage_out.empty()) outputs.push_back(options->usage_out);
+    for (const std::string& out : outputs) {
+      check_output_outside_inputs(out, inputs);
+      if (!options->force && std::filesystem::exists(out))
+        throw InputError(fmt::format("output {} already exists (use --force to replace it)", out));
+    }
+    if (outputs.size() == 2 &&
+        normalized_absolute_path(outputs[0]) == normalized_absolute_path(outputs[1]))
+      throw InputError("--out and --usage-out name the same file");
+    SelectOptions select;
+    select.rank.metric = parse_rank_metric(options->metric);
+    select.rank.keep = parse_keep_amount(options->keep);
+    select.rank.weighting = options->per_document ? Weighting::kDocument : Weighting::kToken;
+    select.rank.seed = options->seed;
+    select.threads = options->threads;
+    select.max_seq = options->max_seq;
+    const bool progress = !options->quiet && ::isatty(::fileno(stderr));
+    select.progress = [progress](int64_t done, int64_t total) {
+      if (!progress) return;
+      fmt::print(stderr, "\rMoE layers chosen {}/{}   ", done, total);
+      if (done == total) fmt::print(stderr, "\n");
+    };
+    const Model model = open_model(options->model);
+    const std::vector<TokenDocument> documents =
+        read_token_corpus(options->corpus, model.spec.vocab);
+    SelectResult result = select_experts(model, documents, select);
+    result.plan.source["corpus"] = normalized_absolute_path(options->corpus);
+    result.usage.info["sources"] = nlohmann::json::array(
+        {{{"corpus", normalized_absolute_path(options->corpus)}, {"documents", documents.size()}}});
+    if (!options->usage_out.empty())
+      write_usage_profile(options->usage_out, result.usage, options->force);
+    write_plan_file(options->out, result.plan, options->force);
+    fmt::print("wrote {}: {}\n", options->out, plan_summary(result.plan));
+  });
+}
+
+}  // namespace moeslice::app

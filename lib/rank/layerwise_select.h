@@ -1,0 +1,43 @@
+// EMO's greedy layer-wise selection (`moeslice select`): layer l's expert statistics are measured
+// with every earlier MoE layer already restricted to its chosen experts, then layer l is ranked
+// exactly as `rank` ranks a profile, and its choice applies from then on. One pass over the
+// layers: every calibration window's hidden state is carried from layer to layer, so each layer's
+// weights are read once per step instead of one full forward pass per layer. The result equals
+// profiling the corpus with the plan so far (`profile --keep`) and ranking layer l, for l = 0..L-1.
+//
+// Memory: the hidden states of the whole calibration corpus (tokens x hidden floats) are held at
+// once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "model/model_spec.h"
+#include "profile/usage_profile.h"
+#include "rank/expert_ranking.h"
+#include "text/corpus.h"
+
+namespace moeslice {
+
+struct SelectOptions {
+  RankOptions rank;  // `domain` and `nonuniform` are refused: the corpus is the calibration set
+  size_t threads = 0;
+  size_t max_seq = 0;
+  // Called after each MoE layer is chosen with (MoE layers done, MoE layers).
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+struct SelectResult {
+  RankedPlan plan;
+  // Layer l's statistics as measured during the selection (earlier layers restricted, layer l
+  // not); the metadata's "layerwise_select" holds the plan.
+  UsageProfile usage;
+};
+
+// Throws InputError for bad options or tokens outside the vocabulary, UnsupportedError for a
+// family the forward pass does not run.
+SelectResult select_experts(const Model& model, std::span<const TokenDocument> documents,
+                            const SelectOptions& options);
+
+}  // namespace moeslice
