@@ -16,6 +16,8 @@ void add_rank_command(CLI::App& app);
 void add_select_command(CLI::App& app);
 void add_slice_command(CLI::App& app);
 void add_unslice_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 
 }  // namespace moeslice::app

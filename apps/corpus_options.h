@@ -29,8 +29,8 @@ struct CorpusFlags {
 };
 
 // Registers the flags on `command`; `flags` must outlive the parse (keep it in the command's
-// shared options).
-void add_corpus_flags(CLI::App& command, CorpusFlags& flags);
+// shared options). `corpus_required` false lets a command run on other inputs alone (eval --tasks).
+void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_required = true);
 
 // The corpus paths that an output must not overlap (files and directories; not stdin or pipes).
 std::vector<std::filesystem::path> corpus_inputs(const CorpusFlags& flags);

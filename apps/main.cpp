@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
     moeslice::app::add_select_command(app);
     moeslice::app::add_slice_command(app);
     moeslice::app::add_unslice_command(app);
+    moeslice::app::add_eval_command(app);
+    moeslice::app::add_compare_command(app);
     moeslice::app::add_report_command(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

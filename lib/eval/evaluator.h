@@ -15,24 +15,16 @@
 
 #include "eval/lm_metrics.h"
 #include "forward/forward_pass.h"
+#include "text/corpus.h"
+#include "text/mc_tasks.h"
 
 namespace moeslice {
 
-struct EvalDocument {
-  std::string id;
-  std::string domain;
-  std::vector<int32_t> tokens;
-};
-
-// One lm-eval style multiple-choice task, tokenised: each choice's tokens continue the context.
-struct McItem {
-  std::string id;
-  std::string domain;
-  std::vector<int32_t> context;
-  std::vector<std::vector<int32_t>> choices;  // continuation tokens per choice
-  std::vector<size_t> choice_bytes;           // length of each choice's text in bytes
-  size_t answer = 0;
-};
+// What is scored: corpus documents (id, domain, tokens) and tokenised multiple-choice tasks
+// (context, continuation tokens per choice, choice lengths in bytes, answer), as lib/text reads
+// them.
+using EvalDocument = CorpusDocument;
+using McItem = McTask;
 
 struct McTotals {
   int64_t tasks = 0;

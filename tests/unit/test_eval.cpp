@@ -81,12 +81,20 @@ TEST_CASE("a keep plan scores what the sliced checkpoint scores") {
   std::mt19937 random(3);
   std::vector<EvalDocument> documents;
   for (int d = 0; d < 3; ++d) {
-    EvalDocument document{"doc" + std::to_string(d), d == 0 ? "code" : "prose", {}};
+    EvalDocument document;
+    document.id = "doc" + std::to_string(d);
+    document.domain = d == 0 ? "code" : "prose";
     for (int t = 0; t < 20 + 7 * d; ++t)
       document.tokens.push_back(static_cast<int32_t>(random() % 256));
     documents.push_back(document);
   }
-  McItem task{"t0", "code", {1, 2, 3}, {{4, 5}, {6}, {7, 8, 9}}, {2, 1, 3}, 1};
+  McItem task;
+  task.id = "t0";
+  task.domain = "code";
+  task.context = {1, 2, 3};
+  task.choices = {{4, 5}, {6}, {7, 8, 9}};
+  task.choice_bytes = {2, 1, 3};
+  task.answer = 1;
   const std::vector<McItem> tasks = {task};
   std::vector<EvalVariant> variants(3);
   variants[0] = {"full", &full, std::nullopt};

@@ -1,0 +1,81 @@
+// `moeslice compare`: the full model and its slices (keep plans or sliced checkpoints) side by
+// side in one run that shares the full model's pass: size, metrics, their change, KL divergence
+// and top-1 agreement.
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "common/atomic_output.h"
+#include "common/error.h"
+#include "eval/comparison.h"
+#include "eval_inputs.h"
+
+namespace moeslice::app {
+
+void add_compare_command(CLI::App& app) {
+  struct Options {
+    std::string model, tasks, json;
+    std::vector<std::string> plans, sliced;
+    CorpusFlags corpus;
+    size_t threads = 0, max_seq = 0;
+    bool force = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "compare", "Full model and its slices side by side: size, metrics, KL, top-1 agreement");
+  command->add_option("--model", options->model, "Full checkpoint directory")->required();
+  command->add_option("--plan", options->plans, "Keep plans to evaluate (repeatable)");
+  command->add_option("--sliced", options->sliced, "Sliced checkpoints to evaluate (repeatable)");
+  add_corpus_flags(*command, options->corpus, /*corpus_required=*/false);
+  command->add_option("--tasks", options->tasks, "Multiple-choice tasks (JSON Lines)");
+  command->add_option("--json", options->json, "Also write the comparison as JSON");
+  command->add_option("--threads", options->threads, "Threads (0: all cores)");
+  command->add_option("--max-seq", options->max_seq, "Longest window")->check(CLI::PositiveNumber);
+  command->add_flag("--force", options->force, "Replace an existing --json file");
+  command->callback([options] {
+    if (options->plans.empty() && options->sliced.empty())
+      throw InputError("compare needs at least one --plan or --sliced");
+    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
+    inputs.emplace_back(options->model);
+    for (const auto& path : options->plans) inputs.emplace_back(path);
+    for (const auto& path : options->sliced) inputs.emplace_back(path);
+    if (!options->json.empty()) {
+      check_output_outside_inputs(options->json, inputs);
+      if (!options->force && std::filesystem::exists(options->json))
+        throw InputError(
+            fmt::format("output {} already exists (use --force to replace it)", options->json));
+    }
+    const Model full = open_model(options->model);
+    std::vector<Model> sliced_models;
+    sliced_models.reserve(options->sliced.size());
+    for (const auto& path : options->sliced) {
+      sliced_models.push_back(open_model(path));
+      if (sliced_models.back().spec.family != full.spec.family)
+        throw InputError(fmt::format("{} is a {} model but {} is {}", path,
+                                     sliced_models.back().spec.family->family, options->model,
+                                     full.spec.family->family));
+    }
+    const EvalInputs data = read_eval_inputs(options->corpus, options->tasks, full);
+    std::vector<EvalVariant> variants = {{"full", &full, std::nullopt}};
+    std::vector<VariantInfo> infos = {describe_full_model(full)};
+    for (const auto& path : options->plans) {
+      KeepPlan plan = read_keep_plan(path, full.spec);
+      infos.push_back(describe_plan(full, plan, path));
+      variants.push_back({path, &full, std::move(plan)});
+    }
+    for (size_t i = 0; i < sliced_models.size(); ++i) {
+      infos.push_back(describe_sliced_model(sliced_models[i], full, options->sliced[i]));
+      variants.push_back({options->sliced[i], &sliced_models[i], std::nullopt});
+    }
+    const auto reports = evaluate_variants(variants, data.documents, data.tasks,
+                                           EvalOptions{options->threads, options->max_seq});
+    const nlohmann::json comparison = comparison_json(
+        normalized_absolute_path(options->model),
+        options->corpus.corpus.empty() ? "" : normalized_absolute_path(options->corpus.corpus),
+        options->tasks.empty() ? "" : normalized_absolute_path(options->tasks), infos, reports);
+    fmt::print("{}", comparison_table(comparison));
+    if (!options->json.empty())
+      write_file_atomically(options->json, comparison.dump(2) + "\n", options->force);
+  });
+}
+
+}  // namespace moeslice::app
