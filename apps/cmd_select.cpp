@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "corpus_options.h"
 #include "rank/layerwise_select.h"
 #include "rank/plan_file.h"
 
@@ -15,7 +16,8 @@ namespace moeslice::app {
 
 void add_select_command(CLI::App& app) {
   struct Options {
-    std::string model, corpus, keep, metric = "mass", out, usage_out;
+    std::string model, keep, metric = "mass", out, usage_out;
+    CorpusFlags corpus;
     size_t threads = 0, max_seq = 0;
     bool per_document = false, force = false, quiet = false;
     uint64_t seed = 0;
@@ -26,10 +28,7 @@ void add_select_command(CLI::App& app) {
                          "Choose experts layer by layer, each layer measured with the earlier ones "
                          "already restricted (EMO's greedy selection)");
   command->add_option("--model", options->model, "Checkpoint directory")->required();
-  command
-      ->add_option("--corpus", options->corpus,
-                   "Calibration corpus: JSON Lines, one {\"input_ids\": [...]} per line")
-      ->required();
+  add_corpus_flags(*command, options->corpus);
   command
       ->add_option("--keep", options->keep,
                    "Experts kept per layer, shared ones included: P% or a count K")
@@ -48,7 +47,8 @@ void add_select_command(CLI::App& app) {
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace existing output files");
   command->callback([options] {
-    const std::vector<std::filesystem::path> inputs = {options->model, options->corpus};
+    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
+    inputs.emplace_back(options->model);
     std::vector<std::string> outputs = {options->out};
     if (!options->usage_out.empty()) outputs.push_back(options->usage_out);
     for (const std::string& out : outputs) {
@@ -73,12 +73,17 @@ void add_select_command(CLI::App& app) {
       if (done == total) fmt::print(stderr, "\n");
     };
     const Model model = open_model(options->model);
-    const std::vector<TokenDocument> documents =
-        read_token_corpus(options->corpus, model.spec.vocab);
+    CorpusStats stats;
+    const std::vector<CorpusDocument> documents =
+        read_corpus(options->corpus.corpus,
+                    corpus_options(options->corpus, options->model, model.spec.vocab), &stats);
+    print_corpus_warnings(options->corpus, stats);
     SelectResult result = select_experts(model, documents, select);
-    result.plan.source["corpus"] = normalized_absolute_path(options->corpus);
-    result.usage.info["sources"] = nlohmann::json::array(
-        {{{"corpus", normalized_absolute_path(options->corpus)}, {"documents", documents.size()}}});
+    const std::string corpus =
+        options->corpus.corpus == "-" ? "-" : normalized_absolute_path(options->corpus.corpus);
+    result.plan.source["corpus"] = corpus;
+    result.usage.info["sources"] =
+        nlohmann::json::array({{{"corpus", corpus}, {"documents", documents.size()}}});
     if (!options->usage_out.empty())
       write_usage_profile(options->usage_out, result.usage, options->force);
     write_plan_file(options->out, result.plan, options->force);
