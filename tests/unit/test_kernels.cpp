@@ -631,3 +631,20 @@ TEST_CASE("activations") {
   for (float e : v) ss += static_cast<double>(e) * e;
   CHECK(sum_of_squares(v.data(), v.size()) == doctest::Approx(ss).epsilon(1e-7));
 }
+
+TEST_CASE("exp_vectorizable is within 2 ulp of exp over the float range and saturates at its ends") {
+  double worst_ulps = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.000731f) {
+    const double exact = std::exp(static_cast<double>(x));
+    const float got = kernels::exp_vectorizable(x);
+    const double ulp = std::nextafter(static_cast<float>(exact), INFINITY) - static_cast<float>(exact);
+    worst_ulps = std::max(worst_ulps, std::abs(got - exact) / ulp);
+  }
+  CHECK(worst_ulps <= 2.0);
+  CHECK(kernels::exp_vectorizable(0.0f) == 1.0f);
+  CHECK(kernels::exp_vectorizable(-INFINITY) == 0.0f);
+  CHECK(kernels::exp_vectorizable(-90.0f) == 0.0f);
+  CHECK(std::isfinite(kernels::exp_vectorizable(1000.0f)));
+  CHECK(kernels::silu(-200.0f) == doctest::Approx(0.0f));
+  CHECK(std::isnan(kernels::exp_vectorizable(NAN)));
+}

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "forward/kernels/elementwise.h"
 #include "forward/kernels/gemm.h"
 #include "forward/kernels/gemm_bf16.h"
 #include "forward/kernels/thread_pool.h"
@@ -32,7 +33,7 @@ void softmax_row_lanes(float* row, size_t n) {
   for (size_t i = 0; i < n; ++i) max = std::max(max, row[i]);
   float lanes[kLanes] = {};
   for (size_t i = 0; i < n; ++i) {
-    row[i] = std::exp(row[i] - max);
+    row[i] = exp_vectorizable(row[i] - max);
     lanes[i % kLanes] += row[i];
   }
   float sum = lanes[0];
@@ -52,7 +53,7 @@ void softmax_row(float* row, size_t n) {
   }
   float sum = 0.0f;
   for (size_t i = 0; i < n; ++i) {
-    row[i] = std::exp(row[i] - max);
+    row[i] = exp_vectorizable(row[i] - max);
     sum += row[i];
   }
   const float inv = 1.0f / sum;

@@ -67,10 +67,10 @@ size_t weight_block_rows(size_t cols);
 void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
                 std::span<const float> bias = {}, ThreadPool* pool = nullptr);
 
-// bf16 mode (--compute bf16): rows of weights per block of the BF16 GEMMs, about 512 KB of BF16
+// bf16 mode (--compute bf16): rows of weights per block of the BF16 GEMMs, about 1 MB of BF16
 // per block and at least 64 rows; fixed per weight shape, never per thread count. (oneDNN keeps its
 // speed down to 64-column blocks when each block's output is dense.)
-inline constexpr size_t kBf16WeightBlockBytes = size_t{512} << 10;
+inline constexpr size_t kBf16WeightBlockBytes = size_t{1024} << 10;
 size_t bf16_block_rows(size_t cols);
 
 // bf16 mode Linear: Y = bf16(X W^T + bias), one rounding of the fp32-accumulated sum, as PyTorch's

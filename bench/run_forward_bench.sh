@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The forward-pass benchmark of docs/benchmarks.md in one run: builds the OLMoE-width random
+# checkpoint and the 4 x 512-token corpus (once, under $WORK), then runs bench_forward in fp32 and
+# bf16 and, in the same run, the eager PyTorch baseline on OpenBLAS, and prints the ratios.
+#
+# Usage: bench/run_forward_bench.sh [BUILD_DIR] [WORK_DIR]   (run it on an otherwise idle machine)
+set -euo pipefail
+BUILD=${1:-build}
+WORK=${2:-/tmp/moeslice-bench-forward}
+THREADS=${THREADS:-2}
+REPEAT=${REPEAT:-3}
+OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
+mkdir -p "$WORK"
+
+if [[ ! -f "$WORK/model/config.json" ]]; then
+  "$BUILD/apps/moeslice" make-random --family olmoe --out "$WORK/model" --dtype bf16 --seed 1 \
+    --set hidden_size=2048 --set num_attention_heads=16 --set num_key_value_heads=16 \
+    --set num_experts=64 --set intermediate_size=1024 --set num_experts_per_tok=8 \
+    --set vocab_size=50304 --set num_hidden_layers=2 >/dev/null
+fi
+if [[ ! -f "$WORK/corpus.jsonl" ]]; then
+  /usr/bin/python3 - "$WORK/corpus.jsonl" <<'PY'
+import json, random, sys
+random.seed(7)
+with open(sys.argv[1], "w") as out:
+    for d in range(4):
+        out.write(json.dumps({"id": f"doc{d}", "input_ids": [random.randrange(50304) for _ in range(512)]}) + "\n")
+PY
+fi
+
+RESULTS="$WORK/results-$(date -u +%Y%m%dT%H%M%S).jsonl"
+echo "# $(date -u +%FT%TZ) $(uname -n) $(lscpu | sed -n 's/^Model name: *//p') threads=$THREADS repeat=$REPEAT"
+for compute in fp32 bf16; do
+  "$BUILD/bench/bench_forward" --model "$WORK/model" --corpus "$WORK/corpus.jsonl" \
+    --compute "$compute" --threads "$THREADS" --repeat "$REPEAT" | tee -a "$RESULTS"
+done
+LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OMP_NUM_THREADS=$THREADS \
+  /usr/bin/python3 "$(dirname "$0")/torch_olmoe_baseline.py" --model "$WORK/model" \
+  --corpus "$WORK/corpus.jsonl" --threads "$THREADS" --repeat "$REPEAT" | tee -a "$RESULTS"
+
+# Ratios from this run only: mean seconds over the repeats on both sides.
+/usr/bin/python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+ours = {c: statistics.mean(r["seconds"] for r in rows if r["what"] == "moeslice_forward" and r["compute"] == c)
+        for c in ("fp32", "bf16")}
+gflop = next(r["gflop"] for r in rows if r["what"] == "moeslice_forward")
+tokens = next(r["tokens"] for r in rows if r["what"] == "moeslice_forward")
+torch = {r["dtype"]: r["seconds"] for r in rows if r["what"] == "torch_forward" and r["lm_head"]}
+peak = {r["dtype"]: r["value"] for r in rows if r["what"] == "torch_gemm_gflops"}
+rss = {r["compute"]: r["peak_rss_mb"] for r in rows if r["what"] == "moeslice_forward_best"}
+print(f"| side | tokens/s | GFLOP/s | of measured GEMM peak | peak RSS MB |")
+print(f"|---|---|---|---|---|")
+for c, peak_key in (("fp32", "float32"), ("bf16", "bfloat16")):
+    print(f"| moeslice {c} | {tokens / ours[c]:.0f} | {gflop / ours[c]:.0f} | "
+          f"{gflop / ours[c] / peak[peak_key]:.0%} of {peak[peak_key]:.0f} | {rss[c]:.0f} |")
+for d in ("float32", "bfloat16"):
+    print(f"| torch {d} | {tokens / torch[d]:.0f} | {gflop / torch[d]:.0f} | "
+          f"{gflop / torch[d] / peak[d]:.0%} of {peak[d]:.0f} | |")
+print()
+print(f"fp32 / torch float32:  {torch['float32'] / ours['fp32']:.2f}x  (target >= 1)")
+print(f"bf16 / torch bfloat16: {torch['bfloat16'] / ours['bf16']:.2f}x  (target >= 1)")
+print(f"bf16 / torch float32:  {torch['float32'] / ours['bf16']:.2f}x  (target >= 2)")
+PY
