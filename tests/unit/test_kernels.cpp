@@ -49,8 +49,11 @@ struct StoredWeights {
   Matrix exact;  // the fp32 values the stored ones decode to
 
   StoredWeights(const Matrix& values, DType type, size_t offset = 1)
-      : storage(offset + values.rows() * values.cols() * 4), dtype(type), rows(values.rows()),
-        cols(values.cols()), exact(values.rows(), values.cols()) {
+      : storage(offset + values.rows() * values.cols() * 4),
+        dtype(type),
+        rows(values.rows()),
+        cols(values.cols()),
+        exact(values.rows(), values.cols()) {
     convert_from_f32(dtype, values.data(), storage.data() + offset, rows * cols);
     convert_to_f32(dtype, storage.data() + offset, exact.data(), rows * cols);
     data = storage.data() + offset;
@@ -136,7 +139,8 @@ TEST_CASE("ThreadPool runs every index exactly once, nests, and rethrows") {
       for (auto& h : hits) CHECK(h.load() == 1);
     }
     std::atomic<int> nested{0};
-    pool.parallel_for(4, [&](size_t) { pool.parallel_for(5, [&](size_t) { nested.fetch_add(1); }); });
+    pool.parallel_for(4,
+                      [&](size_t) { pool.parallel_for(5, [&](size_t) { nested.fetch_add(1); }); });
     CHECK(nested.load() == 20);
     CHECK_THROWS_AS(pool.parallel_for(10,
                                       [](size_t i) {
@@ -210,7 +214,8 @@ TEST_CASE("WeightMatrix decodes every BF16 and F16 bit pattern exactly") {
     w.rows_to_f32(0, 1, out.data());
     size_t wrong = 0;
     for (size_t i = 0; i < 65536; ++i) {
-      const float expected = dtype == DType::BF16 ? bf16_to_f32(patterns[i]) : f16_to_f32(patterns[i]);
+      const float expected =
+          dtype == DType::BF16 ? bf16_to_f32(patterns[i]) : f16_to_f32(patterns[i]);
       const bool same = std::isnan(expected) ? std::isnan(out[i])
                                              : std::memcmp(&expected, &out[i], sizeof(float)) == 0;
       wrong += !same;
@@ -430,9 +435,11 @@ TEST_CASE("route_softmax_topk: softmax over all experts, top-k, optional renorma
       std::stable_sort(order.begin(), order.end(),
                        [&](size_t a, size_t b) { return logits(t, a) > logits(t, b); });
       double picked = 0.0;
-      for (size_t s = 0; s < k; ++s) picked += std::exp(static_cast<double>(logits(t, order[s]))) / z;
+      for (size_t s = 0; s < k; ++s)
+        picked += std::exp(static_cast<double>(logits(t, order[s]))) / z;
       for (size_t e = 0; e < experts; ++e)
-        CHECK(probs(t, e) == doctest::Approx(std::exp(static_cast<double>(logits(t, e))) / z).epsilon(1e-6));
+        CHECK(probs(t, e) ==
+              doctest::Approx(std::exp(static_cast<double>(logits(t, e))) / z).epsilon(1e-6));
       for (size_t s = 0; s < k; ++s) {
         CHECK(routing.expert_at(t, s) == static_cast<int32_t>(order[s]));
         const double p = std::exp(static_cast<double>(logits(t, order[s]))) / z;
@@ -454,7 +461,8 @@ TEST_CASE("masked routing equals the full softmax with dropped logits at -inf") 
       if (keep[e]) z += std::exp(static_cast<double>(logits(t, e)));
     for (size_t e = 0; e < experts; ++e)
       CHECK(masked(t, e) ==
-            doctest::Approx(keep[e] ? std::exp(static_cast<double>(logits(t, e))) / z : 0.0).epsilon(1e-6));
+            doctest::Approx(keep[e] ? std::exp(static_cast<double>(logits(t, e))) / z : 0.0)
+                .epsilon(1e-6));
     double total = 0.0;
     for (size_t s = 0; s < k; ++s) {
       const int32_t e = routing.expert_at(t, s);
@@ -534,7 +542,8 @@ TEST_CASE("moe_experts matches per-token double MLPs, deterministically across t
     stored.emplace_back(random_matrix(hidden, width, seed + 2, 0.2f), dtype);
   }
   for (size_t e = 0; e < experts; ++e)
-    mlps.push_back({stored[3 * e].weights(), stored[3 * e + 1].weights(), stored[3 * e + 2].weights()});
+    mlps.push_back(
+        {stored[3 * e].weights(), stored[3 * e + 1].weights(), stored[3 * e + 2].weights()});
 
   const Matrix x = random_matrix(n, hidden, 17);
   Matrix logits = random_matrix(n, experts, 18, 2.0f);
@@ -559,8 +568,8 @@ TEST_CASE("moe_experts matches per-token double MLPs, deterministically across t
         continue;
       }
       const auto ue = static_cast<size_t>(e);
-      const std::vector<double> o =
-          ref_mlp(x.row(t), hidden, stored[3 * ue].exact, stored[3 * ue + 1].exact, stored[3 * ue + 2].exact);
+      const std::vector<double> o = ref_mlp(x.row(t), hidden, stored[3 * ue].exact,
+                                            stored[3 * ue + 1].exact, stored[3 * ue + 2].exact);
       double norm = 0.0;
       for (size_t c = 0; c < hidden; ++c) {
         ref[t * hidden + c] += routing.weight_at(t, s) * o[c];
@@ -572,7 +581,8 @@ TEST_CASE("moe_experts matches per-token double MLPs, deterministically across t
   // Relative to the size of the token's output row (MLP outputs are sums of many terms).
   std::vector<double> row_scale(n, 0.0);
   for (size_t t = 0; t < n; ++t)
-    for (size_t c = 0; c < hidden; ++c) row_scale[t] = std::max(row_scale[t], scale[t * hidden + c]);
+    for (size_t c = 0; c < hidden; ++c)
+      row_scale[t] = std::max(row_scale[t], scale[t * hidden + c]);
   check_close(
       y.cref(), [&](size_t r, size_t c) { return ref[r * hidden + c]; },
       [&](size_t r, size_t) { return row_scale[r] + 1e-30; }, 1e-6);
@@ -624,7 +634,8 @@ TEST_CASE("activations") {
   const std::vector<float> g = {-1.0f, 0.5f, 3.0f}, u = {2.0f, -1.0f, 0.25f};
   std::vector<float> out(3);
   silu_glu(g.data(), u.data(), out.data(), 3);
-  for (size_t i = 0; i < 3; ++i) CHECK(out[i] == doctest::Approx(ref_silu(g[i]) * u[i]).epsilon(1e-6));
+  for (size_t i = 0; i < 3; ++i)
+    CHECK(out[i] == doctest::Approx(ref_silu(g[i]) * u[i]).epsilon(1e-6));
   std::vector<float> v(37);
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
   double ss = 0.0;
@@ -632,12 +643,14 @@ TEST_CASE("activations") {
   CHECK(sum_of_squares(v.data(), v.size()) == doctest::Approx(ss).epsilon(1e-7));
 }
 
-TEST_CASE("exp_vectorizable is within 2 ulp of exp over the float range and saturates at its ends") {
+TEST_CASE(
+    "exp_vectorizable is within 2 ulp of exp over the float range and saturates at its ends") {
   double worst_ulps = 0;
   for (float x = -87.0f; x <= 88.0f; x += 0.000731f) {
     const double exact = std::exp(static_cast<double>(x));
     const float got = kernels::exp_vectorizable(x);
-    const double ulp = std::nextafter(static_cast<float>(exact), INFINITY) - static_cast<float>(exact);
+    const double ulp =
+        std::nextafter(static_cast<float>(exact), INFINITY) - static_cast<float>(exact);
     worst_ulps = std::max(worst_ulps, std::abs(got - exact) / ulp);
   }
   CHECK(worst_ulps <= 2.0);

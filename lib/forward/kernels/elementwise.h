@@ -17,9 +17,10 @@
 namespace moeslice::kernels {
 
 // e^x to within 2 ulp over the float range (0 below about -87.3, where std::exp returns denormals,
-// and about 2^127.9 at most, where it would overflow to infinity): range reduction by ln 2 and a degree-7 Taylor
-// polynomial on |r| <= ln(2)/2, whose truncation error (< 6e-9) is below float's epsilon. Branch-
-// and call-free, so loops over it vectorise; std::exp is a scalar libm call with errno handling.
+// and about 2^127.9 at most, where it would overflow to infinity): range reduction by ln 2 and a
+// degree-7 Taylor polynomial on |r| <= ln(2)/2, whose truncation error (< 6e-9) is below float's
+// epsilon. Branch- and call-free, so loops over it vectorise; std::exp is a scalar libm call with
+// errno handling.
 inline float exp_vectorizable(float x) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kLn2Hi = 0.693145751953125f;  // ln 2 split so n * kLn2Hi is exact
