@@ -5,14 +5,25 @@
 #include <cmath>
 #include <limits>
 
+#include "forward/kernels/elementwise.h"
+
 namespace moeslice {
 namespace {
 
-// log(sum(exp(row))) computed stably in double.
+constexpr size_t kLanes = 16;
+
+// log(sum(exp(row))), stably: exponents of row[i] - max (<= 0) in float, which is exact to 2 ulp
+// and vectorises (a double std::exp per vocabulary entry was a third of `eval`'s time), summed in
+// 16 double lanes.
 double log_sum_exp(const float* row, size_t n) {
   const float max = *std::max_element(row, row + n);
+  double lanes[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lanes[j] += kernels::exp_vectorizable(row[i + j] - max);
+  for (size_t j = 0; i < n; ++i, ++j) lanes[j] += kernels::exp_vectorizable(row[i] - max);
   double sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(row[i]) - max);
+  for (double lane : lanes) sum += lane;
   return max + std::log(sum);
 }
 
@@ -78,7 +89,7 @@ AgreementTotals compare_logits(const kernels::Matrix& full, const kernels::Matri
     double kl = 0;
     for (size_t i = 0; i < vocab; ++i) {
       const double log_p = p[i] - log_z_p;
-      kl += std::exp(log_p) * (log_p - (q[i] - log_z_q));
+      kl += kernels::exp_vectorizable(static_cast<float>(log_p)) * (log_p - (q[i] - log_z_q));
     }
     totals.kl += std::max(kl, 0.0);
     totals.agree += argmax(p, vocab) == argmax(q, vocab) ? 1 : 0;
