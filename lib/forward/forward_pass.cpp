@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 
 #include <fmt/core.h>
 
@@ -64,6 +65,7 @@ void round_small_weights_bf16(ModelWeights& weights) {
 
 ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
     : spec_(model.spec),
+      checkpoint_(model.checkpoint),
       options_(std::move(options)),
       config_(resolve_forward_config(spec_)),
       weights_(load_model_weights(spec_, model.checkpoint)) {
@@ -72,7 +74,8 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
                                  options_.keep->kept.size(), spec_.num_layers));
   routing_.resize(spec_.layers.size());
   for (const LayerSpec& layer : spec_.layers) {
-    const std::vector<int32_t>* kept = options_.keep ? options_.keep->kept_in(layer.index) : nullptr;
+    const std::vector<int32_t>* kept =
+        options_.keep ? options_.keep->kept_in(layer.index) : nullptr;
     if (!layer.has_experts) {
       // parse_keep_plan refuses this too; a plan built in code gets the same check.
       if (kept != nullptr)
@@ -121,110 +124,193 @@ const kernels::RopeTable& ForwardPass::rope_for(size_t positions) {
   return *rope_;
 }
 
-DocumentResult ForwardPass::run(std::span<const int32_t> tokens, ForwardObserver* observer) {
+void ForwardPass::check_ids(std::span<const int32_t> tokens, size_t first_index) const {
   for (size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] < 0 || tokens[i] >= spec_.vocab)
-      throw InputError(fmt::format("token {} is {}, outside the vocabulary [0, {})", i, tokens[i],
-                                   spec_.vocab));
+      throw InputError(fmt::format("token {} is {}, outside the vocabulary [0, {})",
+                                   first_index + i, tokens[i], spec_.vocab));
+}
+
+DocumentResult ForwardPass::run(std::span<const int32_t> tokens, ForwardObserver* observer) {
+  check_ids(tokens, 0);
   DocumentResult result;
   result.windows = windows_for(tokens.size());
   if (!options_.skip_lm_head)
     result.logits = kernels::Matrix(tokens.size(), static_cast<size_t>(spec_.vocab));
   for (const Window& window : result.windows) {
-    kernels::MatrixRef logits;
-    if (!options_.skip_lm_head) logits = result.logits.ref().row_range(window.begin, window.length);
-    run_window(tokens.subspan(window.begin, window.length), window.begin, observer, logits);
+    WindowState state = embed(tokens, window);
+    for (int64_t l = 0; l <= last_layer_; ++l) run_layer(l, state, observer);
+    if (!options_.skip_lm_head)
+      finish(state, result.logits.ref().row_range(window.begin, window.length));
   }
   return result;
 }
 
-void ForwardPass::run_window(std::span<const int32_t> tokens, size_t window_begin,
-                             ForwardObserver* observer, kernels::MatrixRef logits) {
-  const size_t n = tokens.size();
+WindowState ForwardPass::embed(std::span<const int32_t> document, Window window) const {
+  const std::span<const int32_t> tokens = document.subspan(window.begin, window.length);
+  check_ids(tokens, window.begin);
+  check_sequence_length(spec_, config_, static_cast<int64_t>(tokens.size()));
   const size_t hidden = static_cast<size_t>(spec_.hidden);
-  check_sequence_length(spec_, config_, static_cast<int64_t>(n));
-  kernels::ThreadPool* pool = pool_.get();
-  const kernels::RopeTable& rope = rope_for(n);
+  WindowState state{window, kernels::Matrix(tokens.size(), hidden)};
+  // Embedding rows, converted per token.
+  const TensorView& embedding = *weights_.embed;
+  const size_t row_bytes = hidden * dtype_bits(embedding.dtype) / 8;
+  for (size_t t = 0; t < tokens.size(); ++t)
+    convert_to_f32(embedding.dtype,
+                   embedding.bytes.data() + static_cast<size_t>(tokens[t]) * row_bytes,
+                   state.hidden.row(t), hidden);
+  if (options_.compute == ComputeMode::kBf16) kernels::round_bf16(state.hidden.ref());
+  return state;
+}
+
+AttentionParams ForwardPass::attention_params() const {
+  return AttentionParams{static_cast<size_t>(spec_.heads),
+                         static_cast<size_t>(spec_.kv_heads),
+                         static_cast<size_t>(spec_.head_dim),
+                         spec_.family->qk_norm,
+                         config_.rms_norm_eps,
+                         config_.clip_qkv,
+                         options_.compute,
+                         norm_order(*spec_.family)};
+}
+
+DType ForwardPass::activation_dtype() const {
+  // Activations are rounded to this after every op (F32: never).
+  return options_.compute == ComputeMode::kBf16 ? DType::BF16 : DType::F32;
+}
+
+bool ForwardPass::post_norm() const { return spec_.family->norm_placement == NormPlacement::kPost; }
+
+void ForwardPass::run_layer(int64_t l, WindowState& state, ForwardObserver* observer) {
+  run_attention(l, state);
+  run_mlp(l, state, observer);
+}
+
+void ForwardPass::run_attention(int64_t l, WindowState& state) {
+  kernels::Matrix& h = state.hidden;
+  const kernels::RopeTable& rope = rope_for(h.rows());
   const kernels::NormWeightOrder order = norm_order(*spec_.family);
   const float eps = config_.rms_norm_eps;
-  const bool post_norm = spec_.family->norm_placement == NormPlacement::kPost;
-  const ComputeMode compute = options_.compute;
-  const bool bf16 = compute == ComputeMode::kBf16;
-  // Activations are rounded to this after every op (F32: never).
-  const DType act = bf16 ? DType::BF16 : DType::F32;
-  const auto residual = bf16 ? add_into_bf16 : add_into;
-  const AttentionParams attention{static_cast<size_t>(spec_.heads),
-                                  static_cast<size_t>(spec_.kv_heads),
-                                  static_cast<size_t>(spec_.head_dim),
-                                  spec_.family->qk_norm,
-                                  eps,
-                                  config_.clip_qkv,
-                                  compute,
-                                  order};
-
-  // Embedding rows, converted per token.
-  kernels::Matrix h(n, hidden);
-  const TensorView& embed = *weights_.embed;
-  const size_t row_bytes = hidden * dtype_bits(embed.dtype) / 8;
-  for (size_t t = 0; t < n; ++t)
-    convert_to_f32(embed.dtype, embed.bytes.data() + static_cast<size_t>(tokens[t]) * row_bytes,
-                   h.row(t), hidden);
-  if (bf16) kernels::round_bf16(h.ref());
-
-  kernels::Matrix normed(n, hidden);
-  kernels::Matrix sublayer(n, hidden);
-  MoeRecord record;
-  for (int64_t l = 0; l <= last_layer_; ++l) {
-    const LayerWeights& layer = weights_.layers[static_cast<size_t>(l)];
-    // Attention: pre-norm h += attn(norm(h)); post-norm (FlexOlmo) h += norm(attn(h)).
-    if (post_norm) {
-      attention_block(layer.attention, attention, h.cref(), rope, sublayer.ref(), pool);
-      kernels::rms_norm(sublayer.cref(), layer.attn_norm, eps, sublayer.ref(), order, act);
-    } else {
-      kernels::rms_norm(h.cref(), layer.attn_norm, eps, normed.ref(), order, act);
-      attention_block(layer.attention, attention, normed.cref(), rope, sublayer.ref(), pool);
-    }
-    residual(h.ref(), sublayer.cref());
-
-    // MLP or MoE, same placement rule.
-    kernels::ConstMatrixRef mlp_input = h.cref();
-    if (!post_norm) {
-      kernels::rms_norm(h.cref(), layer.ffn_norm, eps, normed.ref(), order, act);
-      mlp_input = normed.cref();
-    }
-    if (layer.moe) {
-      const MoeRouting& routing = *routing_[static_cast<size_t>(l)];
-      moe_block(*layer.moe, routing, mlp_input, sublayer.ref(), record, pool, compute);
-      if (observer != nullptr) {
-        MoeLayerEvent event;
-        event.layer = l;
-        event.window_begin = window_begin;
-        event.tokens = n;
-        event.experts = routing.experts;
-        event.slots = routing.slots;
-        event.router_logits = record.router_logits.cref();
-        event.router_probs = record.router_probs.cref();
-        event.chosen = record.routing.expert;
-        event.weights = record.routing.weight;
-        event.expert_out_norms = record.slot_norms;
-        observer->on_moe_layer(event);
-      }
-    } else if (bf16) {
-      kernels::expert_mlp_bf16(mlp_input, *layer.mlp, sublayer.ref(), pool);
-    } else {
-      kernels::expert_mlp(mlp_input, *layer.mlp, sublayer.ref(), pool);
-    }
-    if (post_norm)
-      kernels::rms_norm(sublayer.cref(), layer.ffn_norm, eps, sublayer.ref(), order, act);
-    residual(h.ref(), sublayer.cref());
+  const LayerWeights& layer = weights_.layers[static_cast<size_t>(l)];
+  // Scratch kept across calls: fresh multi-megabyte buffers per layer cost page faults.
+  normed_.resize(h.rows(), h.cols());
+  sublayer_.resize(h.rows(), h.cols());
+  // Pre-norm h += attn(norm(h)); post-norm (FlexOlmo) h += norm(attn(h)).
+  if (post_norm()) {
+    attention_block(layer.attention, attention_params(), h.cref(), rope, sublayer_.ref(),
+                    pool_.get());
+    kernels::rms_norm(sublayer_.cref(), layer.attn_norm, eps, sublayer_.ref(), order,
+                      activation_dtype());
+  } else {
+    kernels::rms_norm(h.cref(), layer.attn_norm, eps, normed_.ref(), order, activation_dtype());
+    attention_block(layer.attention, attention_params(), normed_.cref(), rope, sublayer_.ref(),
+                    pool_.get());
   }
+  add_residual(h.ref(), sublayer_.cref());
+}
 
-  if (options_.skip_lm_head) return;
-  kernels::rms_norm(h.cref(), weights_.final_norm, eps, normed.ref(), order, act);
-  if (bf16)
-    kernels::matmul_xWt_bf16(normed.cref(), weights_.lm_head, logits, {}, pool);
+void ForwardPass::add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer) const {
+  if (options_.compute == ComputeMode::kBf16)
+    add_into_bf16(h, sublayer);
   else
-    kernels::matmul_xWt(normed.cref(), weights_.lm_head, logits, {}, pool);
+    add_into(h, sublayer);
+}
+
+kernels::ConstMatrixRef ForwardPass::mlp_input(int64_t l, const kernels::Matrix& h) {
+  normed_.resize(h.rows(), h.cols());
+  sublayer_.resize(h.rows(), h.cols());
+  if (post_norm()) return h.cref();  // the norm comes after the MLP
+  kernels::rms_norm(h.cref(), weights_.layers[static_cast<size_t>(l)].ffn_norm,
+                    config_.rms_norm_eps, normed_.ref(), norm_order(*spec_.family),
+                    activation_dtype());
+  return normed_.cref();
+}
+
+void ForwardPass::route_experts(int64_t l, const WindowState& state, const MoeRouting& routing,
+                                kernels::ConstMatrixRef input, ForwardObserver* observer) {
+  moe_block(*weights_.layers[static_cast<size_t>(l)].moe, routing, input, sublayer_.ref(), record_,
+            pool_.get(), options_.compute);
+  if (observer == nullptr) return;
+  MoeLayerEvent event;
+  event.layer = l;
+  event.window_begin = state.window.begin;
+  event.tokens = state.hidden.rows();
+  event.experts = routing.experts;
+  event.slots = routing.slots;
+  event.router_logits = record_.router_logits.cref();
+  event.router_probs = record_.router_probs.cref();
+  event.chosen = record_.routing.expert;
+  event.weights = record_.routing.weight;
+  event.expert_out_norms = record_.slot_norms;
+  observer->on_moe_layer(event);
+}
+
+void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observer) {
+  kernels::Matrix& h = state.hidden;
+  const LayerWeights& layer = weights_.layers[static_cast<size_t>(l)];
+  const kernels::ConstMatrixRef input = mlp_input(l, h);
+  if (layer.moe)
+    route_experts(l, state, *routing_[static_cast<size_t>(l)], input, observer);
+  else if (options_.compute == ComputeMode::kBf16)
+    kernels::expert_mlp_bf16(input, *layer.mlp, sublayer_.ref(), pool_.get());
+  else
+    kernels::expert_mlp(input, *layer.mlp, sublayer_.ref(), pool_.get());
+  if (post_norm())
+    kernels::rms_norm(sublayer_.cref(), layer.ffn_norm, config_.rms_norm_eps, sublayer_.ref(),
+                      norm_order(*spec_.family), activation_dtype());
+  add_residual(h.ref(), sublayer_.cref());
+}
+
+void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserver& observer,
+                              bool unrestricted) {
+  const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
+  if (!layer.has_experts)
+    throw std::logic_error(fmt::format("observe_moe: layer {} has no experts", l));
+  std::optional<MoeRouting> full;
+  if (unrestricted)
+    full = make_moe_routing(spec_.family->routing, static_cast<size_t>(spec_.num_experts),
+                            static_cast<size_t>(spec_.experts_per_token),
+                            static_cast<size_t>(spec_.shared_experts), config_.renormalise_top_k,
+                            nullptr);
+  const kernels::ConstMatrixRef input = mlp_input(l, state.hidden);
+  route_experts(l, state, full ? *full : *routing_[static_cast<size_t>(l)], input, &observer);
+}
+
+void ForwardPass::restrict_layer(int64_t l, const std::vector<int32_t>& kept) {
+  const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
+  if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to restrict", l));
+  routing_[static_cast<size_t>(l)] =
+      make_moe_routing(spec_.family->routing, static_cast<size_t>(spec_.num_experts),
+                       static_cast<size_t>(spec_.experts_per_token),
+                       static_cast<size_t>(spec_.shared_experts), config_.renormalise_top_k, &kept);
+}
+
+void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {
+  if (options_.skip_lm_head)
+    throw std::logic_error("ForwardPass::finish called with skip_lm_head set");
+  const kernels::Matrix& h = state.hidden;
+  normed_.resize(h.rows(), h.cols());
+  const DType act = options_.compute == ComputeMode::kBf16 ? DType::BF16 : DType::F32;
+  kernels::rms_norm(h.cref(), weights_.final_norm, config_.rms_norm_eps, normed_.ref(),
+                    norm_order(*spec_.family), act);
+  if (options_.compute == ComputeMode::kBf16)
+    kernels::matmul_xWt_bf16(normed_.cref(), weights_.lm_head, logits, {}, pool_.get());
+  else
+    kernels::matmul_xWt(normed_.cref(), weights_.lm_head, logits, {}, pool_.get());
+}
+
+void ForwardPass::release_layer(int64_t layer) const {
+  const LayerSpec& spec = spec_.layers.at(static_cast<size_t>(layer));
+  auto release = [this](const std::string& name) {
+    const TensorView* view = checkpoint_.find(name);
+    if (view == nullptr) return;
+    const MappedFile& mapped = checkpoint_.file_of(name).mapped();
+    mapped.dont_need(static_cast<size_t>(view->bytes.data() - mapped.bytes().data()),
+                     view->bytes.size());
+  };
+  for (const ResolvedTensor& tensor : spec.tensors) release(tensor.name);
+  for (const auto& expert : spec.experts)
+    for (const ResolvedTensor& tensor : expert) release(tensor.name);
 }
 
 }  // namespace moeslice

@@ -22,6 +22,8 @@
 #include <span>
 #include <vector>
 
+#include "common/dtype.h"
+#include "forward/attention_block.h"
 #include "forward/forward_config.h"
 #include "forward/keep_plan.h"
 #include "forward/kernels/matrix.h"
@@ -37,9 +39,9 @@ class ThreadPool;
 }  // namespace kernels
 
 struct ForwardOptions {
-  size_t threads = 0;              // 0: every hardware thread
-  std::optional<KeepPlan> keep;    // restricted routing
-  size_t max_seq = 0;              // longest window; 0: the model's max_position_embeddings
+  size_t threads = 0;            // 0: every hardware thread
+  std::optional<KeepPlan> keep;  // restricted routing
+  size_t max_seq = 0;            // longest window; 0: the model's max_position_embeddings
   // Skip the final norm and LM head (DocumentResult::logits stays empty): profiling needs only
   // the routing.
   bool skip_lm_head = false;
@@ -62,10 +64,10 @@ struct MoeLayerEvent {
   size_t tokens = 0;
   size_t experts = 0;
   size_t slots = 0;  // experts chosen per token (k, or fewer under a keep plan)
-  kernels::ConstMatrixRef router_logits;  // [tokens, experts] raw, before the plan's mask
-  kernels::ConstMatrixRef router_probs;   // [tokens, experts] after mask and softmax
-  std::span<const int32_t> chosen;        // [tokens * slots] expert ids, top-k order
-  std::span<const float> weights;         // [tokens * slots] gate weights
+  kernels::ConstMatrixRef router_logits;    // [tokens, experts] raw, before the plan's mask
+  kernels::ConstMatrixRef router_probs;     // [tokens, experts] after mask and softmax
+  std::span<const int32_t> chosen;          // [tokens * slots] expert ids, top-k order
+  std::span<const float> weights;           // [tokens * slots] gate weights
   std::span<const float> expert_out_norms;  // [tokens * slots] L2 norm before gate weighting
 };
 
@@ -73,6 +75,14 @@ class ForwardObserver {
  public:
   virtual ~ForwardObserver() = default;
   virtual void on_moe_layer(const MoeLayerEvent& event) = 0;
+};
+
+// One window's hidden state between layers. With ForwardPass::embed, run_layer and finish a
+// caller can run many windows through layer l before layer l+1 (profile --stream-layers, the
+// layer-wise selector); run() is exactly embed, every layer, finish.
+struct WindowState {
+  Window window;           // its place in the document
+  kernels::Matrix hidden;  // [window.length, hidden], the residual stream
 };
 
 struct DocumentResult {
@@ -101,12 +111,44 @@ class ForwardPass {
   // Runs one document (token ids in [0, vocab), checked: InputError otherwise).
   DocumentResult run(std::span<const int32_t> tokens, ForwardObserver* observer = nullptr);
 
+  // ---- one layer at a time ----
+  // Throws InputError for an id outside [0, vocab) (`document` is the whole document's ids).
+  WindowState embed(std::span<const int32_t> document, Window window) const;
+  // The layers run are 0..last_layer() (all, or up to the last MoE layer when
+  // ForwardOptions::stop_after_last_moe_layer).
+  int64_t last_layer() const { return last_layer_; }
+  // A decoder layer: run_attention, then run_mlp (the MoE or dense MLP sublayer).
+  void run_layer(int64_t layer, WindowState& state, ForwardObserver* observer = nullptr);
+  void run_attention(int64_t layer, WindowState& state);
+  void run_mlp(int64_t layer, WindowState& state, ForwardObserver* observer = nullptr);
+  // Routes and runs a MoE layer's experts on `state` (after run_attention) as run_mlp would, or
+  // with every expert allowed when `unrestricted`, and reports it to `observer`; `state` is not
+  // changed. The layer-wise selector measures a layer this way before choosing its experts.
+  void observe_moe(int64_t layer, const WindowState& state, ForwardObserver& observer,
+                   bool unrestricted);
+  // From now on route MoE layer `layer` over `kept` only (ascending ids), as a keep plan would.
+  void restrict_layer(int64_t layer, const std::vector<int32_t>& kept);
+  // Final norm and LM head into logits [window.length, vocab]; not with skip_lm_head.
+  void finish(const WindowState& state, kernels::MatrixRef logits);
+  // Drops this process's mapped pages of a layer's weights (they stay in the page cache): after
+  // streaming every window through a layer, resident memory need not hold it any more.
+  void release_layer(int64_t layer) const;
+
  private:
-  void run_window(std::span<const int32_t> tokens, size_t window_begin, ForwardObserver* observer,
-                  kernels::MatrixRef logits);
+  void check_ids(std::span<const int32_t> tokens, size_t first_index) const;
+  AttentionParams attention_params() const;
+  DType activation_dtype() const;
+  bool post_norm() const;
+  void add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer) const;
+  // The MLP sublayer's input (normalised into normed_, or h itself when post-norm); also sizes
+  // sublayer_ for its output.
+  kernels::ConstMatrixRef mlp_input(int64_t layer, const kernels::Matrix& h);
+  void route_experts(int64_t layer, const WindowState& state, const MoeRouting& routing,
+                     kernels::ConstMatrixRef input, ForwardObserver* observer);
   const kernels::RopeTable& rope_for(size_t positions);
 
   const ModelSpec& spec_;
+  const Checkpoint& checkpoint_;
   ForwardOptions options_;
   ForwardConfig config_;
   ModelWeights weights_;
@@ -115,6 +157,8 @@ class ForwardPass {
   size_t max_window_ = 0;
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unique_ptr<kernels::RopeTable> rope_;
+  kernels::Matrix normed_, sublayer_;  // per-layer scratch, reused
+  MoeRecord record_;
 };
 
 }  // namespace moeslice

@@ -7,35 +7,27 @@
 #include "forward/keep_plan.h"
 
 namespace moeslice {
-namespace {
 
-// Adds every MoE layer event of one document into that document's block of the profile.
-class UsageAccumulator : public ForwardObserver {
- public:
-  UsageAccumulator(UsageProfile& profile, int64_t document)
-      : profile_(profile), document_(document) {}
-
-  void on_moe_layer(const MoeLayerEvent& event) override {
-    const int64_t experts = profile_.experts;
-    int32_t* counts = &profile_.counts[profile_.index(document_, event.layer, 0)];
-    float* mass = &profile_.mass[profile_.index(document_, event.layer, 0)];
-    float* gate_norm = &profile_.gate_norm[profile_.index(document_, event.layer, 0)];
-    for (size_t t = 0; t < event.tokens; ++t) {
-      const float* probabilities = event.router_probs.row(t);
-      for (int64_t e = 0; e < experts; ++e) mass[e] += probabilities[e];
-      for (size_t s = 0; s < event.slots; ++s) {
-        const size_t slot = t * event.slots + s;
-        const int32_t expert = event.chosen[slot];
-        counts[expert] += 1;
-        gate_norm[expert] += event.weights[slot] * event.expert_out_norms[slot];
-      }
+void UsageAccumulator::on_moe_layer(const MoeLayerEvent& event) {
+  const int64_t experts = profile_.experts;
+  const size_t base = profile_.index(document_, event.layer, 0);
+  int32_t* counts = &profile_.counts[base];
+  float* mass = &profile_.mass[base];
+  float* gate_norm = &profile_.gate_norm[base];
+  for (size_t t = 0; t < event.tokens; ++t) {
+    const float* probabilities = event.router_probs.row(t);
+    for (int64_t e = 0; e < experts; ++e) mass[e] += probabilities[e];
+    for (size_t s = 0; s < event.slots; ++s) {
+      const size_t slot = t * event.slots + s;
+      const int32_t expert = event.chosen[slot];
+      if (expert < 0) continue;  // a slot left empty under a keep plan
+      counts[expert] += 1;
+      gate_norm[expert] += event.weights[slot] * event.expert_out_norms[slot];
     }
   }
+}
 
- private:
-  UsageProfile& profile_;
-  int64_t document_;
-};
+namespace {
 
 ForwardOptions forward_options(const ProfileOptions& options) {
   ForwardOptions forward;

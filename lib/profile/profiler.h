@@ -14,6 +14,19 @@
 
 namespace moeslice {
 
+// Adds every MoE layer event it sees into one document's block of a profile: counts (chosen
+// slots), router probability mass and gate weight x expert output norm.
+class UsageAccumulator : public ForwardObserver {
+ public:
+  UsageAccumulator(UsageProfile& profile, int64_t document)
+      : profile_(profile), document_(document) {}
+  void on_moe_layer(const MoeLayerEvent& event) override;
+
+ private:
+  UsageProfile& profile_;
+  int64_t document_;
+};
+
 struct ProfileOptions {
   size_t threads = 0;
   size_t max_seq = 0;
