@@ -59,8 +59,9 @@ void add_profile_command(CLI::App& app) {
   struct Options {
     std::string model, out, keep;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0;
-    bool quiet = false, force = false;
+    size_t threads = 0, max_seq = 0, stream_block_tokens = 32768;
+    ComputeMode compute = ComputeMode::kFp32;
+    bool stream_layers = false, quiet = false, force = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -71,6 +72,18 @@ void add_profile_command(CLI::App& app) {
   command->add_option("--keep", options->keep, "Restrict routing to a plan's experts");
   command->add_option("--threads", options->threads, "Threads (0: all cores)");
   command->add_option("--max-seq", options->max_seq, "Longest window; longer documents are cut")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--compute", options->compute,
+                      "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
+                      "accumulation; needs a build with oneDNN)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
+          {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
+  command->add_flag("--stream-layers", options->stream_layers,
+                    "Run a block of documents through one layer at a time, releasing each "
+                    "layer's weights after it: memory stays near one layer plus activations, "
+                    "for checkpoints larger than RAM (same result)");
+  command->add_option("--stream-block-tokens", options->stream_block_tokens,
+                      "With --stream-layers: tokens per block (activations held at once)")
       ->check(CLI::PositiveNumber);
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace an existing output file");
@@ -87,6 +100,9 @@ void add_profile_command(CLI::App& app) {
     ProfileOptions profile_options;
     profile_options.threads = options->threads;
     profile_options.max_seq = options->max_seq;
+    profile_options.compute = options->compute;
+    profile_options.stream_layers = options->stream_layers;
+    profile_options.stream_block_tokens = options->stream_block_tokens;
     if (!options->keep.empty()) profile_options.keep = read_keep_plan(options->keep, model.spec);
     ProgressLine progress(reader, !options->quiet && ::isatty(::fileno(stderr)));
     profile_options.progress = [&progress](int64_t done, int64_t tokens) {

@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
     moeslice::app::add_report_command(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every command-line mistake is bad input, exit 2.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   } catch (const moeslice::InputError& e) {
     fmt::print(stderr, "moeslice: error: {}\n", e.what());
     return 2;

@@ -34,6 +34,7 @@ ForwardOptions forward_options(const ProfileOptions& options) {
   forward.threads = options.threads;
   forward.max_seq = options.max_seq;
   forward.keep = options.keep;
+  forward.compute = options.compute;
   forward.skip_lm_head = true;
   forward.stop_after_last_moe_layer = true;
   return forward;
@@ -55,6 +56,7 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
                   {"top_k", spec.experts_per_token},
                   {"shared_experts", spec.shared_experts},
                   {"max_seq", probe.max_window()},
+                  {"compute", std::string(compute_mode_name(options.compute))},
                   {"keep_plan", options.keep ? nlohmann::json::parse(keep_plan_json(*options.keep))
                                              : nlohmann::json()},
                   {"moeslice_version", MOESLICE_VERSION},
@@ -87,9 +89,56 @@ void profile_documents(const Model& model, std::span<const TokenDocument> docume
   }
 }
 
+namespace {
+
+// One block of documents streamed through the layers: each window carries its document's row.
+struct StreamedWindow {
+  int64_t document = 0;
+  WindowState state;
+};
+
+void profile_streamed(ForwardPass& forward, const DocumentSource& next,
+                      const ProfileOptions& options, UsageProfile& profile) {
+  int64_t documents_done = 0, tokens_done = 0;
+  bool more = true;
+  while (more) {
+    std::vector<StreamedWindow> block;
+    size_t block_tokens = 0;
+    while (block.empty() || block_tokens < options.stream_block_tokens) {
+      std::optional<TokenDocument> document = next();
+      if (!document) {
+        more = false;
+        break;
+      }
+      const int64_t index = profile.add_document({document->id, document->domain});
+      profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document->tokens.size());
+      for (const Window& window : forward.windows_for(document->tokens.size()))
+        block.push_back({index, forward.embed(document->tokens, window)});
+      block_tokens += document->tokens.size();
+      ++documents_done;
+    }
+    if (block.empty()) break;
+    for (int64_t l = 0; l <= forward.last_layer(); ++l) {
+      for (StreamedWindow& window : block) {
+        UsageAccumulator accumulator(profile, window.document);
+        forward.run_layer(l, window.state, &accumulator);
+      }
+      forward.release_layer(l);
+    }
+    tokens_done += static_cast<int64_t>(block_tokens);
+    if (options.progress) options.progress(documents_done, tokens_done);
+  }
+}
+
+}  // namespace
+
 void profile_documents(const Model& model, const DocumentSource& next,
                        const ProfileOptions& options, UsageProfile& profile) {
   ForwardPass forward(model, forward_options(options));
+  if (options.stream_layers) {
+    profile_streamed(forward, next, options, profile);
+    return;
+  }
   int64_t documents_done = 0, tokens_done = 0;
   while (std::optional<TokenDocument> document = next()) {
     profile_one(forward, *document, document->domain, profile);

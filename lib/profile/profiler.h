@@ -31,6 +31,13 @@ struct ProfileOptions {
   size_t threads = 0;
   size_t max_seq = 0;
   std::optional<KeepPlan> keep;
+  ComputeMode compute = ComputeMode::kFp32;
+  // Layer-major order: a block of documents (up to stream_block_tokens tokens, at least one
+  // document) goes through layer l, whose mapped pages are then released, before layer l+1, so
+  // resident memory holds about one layer's weights plus the block's activations. The profile is
+  // bit-identical to the document-by-document order.
+  bool stream_layers = false;
+  size_t stream_block_tokens = 32768;
   // Called after each document with (documents done, tokens done).
   std::function<void(int64_t, int64_t)> progress;
 };
