@@ -66,6 +66,7 @@ void add_compare_command(CLI::App& app) {
       infos.push_back(describe_sliced_model(sliced_models[i], full, options->sliced[i]));
       variants.push_back({options->sliced[i], &sliced_models[i], std::nullopt});
     }
+    make_labels_unique(infos);
     const auto reports = evaluate_variants(variants, data.documents, data.tasks,
                                            EvalOptions{options->threads, options->max_seq});
     const nlohmann::json comparison = comparison_json(

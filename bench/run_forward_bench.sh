@@ -4,6 +4,8 @@
 # bf16 and, in the same run, the eager PyTorch baseline on OpenBLAS, and prints the ratios.
 #
 # Usage: bench/run_forward_bench.sh [BUILD_DIR] [WORK_DIR]   (run it on an otherwise idle machine)
+#        PROFILE=1 bench/run_forward_bench.sh ...   profiling throughput instead: no LM head on
+#        either side (what `moeslice profile` runs), plus `moeslice profile` itself, timed.
 set -euo pipefail
 BUILD=${1:-build}
 WORK=${2:-/tmp/moeslice-bench-forward}
@@ -30,9 +32,19 @@ fi
 
 RESULTS="$WORK/results-$(date -u +%Y%m%dT%H%M%S).jsonl"
 echo "# $(date -u +%FT%TZ) $(uname -n) $(lscpu | sed -n 's/^Model name: *//p') threads=$THREADS repeat=$REPEAT"
+PROFILE=${PROFILE:-0}
+LM_HEAD_FLAG=()
+[[ "$PROFILE" == 1 ]] && LM_HEAD_FLAG=(--skip-lm-head)
 for compute in fp32 bf16; do
   "$BUILD/bench/bench_forward" --model "$WORK/model" --corpus "$WORK/corpus.jsonl" \
-    --compute "$compute" --threads "$THREADS" --repeat "$REPEAT" | tee -a "$RESULTS"
+    --compute "$compute" --threads "$THREADS" --repeat "$REPEAT" "${LM_HEAD_FLAG[@]}" |
+    tee -a "$RESULTS"
+  if [[ "$PROFILE" == 1 ]]; then
+    /usr/bin/time -f '{"what": "moeslice_profile_command", "compute": "'"$compute"'", "seconds": %e, "peak_rss_mb": %M}' \
+      "$BUILD/apps/moeslice" profile --model "$WORK/model" --corpus "$WORK/corpus.jsonl" \
+      --compute "$compute" --threads "$THREADS" --quiet --force --out "$WORK/usage.safetensors" \
+      2>&1 >/dev/null | tail -n 1 | tee -a "$RESULTS"
+  fi
 done
 LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OMP_NUM_THREADS=$THREADS \
   /usr/bin/python3 "$(dirname "$0")/torch_olmoe_baseline.py" --model "$WORK/model" \
@@ -46,9 +58,11 @@ ours = {c: statistics.mean(r["seconds"] for r in rows if r["what"] == "moeslice_
         for c in ("fp32", "bf16")}
 gflop = next(r["gflop"] for r in rows if r["what"] == "moeslice_forward")
 tokens = next(r["tokens"] for r in rows if r["what"] == "moeslice_forward")
-torch = {r["dtype"]: r["seconds"] for r in rows if r["what"] == "torch_forward" and r["lm_head"]}
+profile = any(r["what"] == "moeslice_forward" and r["lm_head"] is False for r in rows)
+torch = {r["dtype"]: r["seconds"] for r in rows if r["what"] == "torch_forward" and r["lm_head"] != profile}
 peak = {r["dtype"]: r["value"] for r in rows if r["what"] == "torch_gemm_gflops"}
 rss = {r["compute"]: r["peak_rss_mb"] for r in rows if r["what"] == "moeslice_forward_best"}
+print("profiling (no LM head on either side)" if profile else "forward with the LM head")
 print(f"| side | tokens/s | GFLOP/s | of measured GEMM peak | peak RSS MB |")
 print(f"|---|---|---|---|---|")
 for c, peak_key in (("fp32", "float32"), ("bf16", "bfloat16")):
@@ -61,4 +75,8 @@ print()
 print(f"fp32 / torch float32:  {torch['float32'] / ours['fp32']:.2f}x  (target >= 1)")
 print(f"bf16 / torch bfloat16: {torch['bfloat16'] / ours['bf16']:.2f}x  (target >= 1)")
 print(f"bf16 / torch float32:  {torch['float32'] / ours['bf16']:.2f}x  (target >= 2)")
+for r in rows:
+    if r["what"] == "moeslice_profile_command":
+        print(f"moeslice profile --compute {r['compute']}: {tokens / r['seconds']:.0f} tok/s including "
+              f"start-up and writing, peak RSS {r['peak_rss_mb'] / 1024:.0f} MB")
 PY

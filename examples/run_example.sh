@@ -7,13 +7,15 @@
 # an HTML report per model. Prints the comparison tables and where the reports are.
 #
 # Usage: examples/run_example.sh [DOMAIN]   (env: MOESLICE=binary, MOESLICE_EXAMPLE_DIR=output dir,
-#                                             MODELS="emo-style random-pools standard")
+#                                             MODELS="emo-style random-pools standard",
+#                                             MODELS_DIR=examples/models)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOESLICE=${MOESLICE:-build/apps/moeslice}
 OUT=${MOESLICE_EXAMPLE_DIR:-build/example}
 DOMAIN=${1:-code}
 MODELS=${MODELS:-emo-style random-pools standard}
+MODELS_DIR=${MODELS_DIR:-examples/models}
 DATA=examples/data
 
 [[ -x "$MOESLICE" ]] || { echo "run_example: $MOESLICE not built (run scripts/build.sh)" >&2; exit 1; }
@@ -24,7 +26,7 @@ cat "$DATA"/*/validation.jsonl >"$OUT/validation-all-domains.jsonl"
 
 step() { printf '\n== %s\n' "$*"; }
 for model in $MODELS; do
-  full="examples/models/$model"
+  full="$MODELS_DIR/$model"
   work="$OUT/$model"
   mkdir -p "$work"
   step "$model: profile the validation splits of every domain"
@@ -50,7 +52,7 @@ done
 
 step "Summary: '$DOMAIN' test split, sliced by router mass on its validation split"
 for model in $MODELS; do
-  printf '\n%s (examples/models/%s)\n' "$model" "$model"
+  printf '\n%s (%s/%s)\n' "$model" "$MODELS_DIR" "$model"
   cat "$OUT/$model/compare.txt"
 done
 printf '\nReports:\n'

@@ -1,6 +1,9 @@
 // Variant descriptions, change against the full model, JSON and the terminal table.
 #include "eval/comparison.h"
 
+#include <filesystem>
+#include <map>
+
 #include <fmt/core.h>
 
 #include "format/safetensors_writer.h"
@@ -45,7 +48,7 @@ VariantInfo describe_full_model(const Model& model) {
 
 VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::string& path) {
   VariantInfo info = describe_full_model(full);
-  info.label = path;
+  info.label = std::filesystem::path(path).stem().string();
   info.kind = "plan";
   info.source = path;
   int64_t kept_total = 0, layers = 0;
@@ -74,9 +77,18 @@ VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::st
   return info;
 }
 
+void make_labels_unique(std::vector<VariantInfo>& infos) {
+  std::map<std::string, int> uses;
+  for (const VariantInfo& info : infos) ++uses[info.label];
+  for (VariantInfo& info : infos)
+    if (uses[info.label] > 1 && !info.source.empty()) info.label = info.source;
+}
+
 VariantInfo describe_sliced_model(const Model& sliced, const Model& full, const std::string& path) {
   VariantInfo info = describe_full_model(sliced);
-  info.label = path;
+  info.label = std::filesystem::path(path).lexically_normal().parent_path().filename().string();
+  if (std::filesystem::path(path).has_filename())
+    info.label = std::filesystem::path(path).filename().string();
   info.kind = "sliced";
   info.source = path;
   info.fraction_kept = full.spec.num_experts > 0 ? static_cast<double>(sliced.spec.num_experts) /

@@ -28,6 +28,9 @@ struct VariantInfo {
 VariantInfo describe_full_model(const Model& model);
 // The full model restricted by `plan`: parameters and bytes of the slice it stands for.
 VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::string& path);
+// Labels are short (a plan's file stem, a sliced directory's name); where two collide, those
+// variants are labelled by their full source path instead.
+void make_labels_unique(std::vector<VariantInfo>& infos);
 VariantInfo describe_sliced_model(const Model& sliced, const Model& full, const std::string& path);
 
 nlohmann::json comparison_json(const std::string& model, const std::string& corpus,
