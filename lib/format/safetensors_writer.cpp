@@ -1,10 +1,14 @@
 // Canonical safetensors writing, sharding and the shard index.
 #include "format/safetensors_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -31,6 +35,55 @@ void write_all(std::FILE* file, const fs::path& path, std::span<const std::byte>
   if (bytes.empty()) return;
   if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size())
     throw IoError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
+}
+
+enum class CopyOutcome { kCopied, kUnsupported };
+
+// Source files opened for kernel copies, kept open for the whole write.
+class SourceFiles {
+ public:
+  SourceFiles() = default;
+  SourceFiles(const SourceFiles&) = delete;
+  SourceFiles& operator=(const SourceFiles&) = delete;
+  ~SourceFiles() {
+    for (const auto& [path, fd] : fds_) ::close(fd);
+  }
+  int fd(const fs::path& path) {
+    const auto it = fds_.find(path);
+    if (it != fds_.end()) return it->second;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      throw IoError(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
+    fds_.emplace(path, fd);
+    return fd;
+  }
+
+ private:
+  std::map<fs::path, int> fds_;
+};
+
+// Copies a file range to the current offset of `out_fd` inside the kernel. kUnsupported when the
+// kernel refuses before copying anything (cross-device on old kernels, unsupported file systems).
+CopyOutcome copy_file_range_all(const FileRange& range, int in_fd, int out_fd,
+                                const fs::path& out_path) {
+  loff_t in_offset = static_cast<loff_t>(range.offset);
+  uint64_t left = range.length;
+  while (left > 0) {
+    const ssize_t copied = ::copy_file_range(in_fd, &in_offset, out_fd, nullptr, left, 0);
+    if (copied > 0) {
+      left -= static_cast<uint64_t>(copied);
+      continue;
+    }
+    const int error = copied == 0 ? EIO : errno;
+    if (error == EINTR) continue;
+    if (left == range.length &&
+        (error == EXDEV || error == ENOSYS || error == EINVAL || error == EOPNOTSUPP))
+      return CopyOutcome::kUnsupported;
+    throw IoError(fmt::format("cannot copy {} bytes of {} into {}: {}", range.length,
+                              range.path.string(), out_path.string(),
+                              copied == 0 ? "the source ended early" : std::strerror(error)));
+  }
+  return CopyOutcome::kCopied;
 }
 
 // A repeated name would silently collapse two tensors into one header entry (leaving a gap in the
@@ -83,6 +136,10 @@ TensorSource TensorSource::copy_of(const TensorView& view, const MappedFile* map
   source.dtype = view.dtype;
   source.shape = view.shape;
   const auto bytes = view.bytes;
+  if (mapping != nullptr)
+    source.file_range =
+        FileRange{mapping->path(), static_cast<uint64_t>(bytes.data() - mapping->bytes().data()),
+                  bytes.size()};
   source.produce = [bytes, mapping](const ByteSink& sink) {
     for (size_t done = 0; done < bytes.size(); done += kCopyChunkBytes) {
       const size_t length = std::min(kCopyChunkBytes, bytes.size() - done);
@@ -97,7 +154,7 @@ TensorSource TensorSource::copy_of(const TensorView& view, const MappedFile* map
 
 TensorSource TensorSource::from_bytes(std::string name, DType dtype, std::vector<int64_t> shape,
                                       std::vector<std::byte> bytes) {
-  TensorSource source{std::move(name), dtype, std::move(shape), {}};
+  TensorSource source{std::move(name), dtype, std::move(shape), {}, std::nullopt};
   auto shared = std::make_shared<std::vector<std::byte>>(std::move(bytes));
   source.produce = [shared](const ByteSink& sink) { sink(*shared); };
   return source;
@@ -110,17 +167,36 @@ TensorSource TensorSource::from_floats(std::string name, DType dtype, std::vecto
   return from_bytes(std::move(name), dtype, std::move(shape), std::move(bytes));
 }
 
+// Copies a tensor's bytes from their file range; false when the kernel cannot (another file
+// system, an old kernel): the caller then streams them instead. `upcoming` are the file ranges of
+// the next tensors, to be read ahead while this one is copied.
+using RangeCopier =
+    std::function<bool(const FileRange&, std::span<const FileRange* const> upcoming)>;
+
 // Streams a whole safetensors file (length, header, data) into `out`.
 static void stream_safetensors(const ByteSink& out, std::span<const TensorSource> tensors,
-                               const Metadata& metadata) {
+                               const Metadata& metadata, const RangeCopier& copy_range = {}) {
   const std::string header = build_header(tensors, metadata);
   const uint64_t length = header.size();
   std::byte length_bytes[8];
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<std::byte>(length >> (8 * i) & 0xff);
   out(length_bytes);
   out(std::as_bytes(std::span(header.data(), header.size())));
-  for (const auto& tensor : tensors) {
+  constexpr uint64_t kReadAheadBytes = 64u << 20;
+  std::vector<const FileRange*> upcoming;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorSource& tensor = tensors[i];
     const uint64_t expected = tensor.byte_size();
+    if (tensor.file_range && tensor.file_range->length == expected && copy_range) {
+      upcoming.clear();
+      uint64_t ahead = 0;
+      for (size_t j = i + 1; j < tensors.size() && ahead < kReadAheadBytes; ++j)
+        if (tensors[j].file_range) {
+          upcoming.push_back(&*tensors[j].file_range);
+          ahead += tensors[j].file_range->length;
+        }
+      if (copy_range(*tensor.file_range, upcoming)) continue;
+    }
     uint64_t written = 0;
     tensor.produce([&](std::span<const std::byte> bytes) {
       written += bytes.size();
@@ -138,8 +214,33 @@ void write_safetensors_file(const fs::path& path, std::span<const TensorSource> 
   if (!file)
     throw IoError(fmt::format("cannot create {}: {}", path.string(), std::strerror(errno)));
   std::setvbuf(file.get(), nullptr, _IOFBF, 1 << 20);
+  SourceFiles sources;
+  uint64_t read_ahead_end = 0;  // of the last range advised, to advise each range once
+  const FileRange* last_advised = nullptr;
+  RangeCopier copy_range = [&, kernel_copy = true](
+                               const FileRange& range,
+                               std::span<const FileRange* const> upcoming) mutable {
+    if (!kernel_copy) return false;
+    if (std::fflush(file.get()) != 0)
+      throw IoError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
+    // Start reading the next tensors now, so the disk works while this one is copied.
+    for (const FileRange* next : upcoming) {
+      if (last_advised != nullptr && next->path == last_advised->path &&
+          next->offset + next->length <= read_ahead_end)
+        continue;
+      ::posix_fadvise(sources.fd(next->path), static_cast<off_t>(next->offset),
+                      static_cast<off_t>(next->length), POSIX_FADV_WILLNEED);
+      last_advised = next;
+      read_ahead_end = next->offset + next->length;
+    }
+    const CopyOutcome outcome =
+        copy_file_range_all(range, sources.fd(range.path), ::fileno(file.get()), path);
+    // Some bytes copied and then a refusal would leave a hole: only a clean refusal falls back.
+    kernel_copy = outcome == CopyOutcome::kCopied;
+    return kernel_copy;
+  };
   stream_safetensors([&](std::span<const std::byte> bytes) { write_all(file.get(), path, bytes); },
-                     tensors, metadata);
+                     tensors, metadata, copy_range);
   if (std::fflush(file.get()) != 0)
     throw IoError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,12 +23,23 @@ namespace moeslice {
 // Receives a tensor's bytes, in order, in any number of calls.
 using ByteSink = std::function<void(std::span<const std::byte>)>;
 
+// A byte range of an existing file: lets the writer copy a tensor inside the kernel
+// (copy_file_range, as cp does) instead of through memory.
+struct FileRange {
+  std::filesystem::path path;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
 struct TensorSource {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   // Emits exactly byte_size() bytes into the sink; called once per write.
   std::function<void(const ByteSink&)> produce;
+  // When set, the same bytes as produce() emits, as a range of a file; a file writer copies it
+  // with copy_file_range and falls back to produce() where the kernel cannot.
+  std::optional<FileRange> file_range;
 
   uint64_t byte_size() const;
 

@@ -300,17 +300,7 @@ void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {
 }
 
 void ForwardPass::release_layer(int64_t layer) const {
-  const LayerSpec& spec = spec_.layers.at(static_cast<size_t>(layer));
-  auto release = [this](const std::string& name) {
-    const TensorView* view = checkpoint_.find(name);
-    if (view == nullptr) return;
-    const MappedFile& mapped = checkpoint_.file_of(name).mapped();
-    mapped.dont_need(static_cast<size_t>(view->bytes.data() - mapped.bytes().data()),
-                     view->bytes.size());
-  };
-  for (const ResolvedTensor& tensor : spec.tensors) release(tensor.name);
-  for (const auto& expert : spec.experts)
-    for (const ResolvedTensor& tensor : expert) release(tensor.name);
+  release_layer_pages(checkpoint_, spec_.layers.at(static_cast<size_t>(layer)));
 }
 
 }  // namespace moeslice

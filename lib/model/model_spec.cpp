@@ -357,3 +357,20 @@ Model open_model(const std::filesystem::path& dir) {
 }
 
 }  // namespace moeslice
+
+namespace moeslice {
+
+void release_layer_pages(const Checkpoint& checkpoint, const LayerSpec& spec) {
+  auto release = [&checkpoint](const std::string& name) {
+    const TensorView* view = checkpoint.find(name);
+    if (view == nullptr) return;
+    const MappedFile& mapped = checkpoint.file_of(name).mapped();
+    mapped.dont_need(static_cast<size_t>(view->bytes.data() - mapped.bytes().data()),
+                     view->bytes.size());
+  };
+  for (const ResolvedTensor& tensor : spec.tensors) release(tensor.name);
+  for (const auto& expert : spec.experts)
+    for (const ResolvedTensor& tensor : expert) release(tensor.name);
+}
+
+}  // namespace moeslice

@@ -92,4 +92,8 @@ struct Model {
 };
 Model open_model(const std::filesystem::path& dir);
 
+// Drops this process's mapped pages of every tensor of `layer` (they stay in the page cache):
+// code that walks a model layer by layer keeps resident memory near one layer.
+void release_layer_pages(const Checkpoint& checkpoint, const LayerSpec& layer);
+
 }  // namespace moeslice

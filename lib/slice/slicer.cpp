@@ -111,7 +111,12 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
     }
     const double relative = max_ref > 0 ? max_diff / max_ref : max_diff;
     worst = std::max(worst, relative);
-    if (relative > 1e-6)
+    // The full layer's routed experts may be most of a huge checkpoint: keep memory near a layer.
+    release_layer_pages(full.checkpoint, layer);
+    release_layer_pages(sliced.checkpoint, sliced.spec.layers[l]);
+    // Different GEMM shapes (the router has E rows in one model, K in the other) may round
+    // differently: ~1e-7 per value at hidden 2048, so the bar is 1e-5; a wrong expert is O(1).
+    if (relative > 1e-5)
       throw Error(
           fmt::format("verification failed: layer {} of the sliced model differs from the "
                       "restricted full layer by {:.3g} (relative); nothing was written",

@@ -210,7 +210,7 @@ TEST_CASE("a producer may stream its bytes in any number of chunks") {
   TempDir dir;
   const auto path = dir / "chunks.safetensors";
   const auto expected = counting_bytes(4000);
-  TensorSource source{"chunked", DType::F32, {1000}, {}};
+  TensorSource source{"chunked", DType::F32, {1000}, {}, std::nullopt};
   source.produce = [&](const ByteSink& sink) {
     sink({});  // empty chunks are harmless
     for (size_t i = 0; i < expected.size(); i += 7)
@@ -304,7 +304,7 @@ TEST_CASE("a disk that refuses the bytes is an IoError naming the file") {
 
 TEST_CASE("a tensor whose size overflows cannot be written") {
   TempDir dir;
-  TensorSource huge{"huge", DType::F32, {int64_t{1} << 62, int64_t{1} << 62}, {}};
+  TensorSource huge{"huge", DType::F32, {int64_t{1} << 62, int64_t{1} << 62}, {}, std::nullopt};
   check_mentions(thrown_message<InputError>([&] { (void)huge.byte_size(); }), {"tensor 'huge'"});
   CHECK_THROWS_AS(write_safetensors(dir / "huge.safetensors", {&huge, 1}, {}, false), InputError);
   CHECK(fs::is_empty(dir.path()));
