@@ -59,9 +59,9 @@ void add_profile_command(CLI::App& app) {
   struct Options {
     std::string model, out, keep;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0, stream_block_tokens = 32768;
+    size_t threads = 0, max_seq = 0, stream_block_tokens = 32768, checkpoint_every = 0;
     ComputeMode compute = ComputeMode::kFp32;
-    bool stream_layers = false, quiet = false, force = false;
+    bool stream_layers = false, resume = false, quiet = false, force = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -73,18 +73,28 @@ void add_profile_command(CLI::App& app) {
   command->add_option("--threads", options->threads, "Threads (0: all cores)");
   command->add_option("--max-seq", options->max_seq, "Longest window; longer documents are cut")
       ->check(CLI::PositiveNumber);
-  command->add_option("--compute", options->compute,
-                      "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
-                      "accumulation; needs a build with oneDNN)")
+  command
+      ->add_option("--compute", options->compute,
+                   "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
+                   "accumulation; needs a build with oneDNN)")
       ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
           {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
   command->add_flag("--stream-layers", options->stream_layers,
                     "Run a block of documents through one layer at a time, releasing each "
                     "layer's weights after it: memory stays near one layer plus activations, "
                     "for checkpoints larger than RAM (same result)");
-  command->add_option("--stream-block-tokens", options->stream_block_tokens,
-                      "With --stream-layers: tokens per block (activations held at once)")
+  command
+      ->add_option("--stream-block-tokens", options->stream_block_tokens,
+                   "With --stream-layers: tokens per block (activations held at once)")
       ->check(CLI::PositiveNumber);
+  command
+      ->add_option("--checkpoint-every", options->checkpoint_every,
+                   "Every N documents, save the profile so far as OUT.partial (replaced "
+                   "each time, removed when the run completes)")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--resume", options->resume,
+                    "Continue from OUT.partial: its documents are skipped in the corpus, the "
+                    "rest profiled and appended (same model, corpus and options required)");
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
@@ -92,8 +102,8 @@ void add_profile_command(CLI::App& app) {
     inputs.emplace_back(options->model);
     check_output_outside_inputs(options->out, inputs);
     if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(fmt::format("output {} already exists (use --force to replace it)",
-                                   options->out));
+      throw InputError(
+          fmt::format("output {} already exists (use --force to replace it)", options->out));
     const Model model = open_model(options->model);
     CorpusReader reader(options->corpus.corpus,
                         corpus_options(options->corpus, options->model, model.spec.vocab));
@@ -109,13 +119,51 @@ void add_profile_command(CLI::App& app) {
       progress.update(done, tokens);
     };
     UsageProfile profile = empty_usage_profile(model, profile_options);
-    profile_documents(model, [&reader] { return reader.next(); }, profile_options, profile);
+    const std::filesystem::path partial_path = options->out + ".partial";
+    int64_t skip = 0;
+    if (options->resume) {
+      if (std::filesystem::exists(partial_path)) {
+        UsageProfile partial = read_usage_profile(partial_path);
+        // Refuses a partial profile of another model or other options, naming the key.
+        const std::vector<std::string> names = {partial_path.string(), "this run"};
+        merge_usage_profiles(std::vector<UsageProfile>{partial, profile}, names);
+        skip = partial.document_count();
+        profile = std::move(partial);
+        fmt::print(stderr, "moeslice: resuming after {} documents of {}\n", skip,
+                   partial_path.string());
+      } else {
+        fmt::print(stderr, "moeslice: note: no {} to resume from; starting at the beginning\n",
+                   partial_path.string());
+      }
+    }
+    const int64_t resumed = skip;
+    int64_t last_checkpoint = resumed;
+    const auto inner_progress = profile_options.progress;
+    profile_options.progress = [&](int64_t done, int64_t tokens) {
+      inner_progress(resumed + done, tokens);
+      if (options->checkpoint_every > 0 && profile.document_count() - last_checkpoint >=
+                                               static_cast<int64_t>(options->checkpoint_every)) {
+        write_usage_profile(partial_path, profile, /*overwrite=*/true);
+        last_checkpoint = profile.document_count();
+      }
+    };
+    profile_documents(
+        model,
+        [&reader, &skip]() -> std::optional<TokenDocument> {
+          // Documents already in the partial profile are read again (ids and skips stay the
+          // same) but not computed.
+          for (; skip > 0; --skip)
+            if (!reader.next()) return std::nullopt;
+          return reader.next();
+        },
+        profile_options, profile);
     progress.finish();
     print_corpus_warnings(options->corpus, reader.stats());
     profile.info["sources"] = nlohmann::json::array(
         {corpus_source_json(options->corpus, chosen_tokenizer(options->corpus, options->model),
                             reader.shape(), reader.stats())});
     write_usage_profile(options->out, profile, options->force);
+    std::filesystem::remove(partial_path);
     int64_t tokens = 0;
     for (int64_t count : profile.tokens) tokens += count;
     fmt::print("wrote {}: {} documents, {} tokens, {} layers x {} experts\n", options->out,
@@ -130,8 +178,8 @@ void add_merge_command(CLI::App& app) {
     bool force = false;
   };
   auto options = std::make_shared<Options>();
-  CLI::App* command = app.add_subcommand(
-      "merge", "Concatenate the documents of usage profiles of the same model");
+  CLI::App* command =
+      app.add_subcommand("merge", "Concatenate the documents of usage profiles of the same model");
   command->add_option("--out", options->out, "Output usage file")->required();
   command->add_option("inputs", options->inputs, "Usage files, in document order")->required();
   command->add_flag("--force", options->force, "Replace an existing output file");
@@ -142,8 +190,8 @@ void add_merge_command(CLI::App& app) {
     for (const auto& input : options->inputs) profiles.push_back(read_usage_profile(input));
     const UsageProfile merged = merge_usage_profiles(profiles, options->inputs);
     write_usage_profile(options->out, merged, options->force);
-    fmt::print("wrote {}: {} documents from {} profiles\n", options->out,
-               merged.document_count(), profiles.size());
+    fmt::print("wrote {}: {} documents from {} profiles\n", options->out, merged.document_count(),
+               profiles.size());
   });
 }
 
