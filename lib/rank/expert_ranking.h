@@ -16,7 +16,7 @@
 #include "profile/usage_profile.h"
 #include "rank/keep_amount.h"
 #include "rank/rank_metric.h"
-#include "rank/usage_stats.h"
+#include "profile/layer_stats.h"
 
 namespace moeslice {
 
@@ -84,7 +84,7 @@ void set_kept(LayerChoice& choice, std::vector<int32_t> kept, const UsageProfile
               Weighting weighting);
 
 // The whole plan. Throws InputError for a bad keep amount or domain (see keep_amount.h,
-// usage_stats.h); FormatError/UnsupportedError from layout_from_usage.
+// profile/layer_stats.h); FormatError/UnsupportedError from layout_from_usage.
 RankedPlan rank_experts(const UsageProfile& profile, const RankOptions& options,
                         const std::string& source);
 

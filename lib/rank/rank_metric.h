@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rank/usage_stats.h"
+#include "profile/layer_stats.h"
 
 namespace moeslice {
 

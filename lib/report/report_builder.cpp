@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "profile/layer_stats.h"
 #include "report/html_writer.h"
 #include "report/svg_charts.h"
 #include "report/usage_stats.h"
@@ -57,10 +58,9 @@ std::string model_name(const UsageProfile& profile) {
 std::string header_section(const ReportInputs& inputs, const UsageOverview& overview) {
   const UsageProfile& profile = inputs.profile;
   const std::string name = model_name(profile);
-  const std::string title =
-      !inputs.title.empty() ? inputs.title
-      : name.empty()        ? std::string("Expert usage report")
-                            : "Expert usage of " + name;
+  const std::string title = !inputs.title.empty() ? inputs.title
+                            : name.empty()        ? std::string("Expert usage report")
+                                                  : "Expert usage of " + name;
   std::string html = "<header class=\"report\">\n<div class=\"kicker\">moeslice report</div>\n";
   html += "<h1>" + escape_html(title) + "</h1>\n";
 
@@ -73,7 +73,8 @@ std::string header_section(const ReportInputs& inputs, const UsageOverview& over
   html += "<dl class=\"facts\">";
   const std::string family = string_at(profile.info, "family");
   html += fact("Family", family.empty() ? kDash : family);
-  html += fact("MoE layers", fmt::format("{} of {}", overview.expert_layers.size(), profile.layers));
+  html +=
+      fact("MoE layers", fmt::format("{} of {}", overview.expert_layers.size(), profile.layers));
   html += fact(overview.shared_experts > 0 ? "Experts + shared" : "Experts",
                overview.shared_experts > 0
                    ? fmt::format("{}+{}", overview.routed_experts, overview.shared_experts)
@@ -145,8 +146,8 @@ double colour_cap(const std::vector<std::vector<double>>& maps) {
 // `max_width` bounds the figure; cells get hover tooltips unless there are more than
 // `max_tooltips` of them (big per-domain maps would otherwise make the page several MB).
 std::string usage_heatmap(const std::vector<double>& shares, const UsageOverview& overview,
-                          int64_t experts, const ReportPlan* plan, int max_width,
-                          double value_max, size_t max_tooltips) {
+                          int64_t experts, const ReportPlan* plan, int max_width, double value_max,
+                          size_t max_tooltips) {
   HeatmapSpec spec;
   spec.rows = static_cast<int64_t>(overview.expert_layers.size());
   spec.columns = experts;
@@ -171,8 +172,8 @@ std::string usage_heatmap(const std::vector<double>& shares, const UsageOverview
                                        : std::optional<std::vector<int32_t>>();
     for (int64_t e = 0; e < experts; ++e) {
       const size_t i = static_cast<size_t>(row * experts + e);
-      const bool is_kept = kept && std::binary_search(kept->begin(), kept->end(),
-                                                      static_cast<int32_t>(e));
+      const bool is_kept =
+          kept && std::binary_search(kept->begin(), kept->end(), static_cast<int32_t>(e));
       if (is_kept) spec.marked[i] = 1;
       if (tooltips)
         spec.tooltips[i] = fmt::format("layer {}, expert {}: {} of routed mass{}", layer, e,
@@ -221,11 +222,10 @@ std::string usage_section(const ReportInputs& inputs, const UsageOverview& overv
     return html;
   }
   const double value_max = colour_cap({shares});
-  html += "<figure>" +
-          usage_heatmap(shares, overview, profile.experts, plan, kContentWidth, value_max,
-                        SIZE_MAX) +
-          usage_legend(value_max, max_finite(shares), overview, plan, "legend-usage") +
-          "</figure>\n";
+  html +=
+      "<figure>" +
+      usage_heatmap(shares, overview, profile.experts, plan, kContentWidth, value_max, SIZE_MAX) +
+      usage_legend(value_max, max_finite(shares), overview, plan, "legend-usage") + "</figure>\n";
 
   if (!overview.domains.empty()) {
     html += "<h3>By domain</h3>\n";
@@ -235,18 +235,15 @@ std::string usage_section(const ReportInputs& inputs, const UsageOverview& overv
     std::vector<std::vector<double>> per_domain;
     double domain_max = 0;
     for (const auto& domain : overview.domains) {
-      per_domain.push_back(mass_shares(profile, overview, domain_mask(profile, domain)));
+      per_domain.push_back(mass_shares(profile, overview, select_documents(profile, domain)));
       domain_max = std::max(domain_max, max_finite(per_domain.back()));
     }
     const double domain_cap = colour_cap(per_domain);
     for (size_t d = 0; d < overview.domains.size(); ++d) {
-      const auto mask = domain_mask(profile, overview.domains[d]);
-      int64_t documents = 0, tokens = 0;
-      for (size_t i = 0; i < mask.size(); ++i) {
-        if (mask[i] == 0) continue;
-        ++documents;
-        tokens += profile.tokens[i];
-      }
+      const auto selected = select_documents(profile, overview.domains[d]);
+      const int64_t documents = static_cast<int64_t>(selected.size());
+      int64_t tokens = 0;
+      for (const int64_t i : selected) tokens += profile.tokens[static_cast<size_t>(i)];
       html += fmt::format(
           "<figure><div class=\"figtitle\">{} <span class=\"sub\">&middot; {} &middot; {} "
           "tokens</span></div>{}</figure>\n",
@@ -479,13 +476,13 @@ std::string domains_section(const ReportInputs& inputs, const UsageOverview& ove
   html += fmt::format(
       "<p class=\"lead\">How much the experts different domains rely on overlap. For each domain "
       "and layer take the top 25% of experts by routed mass ({} of {}); a cell is the Jaccard "
-      "overlap |A&cap;B| / |A&cup;B| of two domains' sets, averaged over the {} MoE layers. 1 means "
+      "overlap |A&cap;B| / |A&cup;B| of two domains' sets, averaged over the {} MoE layers. 1 "
+      "means "
       "the same experts, 0 disjoint ones; two random sets of this size would overlap by about "
       "{}.</p>\n",
       top, overview.routed_experts, overview.expert_layers.size(),
-      format_fixed(static_cast<double>(top) /
-                       (2.0 * static_cast<double>(overview.routed_experts) -
-                        static_cast<double>(top)),
+      format_fixed(static_cast<double>(top) / (2.0 * static_cast<double>(overview.routed_experts) -
+                                               static_cast<double>(top)),
                    2));
   const auto overlap = domain_overlap(inputs.profile, overview, 0.25);
   const auto count = static_cast<int64_t>(overview.domains.size());
@@ -544,9 +541,12 @@ constexpr MetricColumn kMetricColumns[] = {
 
 std::string metric_text(double value, MetricKind kind) {
   switch (kind) {
-    case MetricKind::Perplexity: return value >= 100 ? format_fixed(value, 1) : format_fixed(value, 2);
-    case MetricKind::Fraction: return format_percent(value, 1);
-    case MetricKind::Plain: return format_significant(value, 3);
+    case MetricKind::Perplexity:
+      return value >= 100 ? format_fixed(value, 1) : format_fixed(value, 2);
+    case MetricKind::Fraction:
+      return format_percent(value, 1);
+    case MetricKind::Plain:
+      return format_significant(value, 3);
   }
   return {};
 }
@@ -586,8 +586,7 @@ std::string label_stem(const std::string& label) {
     if (end > start) words.push_back(label.substr(start, end - start));
     start = end + 1;
   }
-  while (!words.empty() &&
-         words.back().find_first_of("0123456789") != std::string::npos)
+  while (!words.empty() && words.back().find_first_of("0123456789") != std::string::npos)
     words.pop_back();
   if (words.empty()) return label;
   std::string stem;
@@ -643,10 +642,9 @@ std::string comparison_table(const json& variants, const json* full) {
               ? number_at(full->value("metrics", json::object()), column->key).value_or(NAN)
               : NAN;
       if (delta != change.end() && number_at(*delta, "abs")) {
-        html += change_text(*number_at(*delta, "abs"), number_at(*delta, "rel").value_or(NAN),
-                            *column);
-      } else if (column->key != std::string("kl") &&
-                 column->key != std::string("top1_agreement")) {
+        html +=
+            change_text(*number_at(*delta, "abs"), number_at(*delta, "rel").value_or(NAN), *column);
+      } else if (column->key != std::string("kl") && column->key != std::string("top1_agreement")) {
         html += change_against(*value, full_value, *column);
       }
       html += "</td>";
@@ -796,8 +794,7 @@ std::string domain_table(const json& variants, const json* full, const MetricCol
   html += "</tr></thead><tbody>\n";
   for (const auto& domain : domains) {
     html += "<tr><td class=\"l\"><b>" + escape_html(domain) + "</b></td>";
-    const double reference =
-        full != nullptr ? domain_value(*full, domain).value_or(NAN) : NAN;
+    const double reference = full != nullptr ? domain_value(*full, domain).value_or(NAN) : NAN;
     for (const auto& variant : variants) {
       const auto value = domain_value(variant, domain);
       html += "<td>";
@@ -830,7 +827,8 @@ std::string compare_section(const ReportInputs& inputs) {
     return html;
   }
   const json* full = full_variant(variants);
-  std::string lead = "Each row is one model variant: the full model and the slices the plans stand for";
+  std::string lead =
+      "Each row is one model variant: the full model and the slices the plans stand for";
   const std::string corpus = string_at(comparison, "corpus");
   const std::string tasks = string_at(comparison, "tasks");
   const json full_metrics = full != nullptr ? full->value("metrics", json::object()) : json();
@@ -898,8 +896,8 @@ std::string build_report_html(const ReportInputs& inputs) {
   const std::vector<double> shares = mass_shares(inputs.profile, overview);
   const std::string name = model_name(inputs.profile);
   const std::string title = !inputs.title.empty() ? inputs.title
-                            : name.empty()         ? std::string("moeslice report")
-                                                   : "moeslice report: " + name;
+                            : name.empty()        ? std::string("moeslice report")
+                                                  : "moeslice report: " + name;
   std::string body;
   body += header_section(inputs, overview);
   body += usage_section(inputs, overview, shares);

@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "profile/layer_stats.h"
 
 namespace moeslice {
 
@@ -20,9 +21,9 @@ UsageOverview describe_usage(const UsageProfile& profile, const std::string& sou
     for (const auto& layer : *layers) {
       if (!layer.is_number_integer() || layer.get<int64_t>() < 0 ||
           layer.get<int64_t>() >= profile.layers)
-        throw FormatError(fmt::format(
-            "{}: usage metadata 'expert_layers' holds {}, not a layer in [0, {})", source,
-            layer.dump(), profile.layers));
+        throw FormatError(
+            fmt::format("{}: usage metadata 'expert_layers' holds {}, not a layer in [0, {})",
+                        source, layer.dump(), profile.layers));
       overview.expert_layers.push_back(layer.get<int64_t>());
     }
     std::sort(overview.expert_layers.begin(), overview.expert_layers.end());
@@ -42,9 +43,9 @@ UsageOverview describe_usage(const UsageProfile& profile, const std::string& sou
   if (shared != info.end() && shared->is_number_integer())
     overview.shared_experts = shared->get<int64_t>();
   if (overview.shared_experts < 0 || overview.shared_experts >= profile.experts)
-    throw FormatError(fmt::format(
-        "{}: usage metadata 'shared_experts' is {}, but layers have {} experts", source,
-        overview.shared_experts, profile.experts));
+    throw FormatError(
+        fmt::format("{}: usage metadata 'shared_experts' is {}, but layers have {} experts", source,
+                    overview.shared_experts, profile.experts));
   overview.routed_experts = profile.experts - overview.shared_experts;
   std::set<std::string> domains;
   for (const auto& document : profile.documents)
@@ -55,39 +56,34 @@ UsageOverview describe_usage(const UsageProfile& profile, const std::string& sou
 }
 
 std::vector<double> mass_shares(const UsageProfile& profile, const UsageOverview& overview,
-                                const std::vector<char>& include) {
+                                std::span<const int64_t> documents) {
+  std::vector<int64_t> all;
+  if (documents.empty()) {
+    all.resize(static_cast<size_t>(profile.document_count()));
+    std::iota(all.begin(), all.end(), int64_t{0});
+    documents = all;
+  }
   const int64_t experts = profile.experts;
   const int64_t rows = static_cast<int64_t>(overview.expert_layers.size());
   std::vector<double> shares(static_cast<size_t>(rows * experts), 0.0);
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t layer = overview.expert_layers[static_cast<size_t>(row)];
+    const LayerStats stats = layer_stats(profile, layer, documents, Weighting::kToken);
     double* out = shares.data() + row * experts;
-    for (int64_t d = 0; d < profile.document_count(); ++d) {
-      if (!include.empty() && include[static_cast<size_t>(d)] == 0) continue;
-      for (int64_t e = 0; e < overview.routed_experts; ++e)
-        out[e] += static_cast<double>(profile.mass[profile.index(d, layer, e)]);
-    }
-    const double total = std::accumulate(out, out + overview.routed_experts, 0.0);
+    const double total =
+        std::accumulate(stats.mass.begin(), stats.mass.begin() + overview.routed_experts, 0.0);
     for (int64_t e = 0; e < experts; ++e) {
       if (e >= overview.routed_experts)
         out[e] = std::nan("");
-      else if (total > 0)
-        out[e] /= total;
+      else
+        out[e] = total > 0 ? stats.mass[static_cast<size_t>(e)] / total : 0.0;
     }
   }
   return shares;
 }
 
-std::vector<char> domain_mask(const UsageProfile& profile, const std::string& domain) {
-  std::vector<char> mask(profile.documents.size(), 0);
-  for (size_t d = 0; d < profile.documents.size(); ++d)
-    mask[d] = profile.documents[d].domain == domain ? 1 : 0;
-  return mask;
-}
-
 std::vector<std::vector<double>> coverage_curves(const std::vector<double>& shares,
-                                                 const UsageOverview& overview,
-                                                 int64_t experts) {
+                                                 const UsageOverview& overview, int64_t experts) {
   std::vector<std::vector<double>> curves;
   const int64_t rows = experts > 0 ? static_cast<int64_t>(shares.size()) / experts : 0;
   for (int64_t row = 0; row < rows; ++row) {
@@ -131,7 +127,8 @@ std::vector<double> domain_overlap(const UsageProfile& profile, const UsageOverv
   // top[d][row]: domain d's most used experts in that layer.
   std::vector<std::vector<std::vector<int32_t>>> top(domains);
   for (size_t d = 0; d < domains; ++d) {
-    const auto shares = mass_shares(profile, overview, domain_mask(profile, overview.domains[d]));
+    const auto shares =
+        mass_shares(profile, overview, select_documents(profile, overview.domains[d]));
     for (int64_t row = 0; row < rows; ++row)
       top[d].push_back(top_experts(shares, row, profile.experts, overview.routed_experts, count));
   }
@@ -146,8 +143,8 @@ std::vector<double> domain_overlap(const UsageProfile& profile, const UsageOverv
         std::set_intersection(left.begin(), left.end(), right.begin(), right.end(),
                               std::back_inserter(common));
         const size_t together = left.size() + right.size() - common.size();
-        sum += together > 0 ? static_cast<double>(common.size()) / static_cast<double>(together)
-                            : 1.0;
+        sum +=
+            together > 0 ? static_cast<double>(common.size()) / static_cast<double>(together) : 1.0;
       }
       overlap[a * domains + b] = rows > 0 ? sum / static_cast<double>(rows) : 0.0;
     }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,19 +28,15 @@ struct UsageOverview {
 UsageOverview describe_usage(const UsageProfile& profile, const std::string& source);
 
 // Expert shares, [expert_layers x experts] row-major: the expert's router mass over the layer's
-// total routed mass, summed over the documents with `include[d]` (all when empty). Shared
+// total routed mass, summed (profile/layer_stats.h) over `documents` (all when empty). Shared
 // experts' columns are NaN (they are not routed). A layer without mass has zeros.
 std::vector<double> mass_shares(const UsageProfile& profile, const UsageOverview& overview,
-                                const std::vector<char>& include = {});
-
-// Documents of one domain, as an `include` mask for mass_shares.
-std::vector<char> domain_mask(const UsageProfile& profile, const std::string& domain);
+                                std::span<const int64_t> documents = {});
 
 // For each row of `shares`: coverage[k] = share of the layer's routed mass held by its k most
 // used experts, k = 0..routed_experts.
 std::vector<std::vector<double>> coverage_curves(const std::vector<double>& shares,
-                                                 const UsageOverview& overview,
-                                                 int64_t experts);
+                                                 const UsageOverview& overview, int64_t experts);
 
 // The `count` most used routed experts of row `row` (ties go to the lower id), ascending ids.
 std::vector<int32_t> top_experts(const std::vector<double>& shares, int64_t row, int64_t experts,

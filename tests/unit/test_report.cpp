@@ -251,8 +251,10 @@ TEST_CASE("usage numbers: shares, coverage, plan mass, domain overlap") {
   two.info = {{"expert_layers", {0}}};
   for (const char* domain : {"a", "b", "c"}) two.add_document({domain, domain});
   const float masses[3][4] = {{9, 1, 1, 1}, {8, 1, 1, 1}, {1, 1, 1, 9}};
-  for (int64_t d = 0; d < 3; ++d)
+  for (int64_t d = 0; d < 3; ++d) {
+    two.tokens[static_cast<size_t>(d)] = 12;  // documents without tokens are not summed
     for (int64_t e = 0; e < 4; ++e) two.mass[two.index(d, 0, e)] = masses[d][e];
+  }
   const auto small = domain_overlap(two, describe_usage(two, "two"), 0.25);
   CHECK(small[0 * 3 + 1] == doctest::Approx(1.0));
   CHECK(small[0 * 3 + 2] == doctest::Approx(0.0));

@@ -1,5 +1,5 @@
 // Summing a usage profile's layer over documents.
-#include "rank/usage_stats.h"
+#include "profile/layer_stats.h"
 
 #include <set>
 

@@ -1,7 +1,7 @@
-// One layer's expert statistics summed over a profile's documents, the input of every ranking
-// metric. Per-token weighting (the default) sums raw counts and sums, so long documents weigh
-// more; per-document weighting divides each document's numbers by its token count first, so
-// every document counts equally.
+// One layer's expert statistics summed over a profile's documents: the input of every ranking
+// metric and of the report's usage figures. Per-token weighting (the default) sums raw counts and
+// sums, so long documents weigh more; per-document weighting divides each document's numbers by its
+// token count first, so every document counts equally.
 #pragma once
 
 #include <cstdint>
