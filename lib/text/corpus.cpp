@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "text/bad_records.h"
 #include "text/corpus_input.h"
 
 namespace moeslice {
@@ -20,8 +21,6 @@ using corpus::Place;
 namespace {
 
 enum class Shape { jsonl, text, text_lines, directory };
-
-constexpr size_t kSkippedExamples = 3;
 
 std::string lower_extension(const fs::path& path) {
   std::string extension = path.extension().string();
@@ -345,16 +344,9 @@ std::optional<CorpusDocument> CorpusReader::next() {
     return std::nullopt;
   }
   for (;;) {
-    std::optional<CorpusDocument> document;
-    try {
-      document = impl.read_record();
-    } catch (const FormatError& error) {
-      if (!o.skip_bad) throw;
-      ++impl.stats.skipped_bad;
-      if (impl.stats.skipped_examples.size() < kSkippedExamples)
-        impl.stats.skipped_examples.emplace_back(error.what());
-      continue;
-    }
+    std::optional<CorpusDocument> document =
+        read_skipping_bad([&impl] { return impl.read_record(); }, o.skip_bad,
+                          impl.stats.skipped_bad, impl.stats.skipped_examples);
     if (!document) {
       impl.finished = true;
       if (impl.stats.documents == 0) impl.throw_no_documents();

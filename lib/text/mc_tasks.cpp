@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "text/bad_records.h"
 #include "text/corpus_input.h"
 
 namespace moeslice {
@@ -13,8 +14,6 @@ namespace moeslice {
 using corpus::Place;
 
 namespace {
-
-constexpr size_t kSkippedExamples = 3;
 
 bool is_trailing_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -173,16 +172,9 @@ std::optional<McTask> McTaskReader::next() {
     return std::nullopt;
   }
   for (;;) {
-    std::optional<McTask> task;
-    try {
-      task = impl.read_record();
-    } catch (const FormatError& error) {
-      if (!impl.options.skip_bad) throw;
-      ++impl.stats.skipped_bad;
-      if (impl.stats.skipped_examples.size() < kSkippedExamples)
-        impl.stats.skipped_examples.emplace_back(error.what());
-      continue;
-    }
+    std::optional<McTask> task =
+        read_skipping_bad([&impl] { return impl.read_record(); }, impl.options.skip_bad,
+                          impl.stats.skipped_bad, impl.stats.skipped_examples);
     if (!task) {
       impl.finished = true;
       if (impl.stats.tasks == 0) {
