@@ -184,18 +184,35 @@ static void stream_safetensors(const ByteSink& out, std::span<const TensorSource
   out(std::as_bytes(std::span(header.data(), header.size())));
   constexpr uint64_t kReadAheadBytes = 64u << 20;
   std::vector<const FileRange*> upcoming;
+  // Byte-for-byte tensors that also follow each other in their source file (an expert's
+  // projections) are copied as one range.
+  auto kernel_copyable = [](const TensorSource& tensor) {
+    return tensor.file_range && tensor.file_range->length == tensor.byte_size();
+  };
+  auto continues = [](const FileRange& range, const TensorSource& next) {
+    return next.file_range && next.file_range->path == range.path &&
+           next.file_range->offset == range.offset + range.length;
+  };
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorSource& tensor = tensors[i];
     const uint64_t expected = tensor.byte_size();
-    if (tensor.file_range && tensor.file_range->length == expected && copy_range) {
+    if (kernel_copyable(tensor) && copy_range) {
+      FileRange run = *tensor.file_range;
+      size_t last = i;
+      while (last + 1 < tensors.size() && kernel_copyable(tensors[last + 1]) &&
+             continues(run, tensors[last + 1]))
+        run.length += tensors[++last].file_range->length;
       upcoming.clear();
       uint64_t ahead = 0;
-      for (size_t j = i + 1; j < tensors.size() && ahead < kReadAheadBytes; ++j)
+      for (size_t j = last + 1; j < tensors.size() && ahead < kReadAheadBytes; ++j)
         if (tensors[j].file_range) {
           upcoming.push_back(&*tensors[j].file_range);
           ahead += tensors[j].file_range->length;
         }
-      if (copy_range(*tensor.file_range, upcoming)) continue;
+      if (copy_range(run, upcoming)) {
+        i = last;
+        continue;
+      }
     }
     uint64_t written = 0;
     tensor.produce([&](std::span<const std::byte> bytes) {

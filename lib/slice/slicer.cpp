@@ -12,6 +12,7 @@
 #include "common/atomic_output.h"
 #include "common/error.h"
 #include "format/safetensors_writer.h"
+#include "forward/kernels/thread_pool.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
 
@@ -79,6 +80,7 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
   const ModelWeights full_weights = load_model_weights(full.spec, full.checkpoint);
   const ModelWeights sliced_weights = load_model_weights(sliced.spec, sliced.checkpoint);
   constexpr size_t kTokens = 8;
+  kernels::ThreadPool pool(0);  // every core: converting the experts' weights is the cost
   const auto hidden = static_cast<size_t>(full.spec.hidden);
   std::mt19937 random(1234);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -100,10 +102,9 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
                          static_cast<size_t>(sliced.spec.experts_per_token),
                          static_cast<size_t>(sliced.spec.shared_experts), renormalise, nullptr);
     MoeRecord full_record, sliced_record;
-    moe_block(*full_weights.layers[l].moe, restricted, x.cref(), y_full.ref(), full_record,
-              nullptr);
+    moe_block(*full_weights.layers[l].moe, restricted, x.cref(), y_full.ref(), full_record, &pool);
     moe_block(*sliced_weights.layers[l].moe, unrestricted, x.cref(), y_sliced.ref(), sliced_record,
-              nullptr);
+              &pool);
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < kTokens * hidden; ++i) {
       max_diff = std::max(max_diff, std::fabs(double{y_full.data()[i]} - y_sliced.data()[i]));
