@@ -2,10 +2,10 @@
 #include "slice/slicer.h"
 
 #include <algorithm>
-#include <tuple>
 #include <cmath>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
