@@ -43,13 +43,15 @@ void add_logits_command(CLI::App& app) {
                     "Also write each MoE layer's router logits, chosen experts, weights and "
                     "expert output norms");
   command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq,
-                      "Cut longer documents into independent windows of at most N tokens "
-                      "(default: the model's max_position_embeddings)")
+  command
+      ->add_option("--max-seq", options->max_seq,
+                   "Cut longer documents into independent windows of at most N tokens "
+                   "(default: the model's max_position_embeddings)")
       ->check(CLI::PositiveNumber);
-  command->add_option("--compute", options->compute,
-                      "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
-                      "accumulation, as a transformers bf16 run; needs a build with oneDNN)")
+  command
+      ->add_option("--compute", options->compute,
+                   "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
+                   "accumulation, as a transformers bf16 run; needs a build with oneDNN)")
       ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
           {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
   command->add_flag("--force", options->force, "Replace an existing output file");
@@ -69,10 +71,9 @@ void add_logits_command(CLI::App& app) {
     if (!options->keep.empty()) forward_options.keep = read_keep_plan(options->keep, model.spec);
     ForwardPass forward(model, std::move(forward_options));
     CorpusStats corpus_stats;
-    const std::vector<TokenDocument> documents =
-        read_corpus(options->corpus.corpus,
-                    corpus_options(options->corpus, options->model, model.spec.vocab),
-                    &corpus_stats);
+    const std::vector<TokenDocument> documents = read_corpus(
+        options->corpus.corpus, corpus_options(options->corpus, options->model, model.spec.vocab),
+        &corpus_stats);
     print_corpus_warnings(options->corpus, corpus_stats);
 
     // Refuse a sliding window that matters before computing anything.
@@ -98,8 +99,7 @@ void add_logits_command(CLI::App& app) {
         split[i] = windows;
       }
       recorder.reset(document.tokens.size());
-      DocumentResult result =
-          forward.run(document.tokens, options->router ? &recorder : nullptr);
+      DocumentResult result = forward.run(document.tokens, options->router ? &recorder : nullptr);
       append_document_tensors(i, result, options->router ? &recorder : nullptr, tensors);
       total_tokens += document.tokens.size();
     }

@@ -35,8 +35,8 @@ void add_report_command(CLI::App& app) {
     if (!options->compare.empty()) inputs.emplace_back(options->compare);
     check_output_outside_inputs(options->out, inputs);
     if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(fmt::format("output {} already exists (use --force to replace it)",
-                                   options->out));
+      throw InputError(
+          fmt::format("output {} already exists (use --force to replace it)", options->out));
     const std::vector<std::filesystem::path> plans(options->plans.begin(), options->plans.end());
     const std::optional<std::filesystem::path> compare =
         options->compare.empty() ? std::nullopt

@@ -11,10 +11,11 @@
 namespace moeslice::app {
 
 void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_required) {
-  CLI::Option* corpus = command.add_option("--corpus", flags.corpus,
-                  "Corpus: JSON Lines (.jsonl/.ndjson/.json; {\"text\": ...} or "
-                  "{\"input_ids\": [...]}, optional \"id\", \"domain\"), a text file, a "
-                  "directory of text files, or - for JSON Lines on stdin");
+  CLI::Option* corpus =
+      command.add_option("--corpus", flags.corpus,
+                         "Corpus: JSON Lines (.jsonl/.ndjson/.json; {\"text\": ...} or "
+                         "{\"input_ids\": [...]}, optional \"id\", \"domain\"), a text file, a "
+                         "directory of text files, or - for JSON Lines on stdin");
   corpus->required(corpus_required);
   command.add_option("--tokenizer", flags.tokenizer,
                      "tokenizer.json for text (default: the model directory's tokenizer.json)");

@@ -30,7 +30,8 @@ double time_best(int reps, const std::function<void()>& fn) {
   for (int i = 0; i < reps; ++i) {
     const auto start = std::chrono::steady_clock::now();
     fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
 }
@@ -52,7 +53,8 @@ std::vector<std::byte> random_weights(DType dtype, size_t rows, size_t cols, uin
 
 void bench_gemm(bool quick) {
   std::printf("\n## matmul_xWt (fp32 compute, backend %s)\n", std::string(gemm_backend()).c_str());
-  std::printf("%-28s %-6s %8s %10s\n", "shape [n x in] x [in x out]", "dtype", "threads", "GFLOP/s");
+  std::printf("%-28s %-6s %8s %10s\n", "shape [n x in] x [in x out]", "dtype", "threads",
+              "GFLOP/s");
   struct Shape {
     size_t n, in, out;
   };
@@ -65,7 +67,8 @@ void bench_gemm(bool quick) {
       const WeightMatrix w(dtype, storage.data(), s.out, s.in);
       for (size_t threads : {1u, 2u}) {
         ThreadPool pool(threads);
-        const double seconds = time_best(quick ? 2 : 5, [&] { matmul_xWt(x.cref(), w, y.ref(), {}, &pool); });
+        const double seconds =
+            time_best(quick ? 2 : 5, [&] { matmul_xWt(x.cref(), w, y.ref(), {}, &pool); });
         const double flops = 2.0 * static_cast<double>(s.n * s.in * s.out);
         std::printf("[%4zu x %4zu] x [%4zu x %4zu] %-6s %8zu %10.1f\n", s.n, s.in, s.in, s.out,
                     std::string(dtype_name(dtype)).c_str(), threads, flops / seconds / 1e9);
@@ -89,7 +92,8 @@ void bench_attention(bool quick) {
         causal_attention(q.cref(), k.cref(), v.cref(), shape, out.ref(), &pool);
       });
       // Useful work: QK^T and PV over the causal triangle.
-      const double flops = 2.0 * 2.0 * 16 * 128 * static_cast<double>(n) * static_cast<double>(n + 1) / 2;
+      const double flops =
+          2.0 * 2.0 * 16 * 128 * static_cast<double>(n) * static_cast<double>(n + 1) / 2;
       std::printf("%8zu %8zu %10.2f %12.1f\n", n, threads, seconds * 1e3, flops / seconds / 1e9);
     }
   }
@@ -98,8 +102,10 @@ void bench_attention(bool quick) {
 void bench_moe(bool quick) {
   const size_t hidden = 2048, width = 1024, experts = 64, k = 8;
   const size_t tokens = quick ? 512 : 2048;
-  std::printf("\n## moe_experts (OLMoE width: H %zu, %zu experts x I %zu, top-%zu, BF16 weights, %zu tokens)\n",
-              hidden, experts, width, k, tokens);
+  std::printf(
+      "\n## moe_experts (OLMoE width: H %zu, %zu experts x I %zu, top-%zu, BF16 weights, %zu "
+      "tokens)\n",
+      hidden, experts, width, k, tokens);
   std::vector<std::vector<std::byte>> storage;
   std::vector<ExpertMlp> mlps;
   for (size_t e = 0; e < experts; ++e) {
@@ -122,9 +128,8 @@ void bench_moe(bool quick) {
   std::printf("%8s %10s %12s %10s\n", "threads", "seconds", "tokens/s", "GFLOP/s");
   for (size_t threads : {1u, 2u}) {
     ThreadPool pool(threads);
-    const double seconds = time_best(quick ? 1 : 2, [&] {
-      moe_experts(x.cref(), routing, mlps, y.ref(), norms, &pool);
-    });
+    const double seconds = time_best(
+        quick ? 1 : 2, [&] { moe_experts(x.cref(), routing, mlps, y.ref(), norms, &pool); });
     const double flops = 2.0 * 3.0 * static_cast<double>(tokens * k * hidden * width);
     std::printf("%8zu %10.3f %12.0f %10.1f\n", threads, seconds,
                 static_cast<double>(tokens) / seconds, flops / seconds / 1e9);

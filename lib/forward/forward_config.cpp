@@ -64,19 +64,19 @@ void check_emo_extras(const ModelSpec& spec, const json& config) {
 ForwardConfig resolve_forward_config(const ModelSpec& spec) {
   const FamilyProfile& family = *spec.family;
   if (!family.forward_supported)
-    throw UnsupportedError(fmt::format(
-        "{}: the {} family is not supported by the forward pass (logits, profiling and "
-        "evaluation support emo, flex_olmo, mixtral, olmoe, qwen2_moe and qwen3_moe)",
-        spec.config_path.string(), family.family));
+    throw UnsupportedError(
+        fmt::format("{}: the {} family is not supported by the forward pass (logits, profiling and "
+                    "evaluation support emo, flex_olmo, mixtral, olmoe, qwen2_moe and qwen3_moe)",
+                    spec.config_path.string(), family.family));
   const json& config = spec.text_config();
   ForwardConfig result;
 
   if (present(config, "hidden_act") && config["hidden_act"] != "silu")
-    refuse(spec, "hidden_act", fmt::format("is {}, only \"silu\" is supported",
-                                           config["hidden_act"].dump()));
+    refuse(spec, "hidden_act",
+           fmt::format("is {}, only \"silu\" is supported", config["hidden_act"].dump()));
   if (present(config, "rope_scaling"))
-    refuse(spec, "rope_scaling", fmt::format("is {}, only null is supported",
-                                             config["rope_scaling"].dump()));
+    refuse(spec, "rope_scaling",
+           fmt::format("is {}, only null is supported", config["rope_scaling"].dump()));
   result.rope_theta = spec.number("rope_theta").value_or(10000.0);
   if (present(config, "rope_parameters")) {
     // transformers v5 keeps the RoPE settings in one object.
@@ -90,20 +90,21 @@ ForwardConfig resolve_forward_config(const ModelSpec& spec) {
       result.rope_theta = rope["rope_theta"].get<double>();
   }
   if (spec.head_dim % 2 != 0)
-    refuse(spec, "head_dim", fmt::format("is {}; rotate-half RoPE needs an even head size",
-                                         spec.head_dim));
+    refuse(spec, "head_dim",
+           fmt::format("is {}; rotate-half RoPE needs an even head size", spec.head_dim));
   if (family.family == "olmoe" && spec.head_dim * spec.heads != spec.hidden)
     // OlmoeAttention sizes its q/k norms by hidden_size, so a different head_dim is not a model
     // transformers can run.
-    refuse(spec, "head_dim", fmt::format("is {}, olmoe requires hidden_size / "
-                                         "num_attention_heads = {}",
-                                         spec.head_dim, spec.hidden / spec.heads));
+    refuse(spec, "head_dim",
+           fmt::format("is {}, olmoe requires hidden_size / "
+                       "num_attention_heads = {}",
+                       spec.head_dim, spec.hidden / spec.heads));
 
   result.rms_norm_eps = static_cast<float>(spec.number("rms_norm_eps").value_or(1e-6));
   if (present(config, "clip_qkv")) {
     if (family.family != "olmoe")
-      refuse(spec, "clip_qkv", fmt::format("is {}; only olmoe applies clip_qkv",
-                                           config["clip_qkv"].dump()));
+      refuse(spec, "clip_qkv",
+             fmt::format("is {}; only olmoe applies clip_qkv", config["clip_qkv"].dump()));
     if (!config["clip_qkv"].is_number()) refuse(spec, "clip_qkv", "is not a number");
     result.clip_qkv = config["clip_qkv"].get<float>();
   }
@@ -119,15 +120,16 @@ ForwardConfig resolve_forward_config(const ModelSpec& spec) {
 
   // Qwen families switch the window on with use_sliding_window; the others apply any non-null
   // sliding_window.
-  const bool qwen_style = spec.family->flags.end() !=
-                          std::find_if(spec.family->flags.begin(), spec.family->flags.end(),
-                                       [](const auto& f) { return f.first == "use_sliding_window"; });
+  const bool qwen_style =
+      spec.family->flags.end() !=
+      std::find_if(spec.family->flags.begin(), spec.family->flags.end(),
+                   [](const auto& f) { return f.first == "use_sliding_window"; });
   if (present(config, "sliding_window") && config["sliding_window"].is_number_integer() &&
       (!qwen_style || spec.flag("use_sliding_window")))
     result.sliding_window = config["sliding_window"].get<int64_t>();
 
-  result.renormalise_top_k = family.routing == RoutingKind::kSoftmaxTopKRenormalised ||
-                             spec.flag("norm_topk_prob");
+  result.renormalise_top_k =
+      family.routing == RoutingKind::kSoftmaxTopKRenormalised || spec.flag("norm_topk_prob");
   return result;
 }
 
@@ -137,11 +139,11 @@ std::string_view compute_mode_name(ComputeMode mode) {
 
 void check_sequence_length(const ModelSpec& spec, const ForwardConfig& config, int64_t length) {
   if (config.sliding_window && *config.sliding_window < length)
-    throw UnsupportedError(fmt::format(
-        "{}: '{}' is {} but a sequence has {} tokens; sliding-window attention is not "
-        "implemented (pass --max-seq {} to cut documents into windows that fit)",
-        spec.config_path.string(), "sliding_window", *config.sliding_window, length,
-        *config.sliding_window));
+    throw UnsupportedError(
+        fmt::format("{}: '{}' is {} but a sequence has {} tokens; sliding-window attention is not "
+                    "implemented (pass --max-seq {} to cut documents into windows that fit)",
+                    spec.config_path.string(), "sliding_window", *config.sliding_window, length,
+                    *config.sliding_window));
 }
 
 }  // namespace moeslice

@@ -23,7 +23,7 @@ std::string_view compute_mode_name(ComputeMode mode);
 struct ForwardConfig {
   float rms_norm_eps = 1e-6f;
   double rope_theta = 10000.0;
-  std::optional<float> clip_qkv;        // olmoe only: clamp q, k, v after the q/k norms
+  std::optional<float> clip_qkv;         // olmoe only: clamp q, k, v after the q/k norms
   std::optional<int64_t> max_positions;  // max_position_embeddings, when the config has it
   // A sliding attention window that applies; sequences longer than it are refused.
   std::optional<int64_t> sliding_window;

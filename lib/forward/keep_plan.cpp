@@ -25,11 +25,12 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
     fail("expected an object with 'experts_kept_per_layer'");
   const nlohmann::json& layers = plan["experts_kept_per_layer"];
   if (!layers.is_array() || layers.size() != static_cast<size_t>(spec.num_layers))
-    fail(fmt::format("'experts_kept_per_layer' must be a list with one entry per layer ({}), "
-                     "found {}",
-                     spec.num_layers,
-                     layers.is_array() ? std::to_string(layers.size()) + " entries"
-                                       : std::string(layers.type_name())));
+    fail(
+        fmt::format("'experts_kept_per_layer' must be a list with one entry per layer ({}), "
+                    "found {}",
+                    spec.num_layers,
+                    layers.is_array() ? std::to_string(layers.size()) + " entries"
+                                      : std::string(layers.type_name())));
   KeepPlan result;
   result.source = source;
   result.kept.resize(layers.size());
@@ -52,9 +53,10 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
         fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, value,
                          spec.num_experts));
       if (!ids.empty() && value <= ids.back())
-        fail(fmt::format("layer {}: expert ids must be strictly ascending (no duplicates); "
-                         "{} follows {}",
-                         l, value, ids.back()));
+        fail(
+            fmt::format("layer {}: expert ids must be strictly ascending (no duplicates); "
+                        "{} follows {}",
+                        l, value, ids.back()));
       ids.push_back(static_cast<int32_t>(value));
     }
     if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted)
@@ -62,8 +64,8 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
       for (int64_t shared = spec.num_experts - spec.shared_experts; shared < spec.num_experts;
            ++shared)
         if (!std::binary_search(ids.begin(), ids.end(), static_cast<int32_t>(shared)))
-          fail(fmt::format("layer {}: drops shared expert {}; EMO shared experts must be kept",
-                           l, shared));
+          fail(fmt::format("layer {}: drops shared expert {}; EMO shared experts must be kept", l,
+                           shared));
     result.kept[l] = std::move(ids);
   }
   return result;

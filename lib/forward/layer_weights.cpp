@@ -40,9 +40,10 @@ class Loader {
   std::vector<float> flattened(const std::string& name) const {
     const TensorView& view = tensor(name);
     if (!is_compute_float(view.dtype))
-      throw ModelError(fmt::format("tensor '{}' has dtype {}; the forward pass computes with "
-                                   "F32, BF16 or F16 weights only",
-                                   name, dtype_name(view.dtype)));
+      throw ModelError(
+          fmt::format("tensor '{}' has dtype {}; the forward pass computes with "
+                      "F32, BF16 or F16 weights only",
+                      name, dtype_name(view.dtype)));
     std::vector<float> out(static_cast<size_t>(view.numel()));
     convert_to_f32(view.dtype, view.bytes.data(), out.data(), out.size());
     return out;
@@ -81,8 +82,7 @@ const TensorView& model_tensor(const ModelSpec& spec, const Checkpoint& checkpoi
                                std::string_view role) {
   const ResolvedTensor* resolved = spec.find_model_tensor(role);
   if (resolved == nullptr)
-    throw ModelError(fmt::format("the {} profile names no '{}' tensor", spec.family->family,
-                                 role));
+    throw ModelError(fmt::format("the {} profile names no '{}' tensor", spec.family->family, role));
   return checkpoint.tensor(resolved->name);
 }
 
@@ -156,12 +156,13 @@ ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpo
         moe.shared_gate = load.flattened(layer.name_of("shared_expert_gate"));
         if (moe.shared_gate.size() != static_cast<size_t>(spec.hidden))
           throw ModelError(fmt::format("tensor '{}' has {} elements, expected {}",
-                                       layer.name_of("shared_expert_gate"),
-                                       moe.shared_gate.size(), spec.hidden));
+                                       layer.name_of("shared_expert_gate"), moe.shared_gate.size(),
+                                       spec.hidden));
       } else if (spec.family->shared_expert_kind == SharedExpertKind::kSeparate) {
-        throw UnsupportedError(fmt::format("the {} family's unweighted shared expert is not "
-                                           "implemented by the forward pass",
-                                           spec.family->family));
+        throw UnsupportedError(
+            fmt::format("the {} family's unweighted shared expert is not "
+                        "implemented by the forward pass",
+                        spec.family->family));
       }
       out.moe = std::move(moe);
     } else {

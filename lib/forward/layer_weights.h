@@ -25,10 +25,10 @@ struct AttentionWeights {
 };
 
 struct MoeWeights {
-  kernels::WeightMatrix router;               // [experts, hidden]
-  std::vector<kernels::ExpertMlp> experts;    // by expert id
-  std::optional<kernels::ExpertMlp> shared;   // Qwen2-MoE's shared expert
-  std::vector<float> shared_gate;             // [hidden], with `shared`
+  kernels::WeightMatrix router;              // [experts, hidden]
+  std::vector<kernels::ExpertMlp> experts;   // by expert id
+  std::optional<kernels::ExpertMlp> shared;  // Qwen2-MoE's shared expert
+  std::vector<float> shared_gate;            // [hidden], with `shared`
 };
 
 struct LayerWeights {

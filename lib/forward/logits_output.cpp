@@ -60,16 +60,16 @@ void append_document_tensors(size_t index, DocumentResult& result, RouterRecorde
     const std::string prefix = fmt::format("{}.layer.{}.", name, layer);
     const auto experts = static_cast<int64_t>(record.experts);
     const auto slots = static_cast<int64_t>(record.slots);
-    out.push_back(TensorSource::from_floats(prefix + "router_logits", DType::F32,
-                                            {tokens, experts}, std::move(record.router_logits)));
+    out.push_back(TensorSource::from_floats(prefix + "router_logits", DType::F32, {tokens, experts},
+                                            std::move(record.router_logits)));
     std::vector<std::byte> ids(record.chosen.size() * sizeof(int32_t));
     std::memcpy(ids.data(), record.chosen.data(), ids.size());
     out.push_back(
         TensorSource::from_bytes(prefix + "experts", DType::I32, {tokens, slots}, std::move(ids)));
     out.push_back(TensorSource::from_floats(prefix + "weights", DType::F32, {tokens, slots},
                                             std::move(record.weights)));
-    out.push_back(TensorSource::from_floats(prefix + "expert_out_norm", DType::F32,
-                                            {tokens, slots}, std::move(record.out_norms)));
+    out.push_back(TensorSource::from_floats(prefix + "expert_out_norm", DType::F32, {tokens, slots},
+                                            std::move(record.out_norms)));
   }
 }
 

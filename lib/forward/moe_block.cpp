@@ -92,8 +92,9 @@ MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size
                             bool renormalise, const std::vector<int32_t>* kept) {
   if (kind != RoutingKind::kSoftmaxTopK && kind != RoutingKind::kSoftmaxTopKRenormalised &&
       kind != RoutingKind::kEmoSplitSoftmax)
-    throw UnsupportedError("this family's routing (group-limited sigmoid or top-k-then-softmax) "
-                           "is not implemented by the forward pass");
+    throw UnsupportedError(
+        "this family's routing (group-limited sigmoid or top-k-then-softmax) "
+        "is not implemented by the forward pass");
   MoeRouting routing;
   routing.kind = kind;
   routing.experts = experts;
@@ -129,8 +130,8 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
   // the caller (they equal a sliced model's logits on the kept columns).
   record.router_probs = record.router_logits;
   if (routing.shared > 0)
-    record.routing = kernels::route_emo(record.router_probs.ref(), routing.slots, routing.shared,
-                                        routing.keep);
+    record.routing =
+        kernels::route_emo(record.router_probs.ref(), routing.slots, routing.shared, routing.keep);
   else
     record.routing = kernels::route_softmax_topk(record.router_probs.ref(), routing.slots,
                                                  routing.renormalise, routing.keep);

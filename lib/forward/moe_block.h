@@ -24,7 +24,7 @@ class ThreadPool;
 struct MoeRouting {
   RoutingKind kind = RoutingKind::kSoftmaxTopK;
   size_t experts = 0;
-  size_t shared = 0;       // EMO: the last `shared` experts, always chosen
+  size_t shared = 0;  // EMO: the last `shared` experts, always chosen
   bool renormalise = false;
   std::vector<uint8_t> keep;  // one flag per expert; empty = all kept
   // Slots per token: top_k, or fewer when the plan keeps fewer experts (reference README:

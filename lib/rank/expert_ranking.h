@@ -13,10 +13,10 @@
 
 #include "forward/keep_plan.h"
 #include "model/model_spec.h"
+#include "profile/layer_stats.h"
 #include "profile/usage_profile.h"
 #include "rank/keep_amount.h"
 #include "rank/rank_metric.h"
-#include "profile/layer_stats.h"
 
 namespace moeslice {
 

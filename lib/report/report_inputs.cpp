@@ -17,11 +17,10 @@ using nlohmann::json;
 constexpr const char* kVariantNumbers[] = {"experts_per_layer", "fraction_kept", "parameters",
                                            "bytes"};
 
-void check_numbers_object(const json& object, const std::string& where,
-                          const std::string& source) {
+void check_numbers_object(const json& object, const std::string& where, const std::string& source) {
   if (!object.is_object())
-    throw FormatError(fmt::format("{}: {} must be an object, found {}", source, where,
-                                  object.type_name()));
+    throw FormatError(
+        fmt::format("{}: {} must be an object, found {}", source, where, object.type_name()));
   for (const auto& [key, value] : object.items()) {
     if (key == "domains") {
       if (!value.is_object())
@@ -68,9 +67,9 @@ ReportPlan parse_report_plan(const json& document, const UsageProfile& profile,
       throw InputError(fmt::format("{}: layer {}: expected a list of expert ids or null, found {}",
                                    source, layer, entry.type_name()));
     if (std::find(expert_layers.begin(), expert_layers.end(), layer) == expert_layers.end())
-      throw InputError(fmt::format(
-          "{}: layer {} has no experts in the usage profile; its entry must be null", source,
-          layer));
+      throw InputError(
+          fmt::format("{}: layer {} has no experts in the usage profile; its entry must be null",
+                      source, layer));
     if (entry.empty())
       throw InputError(fmt::format("{}: layer {}: keeps no experts", source, layer));
     std::vector<int32_t> ids;
@@ -103,8 +102,7 @@ void check_comparison(const json& comparison, const std::string& source) {
                                   comparison.type_name()));
   const auto schema = comparison.find("schema");
   if (schema != comparison.end() && *schema != json(1))
-    throw FormatError(
-        fmt::format("{}: comparison schema {}, expected 1", source, schema->dump()));
+    throw FormatError(fmt::format("{}: comparison schema {}, expected 1", source, schema->dump()));
   for (const char* key : {"model", "corpus", "tasks"}) {
     const auto value = comparison.find(key);
     if (value != comparison.end() && !value->is_string() && !value->is_null())
@@ -113,14 +111,13 @@ void check_comparison(const json& comparison, const std::string& source) {
   }
   const auto variants = comparison.find("variants");
   if (variants == comparison.end() || !variants->is_array())
-    throw FormatError(
-        fmt::format("{}: not a comparison: expected a 'variants' array", source));
+    throw FormatError(fmt::format("{}: not a comparison: expected a 'variants' array", source));
   for (size_t i = 0; i < variants->size(); ++i) {
     const json& variant = (*variants)[i];
     const std::string where = fmt::format("variants[{}]", i);
     if (!variant.is_object())
-      throw FormatError(fmt::format("{}: {} must be an object, found {}", source, where,
-                                    variant.type_name()));
+      throw FormatError(
+          fmt::format("{}: {} must be an object, found {}", source, where, variant.type_name()));
     const auto label = variant.find("label");
     if (label == variant.end() || !label->is_string())
       throw FormatError(fmt::format("{}: {} needs a string 'label'", source, where));

@@ -16,7 +16,7 @@
 namespace moeslice {
 
 struct ReportPlan {
-  std::string path;  // as given, for the page
+  std::string path;   // as given, for the page
   std::string label;  // the plan's "label", else the file name
   // Indexed by layer; nullopt = no restriction (always for layers without experts).
   std::vector<std::optional<std::vector<int32_t>>> kept;

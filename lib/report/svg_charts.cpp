@@ -205,8 +205,9 @@ std::string render_heatmap(const HeatmapSpec& spec) {
       const std::string fill =
           applicable ? css_color(viridis(normalized(value, spec.value_min, spec.value_max)))
                      : kNotApplicable;
-      const std::string tooltip =
-          !applicable ? spec.na_tooltip : i < spec.tooltips.size() ? spec.tooltips[i] : "";
+      const std::string tooltip = !applicable                ? spec.na_tooltip
+                                  : i < spec.tooltips.size() ? spec.tooltips[i]
+                                                             : "";
       svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\">{}</rect>",
                          c * cw, r * ch, cw - gap, ch - gap, fill, title_element(tooltip));
     }
@@ -214,8 +215,8 @@ std::string render_heatmap(const HeatmapSpec& spec) {
   svg += "</g>";
 
   // Dots on marked cells and printed values, drawn over the cells.
-  const bool any_marked = std::any_of(spec.marked.begin(), spec.marked.end(),
-                                      [](char marked) { return marked != 0; });
+  const bool any_marked =
+      std::any_of(spec.marked.begin(), spec.marked.end(), [](char marked) { return marked != 0; });
   if (any_marked || spec.show_values) {
     svg += fmt::format("<g transform=\"translate({} {})\">", num(left), num(top));
     const double radius = std::max(1.3, std::min(cw - gap, ch - gap) * 0.2);
@@ -265,9 +266,8 @@ std::string render_color_legend(const ColorLegendSpec& spec) {
       "<svg class=\"legend\" width=\"{}\" height=\"{}\" "
       "viewBox=\"0 0 {} {}\" role=\"img\">",
       num(width), num(height), num(width), num(height));
-  svg += fmt::format(
-      "<defs><linearGradient id=\"{}\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">",
-      escape_html(spec.gradient_id));
+  svg += fmt::format("<defs><linearGradient id=\"{}\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">",
+                     escape_html(spec.gradient_id));
   for (int stop = 0; stop <= 10; ++stop)
     svg += fmt::format("<stop offset=\"{}%\" stop-color=\"{}\"/>", stop * 10,
                        css_color(viridis(stop / 10.0)));
@@ -291,7 +291,8 @@ std::string render_color_legend(const ColorLegendSpec& spec) {
         num(bar_top + bar_height + 15), kMuted, tick_text(tick, spec.percent, step));
   }
   for (const auto& marker : spec.markers) {
-    const double x = bar_left + bar_width * normalized(marker.value, spec.value_min, spec.value_max);
+    const double x =
+        bar_left + bar_width * normalized(marker.value, spec.value_min, spec.value_max);
     svg += fmt::format(
         "<path d=\"M{} {}l-4 -6h8z\" fill=\"{}\"/>"
         "<text x=\"{}\" y=\"{}\" text-anchor=\"{}\" font-size=\"10.5\" fill=\"{}\">{}</text>",
@@ -330,13 +331,14 @@ std::string render_line_chart(const LineChartSpec& spec) {
     if (log_x)
       return left + plot_width * (std::log2(std::max(x, spec.x_min)) - std::log2(spec.x_min)) /
                         (std::log2(spec.x_max) - std::log2(spec.x_min));
-    return left + plot_width * (spec.x_max > spec.x_min ? (x - spec.x_min) / (spec.x_max - spec.x_min)
-                                                        : 0.5);
+    return left +
+           plot_width *
+               (spec.x_max > spec.x_min ? (x - spec.x_min) / (spec.x_max - spec.x_min) : 0.5);
   };
   const auto py = [&](double y) {
-    return top + plot_height *
-                     (1 - (spec.y_max > spec.y_min ? (y - spec.y_min) / (spec.y_max - spec.y_min)
-                                                   : 0.5));
+    return top +
+           plot_height *
+               (1 - (spec.y_max > spec.y_min ? (y - spec.y_min) / (spec.y_max - spec.y_min) : 0.5));
   };
 
   std::string svg = fmt::format(
@@ -386,9 +388,8 @@ std::string render_line_chart(const LineChartSpec& spec) {
         num(x), num(x), num(top + plot_height), num(top + plot_height + 4), kAxis, num(x),
         num(top + plot_height + 16), kMuted, tick_text(tick, spec.x_percent, x_step));
   }
-  svg += fmt::format(
-      "<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"{}\"/>", num(left),
-      num(left + plot_width), num(top + plot_height), num(top + plot_height), kAxis);
+  svg += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"{}\"/>", num(left),
+                     num(left + plot_width), num(top + plot_height), num(top + plot_height), kAxis);
   if (!spec.x_title.empty())
     svg += fmt::format(
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11.5\" fill=\"{}\">{}</text>",
@@ -397,8 +398,7 @@ std::string render_line_chart(const LineChartSpec& spec) {
     svg += fmt::format(
         "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\" "
         "font-size=\"11.5\" fill=\"{}\">{}</text>",
-        num(top + plot_height / 2), num(top + plot_height / 2), kMuted,
-        escape_html(spec.y_title));
+        num(top + plot_height / 2), num(top + plot_height / 2), kMuted, escape_html(spec.y_title));
 
   // Vertical guides, labelled inside the plot at staggered heights.
   for (size_t g = 0; g < spec.guides.size(); ++g) {
@@ -416,7 +416,8 @@ std::string render_line_chart(const LineChartSpec& spec) {
     if (!series.line || series.x.size() < 2) continue;
     std::string path;
     for (size_t i = 0; i < series.x.size() && i < series.y.size(); ++i)
-      path += fmt::format("{}{} {}", i == 0 ? "M" : "L", num(px(series.x[i])), num(py(series.y[i])));
+      path +=
+          fmt::format("{}{} {}", i == 0 ? "M" : "L", num(px(series.x[i])), num(py(series.y[i])));
     svg += fmt::format(
         "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" stroke-opacity=\"{}\" "
         "stroke-linejoin=\"round\" stroke-linecap=\"round\"{}>{}</path>",
@@ -432,11 +433,11 @@ std::string render_line_chart(const LineChartSpec& spec) {
     for (size_t i = 0; i < series.x.size() && i < series.y.size(); ++i) {
       if (!std::isfinite(series.y[i])) continue;
       const double x = px(series.x[i]), y = py(series.y[i]);
-      svg += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{}\" stroke=\"#fff\" "
-                         "stroke-width=\"1.2\">{}</circle>",
-                         num(x), num(y), series.color,
-                         title_element(i < series.point_tooltips.size() ? series.point_tooltips[i]
-                                                                        : ""));
+      svg += fmt::format(
+          "<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{}\" stroke=\"#fff\" "
+          "stroke-width=\"1.2\">{}</circle>",
+          num(x), num(y), series.color,
+          title_element(i < series.point_tooltips.size() ? series.point_tooltips[i] : ""));
       if (i >= series.point_labels.size() || series.point_labels[i].empty()) continue;
       const std::string& label = series.point_labels[i];
       const double w = text_width(label, 6.2);

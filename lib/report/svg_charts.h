@@ -90,7 +90,7 @@ struct LineChartSpec {
   std::string y_title;
   bool x_percent = false;
   bool y_percent = false;
-  bool x_log2 = false;  // logarithmic x axis (x_min must be > 0)
+  bool x_log2 = false;          // logarithmic x axis (x_min must be > 0)
   std::vector<double> x_ticks;  // explicit ticks; empty: nice ticks
   std::vector<ChartSeries> series;
   std::vector<ChartGuide> guides;  // dashed vertical lines with a label at the top

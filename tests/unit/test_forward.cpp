@@ -11,9 +11,9 @@
 #include "forward/forward_pass.h"
 #include "forward/keep_plan.h"
 #include "forward/moe_block.h"
-#include "text/corpus.h"
 #include "model/random_checkpoint.h"
 #include "test_util.h"
+#include "text/corpus.h"
 
 namespace moeslice {
 namespace {
@@ -24,8 +24,8 @@ Model random_model(const TempDir& dir, const std::string& family,
                    nlohmann::json overrides = nlohmann::json::object()) {
   RandomModelOptions options;
   options.family = family;
-  options.dims = {{"layers", 3}, {"hidden", 32}, {"experts", 6}, {"top_k", 2},
-                  {"expert_width", 16}, {"vocab", 50}, {"heads", 4}, {"kv_heads", 2}};
+  options.dims = {{"layers", 3},        {"hidden", 32}, {"experts", 6}, {"top_k", 2},
+                  {"expert_width", 16}, {"vocab", 50},  {"heads", 4},   {"kv_heads", 2}};
   options.config_overrides = std::move(overrides);
   options.seed = 3;
   write_random_checkpoint(options, dir / family);
@@ -68,8 +68,12 @@ struct Recorder : ForwardObserver {
   };
   std::vector<Event> events;
   void on_moe_layer(const MoeLayerEvent& e) override {
-    events.push_back({e.layer, e.window_begin, e.tokens, e.slots,
-                      {e.chosen.begin(), e.chosen.end()}, {e.weights.begin(), e.weights.end()}});
+    events.push_back({e.layer,
+                      e.window_begin,
+                      e.tokens,
+                      e.slots,
+                      {e.chosen.begin(), e.chosen.end()},
+                      {e.weights.begin(), e.weights.end()}});
   }
 };
 
@@ -133,9 +137,9 @@ TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
 TEST_CASE("restricted routing picks only kept experts, min(k, kept) of them") {
   const TempDir dir;
   const Model model = random_model(dir, "olmoe");
-  const KeepPlan plan = parse_keep_plan(
-      nlohmann::json::parse(R"({"experts_kept_per_layer": [[1, 4], [2], null]})"), model.spec,
-      "plan.json");
+  const KeepPlan plan =
+      parse_keep_plan(nlohmann::json::parse(R"({"experts_kept_per_layer": [[1, 4], [2], null]})"),
+                      model.spec, "plan.json");
   CHECK(keep_plan_json(plan) == R"({"experts_kept_per_layer":[[1,4],[2],null]})");
   ForwardOptions restricted = options(1);
   restricted.keep = plan;
@@ -214,14 +218,14 @@ TEST_CASE("token corpus: documents, ids, and errors with file:line") {
   CHECK(docs[2].id == "2");
   CHECK(docs[2].tokens == std::vector<int32_t>{4, 5, 6});
 
-  for (const char* bad : {"{\"input_ids\": [1,", "{}", "{\"input_ids\": [1, -1]}",
-                          "{\"input_ids\": [10]}", "{\"input_ids\": []}", "{\"input_ids\": [true]}",
-                          "3"}) {
+  for (const char* bad :
+       {"{\"input_ids\": [1,", "{}", "{\"input_ids\": [1, -1]}", "{\"input_ids\": [10]}",
+        "{\"input_ids\": []}", "{\"input_ids\": [true]}", "3"}) {
     CAPTURE(bad);
     test::write_file(dir / "bad.jsonl", std::string("{\"input_ids\": [1]}\n") + bad + "\n");
-    test::check_mentions(test::thrown_message<FormatError>(
-                             [&] { read_token_corpus(dir / "bad.jsonl", 10); }),
-                         {"bad.jsonl:2: "});
+    test::check_mentions(
+        test::thrown_message<FormatError>([&] { read_token_corpus(dir / "bad.jsonl", 10); }),
+        {"bad.jsonl:2: "});
   }
   test::write_file(dir / "empty.jsonl", "\n\n");
   test::check_mentions(

@@ -30,7 +30,7 @@ using test::TempDir;
 using test::thrown_message;
 using test::write_file;
 
-constexpr int64_t kLayers = 4;   // layer 0 is dense
+constexpr int64_t kLayers = 4;  // layer 0 is dense
 constexpr int64_t kExperts = 16;
 
 // Three domains that prefer different experts (each around its own centre), with a shared core
@@ -332,25 +332,25 @@ TEST_CASE("bad inputs are refused with typed errors naming the file") {
   // another schema.
   const auto compare_error = [&](const std::string& name, const std::string& text) {
     write_file(dir / name, text);
-    return thrown_message<FormatError>(
-        [&] { build_report_from_files(usage, {}, dir / name, ""); });
+    return thrown_message<FormatError>([&] { build_report_from_files(usage, {}, dir / name, ""); });
   };
   check_mentions(compare_error("c1.json", "{\"variants\": ["), {"c1.json", "not valid JSON"});
   check_mentions(compare_error("c2.json", R"({"schema": 1})"), {"c2.json", "'variants' array"});
   check_mentions(compare_error("c3.json", R"({"variants": [{"kind": "full"}]})"),
                  {"c3.json", "variants[0]", "label"});
   check_mentions(
-      compare_error("c4.json", R"({"variants": [{"label": "x", "metrics": {"perplexity": "low"}}]})"),
+      compare_error("c4.json",
+                    R"({"variants": [{"label": "x", "metrics": {"perplexity": "low"}}]})"),
       {"c4.json", "variants[0].metrics.perplexity", "number"});
   check_mentions(compare_error("c5.json", R"({"schema": 2, "variants": []})"),
                  {"c5.json", "schema 2"});
   check_mentions(
-      compare_error("c6.json",
-                    R"({"variants": [{"label": "x", "metrics": {"domains": {"code": {"acc": []}}}}]})"),
+      compare_error(
+          "c6.json",
+          R"({"variants": [{"label": "x", "metrics": {"domains": {"code": {"acc": []}}}}]})"),
       {"c6.json", "domains.code.acc"});
-  check_mentions(thrown_message<InputError>([&] {
-                   build_report_from_files(usage, {}, dir / "nope.json", "");
-                 }),
+  check_mentions(thrown_message<InputError>(
+                     [&] { build_report_from_files(usage, {}, dir / "nope.json", ""); }),
                  {"nope.json", "does not exist"});
 }
 

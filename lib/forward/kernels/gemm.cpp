@@ -18,8 +18,8 @@ namespace {
 blasint to_blas(size_t value) { return static_cast<blasint>(value); }
 #else
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MutableMap = Eigen::Map<RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
+using ConstMap = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<> >;
+using MutableMap = Eigen::Map<RowMajor, Eigen::Unaligned, Eigen::OuterStride<> >;
 
 ConstMap eigen_map(ConstMatrixRef m) {
   return {m.data, static_cast<Eigen::Index>(m.rows), static_cast<Eigen::Index>(m.cols),

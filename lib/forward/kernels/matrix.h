@@ -18,7 +18,8 @@ struct ConstMatrixRef {
 
   ConstMatrixRef() = default;
   ConstMatrixRef(const float* d, size_t r, size_t c) : data(d), rows(r), cols(c), stride(c) {}
-  ConstMatrixRef(const float* d, size_t r, size_t c, size_t s) : data(d), rows(r), cols(c), stride(s) {
+  ConstMatrixRef(const float* d, size_t r, size_t c, size_t s)
+      : data(d), rows(r), cols(c), stride(s) {
     assert(s >= c);
   }
 
@@ -55,7 +56,9 @@ struct MatrixRef {
     assert(s >= c);
   }
 
-  operator ConstMatrixRef() const { return {data, rows, cols, stride}; }  // NOLINT: implicit on purpose
+  operator ConstMatrixRef() const {
+    return {data, rows, cols, stride};
+  }  // NOLINT: implicit on purpose
 
   float* row(size_t r) const {
     assert(r < rows);

@@ -40,7 +40,8 @@ void run_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef act, MatrixRef ou
     mlp.up.rows_to_f32(begin, count, weights.data() + count * hidden);
     MatrixRef gu(gate_up.data(), m, 2 * count);
     gemm_abt(x, ConstMatrixRef(weights.data(), 2 * count, hidden), gu);
-    for (size_t t = 0; t < m; ++t) silu_glu(gu.row(t), gu.row(t) + count, act.row(t) + begin, count);
+    for (size_t t = 0; t < m; ++t)
+      silu_glu(gu.row(t), gu.row(t) + count, act.row(t) + begin, count);
   });
 
   const size_t down_block = weight_block_rows(width);

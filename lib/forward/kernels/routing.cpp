@@ -32,8 +32,8 @@ void softmax_rows(MatrixRef values, size_t begin, size_t count) {
   for (size_t r = 0; r < values.rows; ++r) softmax_row(values.row(r) + begin, count);
 }
 
-size_t top_k(const float* values, size_t n, size_t k, std::span<const uint8_t> keep,
-             int32_t* index, float* value) {
+size_t top_k(const float* values, size_t n, size_t k, std::span<const uint8_t> keep, int32_t* index,
+             float* value) {
   assert(keep.empty() || keep.size() == n);
   if (k == 0) return 0;
   // Insertion into a sorted prefix: k is small (<= 8 in every family) and the scan is in index
@@ -92,8 +92,8 @@ Routing route_emo(MatrixRef logits, size_t k, size_t shared, std::span<const uin
     if (shared == 0) continue;
     int32_t* shared_idx = idx + picked;
     float* shared_w = w + picked;
-    const size_t picked_shared = top_k(row + routed, shared, shared, keep_shared, shared_idx,
-                                       shared_w);
+    const size_t picked_shared =
+        top_k(row + routed, shared, shared, keep_shared, shared_idx, shared_w);
     for (size_t s = 0; s < picked_shared; ++s) shared_idx[s] += static_cast<int32_t>(routed);
   }
   return routing;

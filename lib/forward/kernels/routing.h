@@ -40,8 +40,8 @@ inline void softmax_rows(MatrixRef values) { softmax_rows(values, 0, values.cols
 // index first (NaN counts as largest, as in PyTorch). Entries equal to -inf and entries with
 // keep[i] == 0 (keep empty: none) are never picked. Writes min(k, eligible) indices and values
 // and returns that count.
-size_t top_k(const float* values, size_t n, size_t k, std::span<const uint8_t> keep,
-             int32_t* index, float* value);
+size_t top_k(const float* values, size_t n, size_t k, std::span<const uint8_t> keep, int32_t* index,
+             float* value);
 
 // olmoe, flex_olmo, qwen2/3_moe, mixtral: logits [n, E] are masked and replaced by the softmax
 // probabilities (in place; the profiler reads them), then top-k per token, weights renormalised

@@ -31,11 +31,10 @@ void to_f32(DType dtype, const std::byte* src, float* dst, size_t count) {
     const __mmask16 all = 0xffff;
     for (; i + 16 <= count; i += 16) {
       const __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
-      const __m512 wide =
-          dtype == DType::BF16
-              ? _mm512_castsi512_ps(
-                    _mm512_maskz_slli_epi32(all, _mm512_maskz_cvtepu16_epi32(all, half), 16))
-              : _mm512_maskz_cvtph_ps(all, half);
+      const __m512 wide = dtype == DType::BF16
+                              ? _mm512_castsi512_ps(_mm512_maskz_slli_epi32(
+                                    all, _mm512_maskz_cvtepu16_epi32(all, half), 16))
+                              : _mm512_maskz_cvtph_ps(all, half);
       _mm512_storeu_ps(dst + i, wide);
     }
     convert_to_f32(dtype, src + 2 * i, dst + i, count - i);
