@@ -63,8 +63,9 @@ void add_rank_command(CLI::App& app) {
     if (options->nonuniform)
       fmt::print(stderr,
                  "moeslice: warning: --nonuniform keeps different expert counts per layer; "
-                 "transformers, vLLM and llama.cpp cannot load such a slice, and moeslice "
-                 "slice refuses it\n");
+                 "transformers, vLLM and llama.cpp cannot load such a slice (moeslice slice "
+                 "writes one only for the emo family, as num_experts_per_layer, which EMO's own "
+                 "modeling code reads)\n");
     write_plan_file(options->out, plan, options->force);
     fmt::print("wrote {}: {}\n", options->out, plan_summary(plan));
   });

@@ -1,5 +1,5 @@
 // `moeslice slice`: write a standalone checkpoint with only the experts a plan keeps.
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "commands.h"
 #include "format/safetensors_writer.h"
@@ -32,9 +32,13 @@ void add_slice_command(CLI::App& app) {
     slice_options.verify = !options->no_verify;
     const SliceReport report =
         slice_checkpoint(model, plan, plan_document, options->out, slice_options);
+    const std::string kept =
+        report.experts_after_each_layer.empty()
+            ? std::to_string(report.experts_after)
+            : fmt::format("[{}]", fmt::join(report.experts_after_each_layer, ","));
     fmt::print(
         "wrote {}: {} of {} experts per layer, {} per token; {} -> {} ({:.1f}%)\n", options->out,
-        report.experts_after, report.experts_before, report.experts_per_token_after,
+        kept, report.experts_before, report.experts_per_token_after,
         format_byte_size(report.bytes_before), format_byte_size(report.bytes_after),
         100.0 * static_cast<double>(report.bytes_after) / static_cast<double>(report.bytes_before));
     if (report.verify_max_relative_error >= 0)

@@ -32,6 +32,17 @@ std::string cell(const json& metrics, const char* key, const char* format) {
   return fmt::format(fmt::runtime(format), metrics[key].get<double>());
 }
 
+// Experts over all MoE layers and the number of those layers (slices may differ per layer).
+std::pair<int64_t, int64_t> experts_and_layers(const ModelSpec& spec) {
+  int64_t experts = 0, layers = 0;
+  for (const auto& layer : spec.layers)
+    if (layer.has_experts) {
+      experts += layer.num_experts;
+      ++layers;
+    }
+  return {experts, layers};
+}
+
 }  // namespace
 
 VariantInfo describe_full_model(const Model& model) {
@@ -40,7 +51,8 @@ VariantInfo describe_full_model(const Model& model) {
   info.label = "full";
   info.kind = "full";
   info.source = model.checkpoint.dir().string();
-  info.experts_per_layer = model.spec.num_experts;
+  const auto [experts, layers] = experts_and_layers(model.spec);
+  info.experts_per_layer = layers > 0 ? experts / layers : model.spec.num_experts;
   info.parameters = summary.total_parameters;
   info.bytes = summary.total_bytes;
   return info;
@@ -55,25 +67,25 @@ VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::st
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
-    const int64_t kept_count = kept ? static_cast<int64_t>(kept->size()) : full.spec.num_experts;
-    ExpertFootprint footprint = expert_footprint(full.spec, full.checkpoint, layer);
+    const int64_t kept_count = kept ? static_cast<int64_t>(kept->size()) : layer.num_experts;
+    ExpertFootprint footprint = expert_footprint(full.checkpoint, layer);
     // A dropped expert also loses its router row (and router bias entry).
     for (const auto& tensor : layer.tensors) {
       const TensorView* view = full.checkpoint.find(tensor.name);
       if (!tensor.expert_axis || tensor.role.rfind("router", 0) != 0 || view == nullptr) continue;
-      footprint.parameters += view->numel() / full.spec.num_experts;
-      footprint.bytes += view->bytes.size() / static_cast<uint64_t>(full.spec.num_experts);
+      footprint.parameters += view->numel() / layer.num_experts;
+      footprint.bytes += view->bytes.size() / static_cast<uint64_t>(layer.num_experts);
     }
-    const int64_t dropped = full.spec.num_experts - kept_count;
+    const int64_t dropped = layer.num_experts - kept_count;
     info.parameters -= footprint.parameters * dropped;
     info.bytes -= footprint.bytes * static_cast<uint64_t>(dropped);
     kept_total += kept_count;
     ++layers;
   }
+  const int64_t full_total = experts_and_layers(full.spec).first;
   info.experts_per_layer = layers > 0 ? kept_total / layers : full.spec.num_experts;
-  info.fraction_kept = layers > 0 ? static_cast<double>(kept_total) /
-                                        static_cast<double>(layers * full.spec.num_experts)
-                                  : 1.0;
+  info.fraction_kept =
+      full_total > 0 ? static_cast<double>(kept_total) / static_cast<double>(full_total) : 1.0;
   return info;
 }
 
@@ -91,9 +103,10 @@ VariantInfo describe_sliced_model(const Model& sliced, const Model& full, const 
     info.label = std::filesystem::path(path).filename().string();
   info.kind = "sliced";
   info.source = path;
-  info.fraction_kept = full.spec.num_experts > 0 ? static_cast<double>(sliced.spec.num_experts) /
-                                                       static_cast<double>(full.spec.num_experts)
-                                                 : 1.0;
+  const int64_t sliced_total = experts_and_layers(sliced.spec).first;
+  const int64_t full_total = experts_and_layers(full.spec).first;
+  info.fraction_kept =
+      full_total > 0 ? static_cast<double>(sliced_total) / static_cast<double>(full_total) : 1.0;
   return info;
 }
 

@@ -31,8 +31,8 @@ bool truthy(const json& value) {
                                      spec.config_path.string(), key, why, spec.family->family));
 }
 
-// EMO's per-layer expert counts are accepted only when they repeat the global ones: ModelSpec
-// describes every MoE layer with the same expert count.
+// EMO's per-layer shared-expert counts are accepted only when they repeat the global one (per-layer
+// expert counts are part of ModelSpec).
 void check_emo_extras(const ModelSpec& spec, const json& config) {
   for (const char* key : {"always_active_experts", "always_active_experts_per_layer"})
     if (present(config, key) && truthy(config[key])) refuse(spec, key, "is set");
@@ -48,9 +48,6 @@ void check_emo_extras(const ModelSpec& spec, const json& config) {
       if (!entry.is_number_integer() || entry.get<int64_t>() != expected) return false;
     return true;
   };
-  if (present(config, "num_experts_per_layer") &&
-      !uniform(config["num_experts_per_layer"], spec.num_experts))
-    refuse(spec, "num_experts_per_layer", "varies between layers");
   if (present(config, "num_shared_experts_per_layer") &&
       !uniform(config["num_shared_experts_per_layer"], spec.shared_experts))
     refuse(spec, "num_shared_experts_per_layer", "varies between layers");
@@ -127,9 +124,6 @@ ForwardConfig resolve_forward_config(const ModelSpec& spec) {
   if (present(config, "sliding_window") && config["sliding_window"].is_number_integer() &&
       (!qwen_style || spec.flag("use_sliding_window")))
     result.sliding_window = config["sliding_window"].get<int64_t>();
-
-  result.renormalise_top_k =
-      family.routing == RoutingKind::kSoftmaxTopKRenormalised || spec.flag("norm_topk_prob");
   return result;
 }
 

@@ -27,13 +27,12 @@ struct ForwardConfig {
   std::optional<int64_t> max_positions;  // max_position_embeddings, when the config has it
   // A sliding attention window that applies; sequences longer than it are refused.
   std::optional<int64_t> sliding_window;
-  bool renormalise_top_k = false;  // Mixtral always; others when norm_topk_prob
 };
 
 // Checks `spec` against what the CPU forward pass implements and returns its numbers. Throws
 // UnsupportedError naming the family (forward_supported == false) or the config key (hidden_act,
 // rope_scaling, rope_parameters.rope_type, clip_qkv outside olmoe, attention_bias for mixtral,
-// EMO's always_active_experts / ghost_extend_eval / dense_mlp_bias / per-layer expert counts,
+// EMO's always_active_experts / ghost_extend_eval / dense_mlp_bias / varying shared counts,
 // norm_topk_prob together with EMO shared experts, an olmoe head_dim other than hidden / heads).
 ForwardConfig resolve_forward_config(const ModelSpec& spec);
 

@@ -83,7 +83,7 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
                                      options_.keep->source, layer.index));
       continue;
     }
-    routing_[static_cast<size_t>(layer.index)] = routing_over(kept);
+    routing_[static_cast<size_t>(layer.index)] = layer_routing(spec_, layer, kept);
   }
   last_layer_ = spec_.num_layers - 1;
   if (options_.stop_after_last_moe_layer) {
@@ -264,22 +264,15 @@ void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserv
   if (!layer.has_experts)
     throw std::logic_error(fmt::format("observe_moe: layer {} has no experts", l));
   std::optional<MoeRouting> full;
-  if (unrestricted) full = routing_over(nullptr);
+  if (unrestricted) full = layer_routing(spec_, layer, nullptr);
   const kernels::ConstMatrixRef input = mlp_input(l, state.hidden);
   route_experts(l, state, full ? *full : *routing_[static_cast<size_t>(l)], input, &observer);
-}
-
-MoeRouting ForwardPass::routing_over(const std::vector<int32_t>* kept) const {
-  return make_moe_routing(spec_.family->routing, static_cast<size_t>(spec_.num_experts),
-                          static_cast<size_t>(spec_.experts_per_token),
-                          static_cast<size_t>(spec_.shared_experts), config_.renormalise_top_k,
-                          kept);
 }
 
 void ForwardPass::restrict_layer(int64_t l, const std::vector<int32_t>& kept) {
   const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
   if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to restrict", l));
-  routing_[static_cast<size_t>(l)] = routing_over(&kept);
+  routing_[static_cast<size_t>(l)] = layer_routing(spec_, layer, &kept);
 }
 
 void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {

@@ -136,8 +136,6 @@ class ForwardPass {
 
  private:
   void check_ids(std::span<const int32_t> tokens, size_t first_index) const;
-  // The family's routing for a MoE layer over `kept` experts (all when null).
-  MoeRouting routing_over(const std::vector<int32_t>* kept) const;
   AttentionParams attention_params() const;
   DType activation_dtype() const;
   bool post_norm() const;

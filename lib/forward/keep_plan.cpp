@@ -49,9 +49,9 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
       if (!id.is_number_integer())
         fail(fmt::format("layer {}: expert id {} is not an integer", l, id.dump()));
       const int64_t value = id.get<int64_t>();
-      if (value < 0 || value >= spec.num_experts)
+      if (value < 0 || value >= layer.num_experts)
         fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, value,
-                         spec.num_experts));
+                         layer.num_experts));
       if (!ids.empty() && value <= ids.back())
         fail(
             fmt::format("layer {}: expert ids must be strictly ascending (no duplicates); "
@@ -61,7 +61,7 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
     }
     if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted)
       // EMO's shared experts are always active; a slice without them is a different model.
-      for (int64_t shared = spec.num_experts - spec.shared_experts; shared < spec.num_experts;
+      for (int64_t shared = layer.num_experts - spec.shared_experts; shared < layer.num_experts;
            ++shared)
         if (!std::binary_search(ids.begin(), ids.end(), static_cast<int32_t>(shared)))
           fail(fmt::format("layer {}: drops shared expert {}; EMO shared experts must be kept", l,

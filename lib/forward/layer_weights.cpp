@@ -149,8 +149,8 @@ ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpo
     if (layer.has_experts) {
       MoeWeights moe;
       moe.router = load.matrix(layer, "router");
-      moe.experts.reserve(static_cast<size_t>(spec.num_experts));
-      for (int64_t e = 0; e < spec.num_experts; ++e) moe.experts.push_back(load.expert(layer, e));
+      moe.experts.reserve(static_cast<size_t>(layer.num_experts));
+      for (int64_t e = 0; e < layer.num_experts; ++e) moe.experts.push_back(load.expert(layer, e));
       if (spec.family->shared_expert_kind == SharedExpertKind::kSeparateGated) {
         moe.shared = load.mlp(layer, "shared_gate_proj", "shared_up_proj", "shared_down_proj");
         moe.shared_gate = load.flattened(layer.name_of("shared_expert_gate"));

@@ -37,6 +37,12 @@ struct MoeRouting {
 MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
                             bool renormalise, const std::vector<int32_t>* kept);
 
+// The routing of MoE layer `layer` of `spec` (its own expert count, the model's top-k, the
+// family's rule; renormalised for Mixtral and under norm_topk_prob) over `kept` experts (all when
+// null). The forward pass and the slicer's check both route through here.
+MoeRouting layer_routing(const ModelSpec& spec, const LayerSpec& layer,
+                         const std::vector<int32_t>* kept);
+
 // What one MoE layer computed for a sequence of n tokens.
 struct MoeRecord {
   kernels::Matrix router_logits;  // [n, experts] raw x . W_router^T, before the plan's mask

@@ -89,7 +89,8 @@ struct FamilyProfile {
   QkNorm qk_norm = QkNorm::kNone;
   RmsNormOrder rms_norm_order = RmsNormOrder::kCastThenWeight;
   // Config keys the slicer rewrites: "num_experts", "experts_per_token", optional
-  // "num_shared_experts" and "group_count".
+  // "num_shared_experts", "group_count" and "experts_per_layer" (a list of per-layer expert
+  // counts, which the family's own code reads; only then may a slice keep different counts).
   std::vector<std::pair<std::string, std::string>> slice_config_keys;
   std::vector<TensorRule> model_tensors;   // once per model
   std::vector<TensorRule> layer_tensors;   // every layer (attention, norms)

@@ -137,17 +137,20 @@ bool rule_applies(const TensorRule& rule, const ModelSpec& spec) {
   return true;
 }
 
+// `layer_experts` stands in for the size "experts" (a layer's own count, see LayerSpec).
 ResolvedTensor resolve_tensor(const TensorRule& rule, const ModelSpec& spec, int64_t layer,
-                              int64_t expert) {
+                              int64_t expert, int64_t layer_experts) {
   ResolvedTensor tensor;
   tensor.role = rule.role;
   tensor.name = substitute(substitute(rule.name, "{layer}", layer), "{expert}", expert);
   tensor.expert_axis = rule.expert_axis;
   tensor.optional = rule.optional;
+  const auto size = [&spec, layer_experts](std::string_view name) {
+    return name == "experts" ? layer_experts : spec.dim(name);
+  };
   for (const auto& extent : rule.shape) {
     try {
-      tensor.shape.push_back(evaluate_dim_expression(
-          extent, [&spec](std::string_view name) { return spec.dim(name); }));
+      tensor.shape.push_back(evaluate_dim_expression(extent, size));
     } catch (const std::exception& error) {
       throw std::logic_error(
           fmt::format("profile {}: shape of {}: {}", spec.family->family, rule.name, error.what()));
@@ -157,9 +160,44 @@ ResolvedTensor resolve_tensor(const TensorRule& rule, const ModelSpec& spec, int
 }
 
 void append_tensors(std::vector<ResolvedTensor>& out, const std::vector<TensorRule>& rules,
-                    const ModelSpec& spec, int64_t layer, int64_t expert = 0) {
+                    const ModelSpec& spec, int64_t layer, int64_t layer_experts,
+                    int64_t expert = 0) {
   for (const auto& rule : rules)
-    if (rule_applies(rule, spec)) out.push_back(resolve_tensor(rule, spec, layer, expert));
+    if (rule_applies(rule, spec))
+      out.push_back(resolve_tensor(rule, spec, layer, expert, layer_experts));
+}
+
+// Each layer's expert count: the family's per-layer list when the config has one (EMO's
+// `num_experts_per_layer`), else num_experts everywhere. One top-k serves every layer, so each
+// listed count must be at least experts-per-token.
+std::vector<int64_t> layer_expert_counts(const ModelSpec& spec) {
+  std::vector<int64_t> counts(static_cast<size_t>(spec.num_layers), spec.num_experts);
+  const std::string key = spec.family->slice_config_key("experts_per_layer");
+  const json& config = spec.text_config();
+  if (key.empty() || !config.contains(key) || config[key].is_null()) return counts;
+  const json& list = config[key];
+  const std::string path = spec.config_path.string();
+  if (!list.is_array() || list.size() != counts.size())
+    throw ModelError(fmt::format("{}: '{}' must list {} expert counts (one per layer), found {}",
+                                 path, key, counts.size(), list.dump()));
+  for (size_t l = 0; l < counts.size(); ++l) {
+    const json& entry = list[l];
+    if (!entry.is_number_integer())
+      throw ModelError(fmt::format("{}: '{}' entry {} must be an integer, found {}", path, key, l,
+                                   entry.dump()));
+    const int64_t count = entry.get<int64_t>();
+    if (count == 0)
+      throw UnsupportedError(fmt::format(
+          "{}: '{}' entry {} is 0 (a dense layer); dense layers in this family are not supported",
+          path, key, l));
+    if (count < spec.experts_per_token || count > spec.num_experts)
+      throw ModelError(fmt::format(
+          "{}: '{}' entry {} is {}, expected between experts per token ({}) and '{}' ({})", path,
+          key, l, count, spec.experts_per_token, spec.family->slice_config_key("num_experts"),
+          spec.num_experts));
+    counts[l] = count;
+  }
+  return counts;
 }
 
 bool layer_has_experts(const ModelSpec& spec, int64_t layer) {
@@ -264,6 +302,12 @@ std::vector<int64_t> ModelSpec::expert_layers() const {
   return result;
 }
 
+bool ModelSpec::uniform_experts() const {
+  return std::all_of(layers.begin(), layers.end(), [this](const LayerSpec& layer) {
+    return !layer.has_experts || layer.num_experts == num_experts;
+  });
+}
+
 int64_t ModelSpec::routed_experts() const {
   return family->shared_expert_kind == SharedExpertKind::kLastRouted ? num_experts - shared_experts
                                                                      : num_experts;
@@ -294,23 +338,26 @@ ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& co
   spec.expert_width = spec.dim("expert_width");
   check_sizes(spec);
 
-  append_tensors(spec.model_tensors, family->model_tensors, spec, 0);
+  append_tensors(spec.model_tensors, family->model_tensors, spec, 0, spec.num_experts);
+  const std::vector<int64_t> expert_counts = layer_expert_counts(spec);
   for (int64_t l = 0; l < spec.num_layers; ++l) {
     LayerSpec layer;
     layer.index = l;
     layer.has_experts = layer_has_experts(spec, l);
-    append_tensors(layer.tensors, family->layer_tensors, spec, l);
+    layer.num_experts = layer.has_experts ? expert_counts[static_cast<size_t>(l)] : 0;
+    append_tensors(layer.tensors, family->layer_tensors, spec, l, layer.num_experts);
     if (layer.has_experts) {
-      append_tensors(layer.tensors, family->sparse_tensors, spec, l);
+      append_tensors(layer.tensors, family->sparse_tensors, spec, l, layer.num_experts);
       if (!family->expert_tensors.empty()) {
         layer.expert_prefix = substitute(family->expert_prefix, "{layer}", l);
-        for (int64_t e = 0; e < spec.num_experts; ++e) {
+        for (int64_t e = 0; e < layer.num_experts; ++e) {
           layer.experts.emplace_back();
-          append_tensors(layer.experts.back(), family->expert_tensors, spec, l, e);
+          append_tensors(layer.experts.back(), family->expert_tensors, spec, l, layer.num_experts,
+                         e);
         }
       }
     } else {
-      append_tensors(layer.tensors, family->dense_tensors, spec, l);
+      append_tensors(layer.tensors, family->dense_tensors, spec, l, layer.num_experts);
     }
     spec.layers.push_back(std::move(layer));
   }

@@ -29,6 +29,9 @@ struct ResolvedTensor {
 struct LayerSpec {
   int64_t index = 0;
   bool has_experts = false;
+  // Experts the router of this layer scores (EMO: shared experts included, last); 0 without
+  // experts. Equals ModelSpec::num_experts except in EMO models sliced with per-layer counts.
+  int64_t num_experts = 0;
   // Attention and norms, plus the router/shared tensors (layers with experts) or the dense MLP.
   std::vector<ResolvedTensor> tensors;
   // Per expert, its tensors (empty for families whose experts are fused, e.g. gpt_oss).
@@ -56,7 +59,9 @@ struct ModelSpec {
 
   // The common sizes, copied from dims for convenience.
   int64_t hidden = 0, num_layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
-  int64_t num_experts = 0;        // as the router sees them (EMO: shared experts included)
+  // As the router sees them (EMO: shared experts included). The largest layer when the family's
+  // config gives per-layer counts (LayerSpec::num_experts; EMO's `num_experts_per_layer`).
+  int64_t num_experts = 0;
   int64_t experts_per_token = 0;  // top-k (EMO: shared experts included)
   int64_t shared_experts = 0;
   int64_t expert_width = 0;
@@ -71,6 +76,8 @@ struct ModelSpec {
   std::optional<double> number(std::string_view name) const;
   const ResolvedTensor* find_model_tensor(std::string_view role) const;
   std::vector<int64_t> expert_layers() const;
+  // True when every layer with experts has num_experts of them (what standard loaders need).
+  bool uniform_experts() const;
   // Routed experts = num_experts minus EMO-style shared ones that the router also scores.
   int64_t routed_experts() const;
 };

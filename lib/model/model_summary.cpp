@@ -30,10 +30,9 @@ std::string layer_list(const std::vector<int64_t>& layers, int64_t total) {
 
 }  // namespace
 
-ExpertFootprint expert_footprint(const ModelSpec& spec, const Checkpoint& checkpoint,
-                                 const LayerSpec& layer) {
+ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const LayerSpec& layer) {
   ExpertFootprint footprint;
-  if (!layer.has_experts || spec.num_experts == 0) return footprint;
+  if (!layer.has_experts || layer.num_experts == 0) return footprint;
   if (!layer.expert_prefix.empty()) {
     // Every tensor under expert 0's prefix, so FP8 scales and biases count too.
     const std::string prefix = layer.expert_prefix_of(0);
@@ -50,8 +49,8 @@ ExpertFootprint expert_footprint(const ModelSpec& spec, const Checkpoint& checkp
     if (!tensor.expert_axis || tensor.role.rfind("router", 0) == 0) continue;
     const TensorView* view = checkpoint.find(tensor.name);
     if (view == nullptr) continue;
-    footprint.parameters += view->numel() / spec.num_experts;
-    footprint.bytes += view->bytes.size() / static_cast<uint64_t>(spec.num_experts);
+    footprint.parameters += view->numel() / layer.num_experts;
+    footprint.bytes += view->bytes.size() / static_cast<uint64_t>(layer.num_experts);
   }
   return footprint;
 }
@@ -71,6 +70,9 @@ ModelSummary summarize_model(const Model& model) {
   summary.vocab = spec.vocab;
   summary.expert_layers = spec.expert_layers();
   summary.experts_per_layer = spec.num_experts;
+  if (!spec.uniform_experts())
+    for (const auto& layer : spec.layers)
+      if (layer.has_experts) summary.experts_in_each_layer.push_back(layer.num_experts);
   summary.experts_per_token = spec.experts_per_token;
   summary.shared_experts = spec.shared_experts;
   summary.shared_expert_kind = shared_kind_name(spec.family->shared_expert_kind);
@@ -88,10 +90,10 @@ ModelSummary summarize_model(const Model& model) {
   int64_t inactive = 0;
   for (const auto& layer : spec.layers) {
     if (!layer.has_experts) continue;
-    const ExpertFootprint footprint = expert_footprint(spec, checkpoint, layer);
+    const ExpertFootprint footprint = expert_footprint(checkpoint, layer);
     if (summary.bytes_per_expert == 0) summary.bytes_per_expert = footprint.bytes;
-    summary.expert_parameters += footprint.parameters * spec.num_experts;
-    inactive += footprint.parameters * (spec.num_experts - spec.experts_per_token);
+    summary.expert_parameters += footprint.parameters * layer.num_experts;
+    inactive += footprint.parameters * (layer.num_experts - spec.experts_per_token);
   }
   summary.active_parameters = summary.total_parameters - inactive;
   for (const auto& shard : checkpoint.shards()) {
@@ -114,6 +116,9 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
           {"layers", s.layers},
           {"expert_layers", s.expert_layers},
           {"experts_per_layer", s.experts_per_layer},
+          {"experts_in_each_layer", s.experts_in_each_layer.empty()
+                                        ? nlohmann::json()
+                                        : nlohmann::json(s.experts_in_each_layer)},
           {"experts_per_token", s.experts_per_token},
           {"shared_experts", s.shared_experts},
           {"shared_expert_kind", s.shared_expert_kind},
@@ -148,7 +153,11 @@ std::string summary_to_text(const ModelSummary& s) {
   text += row("family", s.family + (s.model_type != s.family ? " (" + s.model_type + ")" : ""));
   text += row("layers", std::to_string(s.layers));
   text += row("layers with experts", layer_list(s.expert_layers, s.layers));
-  text += row("experts per layer", std::to_string(s.experts_per_layer));
+  text +=
+      row("experts per layer", s.experts_in_each_layer.empty()
+                                   ? std::to_string(s.experts_per_layer)
+                                   : fmt::format("{} at most, per layer: {}", s.experts_per_layer,
+                                                 fmt::join(s.experts_in_each_layer, ",")));
   text += row("experts per token", std::to_string(s.experts_per_token));
   text += row("shared experts", fmt::format("{} ({})", s.shared_experts, s.shared_expert_kind));
   text += row("hidden size", std::to_string(s.hidden));

@@ -24,6 +24,8 @@ struct ModelSummary {
   int64_t layers = 0, hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
   std::vector<int64_t> expert_layers;
   int64_t experts_per_layer = 0, experts_per_token = 0, shared_experts = 0;
+  // Each MoE layer's count when they differ (an EMO slice with per-layer counts), else empty.
+  std::vector<int64_t> experts_in_each_layer;
   std::string shared_expert_kind;
   int64_t expert_width = 0;
   int64_t total_parameters = 0, active_parameters = 0, expert_parameters = 0;
@@ -46,7 +48,6 @@ struct ExpertFootprint {
   int64_t parameters = 0;
   uint64_t bytes = 0;
 };
-ExpertFootprint expert_footprint(const ModelSpec& spec, const Checkpoint& checkpoint,
-                                 const LayerSpec& layer);
+ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const LayerSpec& layer);
 
 }  // namespace moeslice

@@ -61,6 +61,12 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
                                              : nlohmann::json()},
                   {"moeslice_version", MOESLICE_VERSION},
                   {"sources", nlohmann::json::array()}};
+  if (!spec.uniform_experts()) {
+    // A slice with per-layer counts: layer l uses experts [0, its count) of the E columns.
+    nlohmann::json counts = nlohmann::json::array();
+    for (const auto& layer : spec.layers) counts.push_back(layer.num_experts);
+    profile.info["experts_per_layer"] = counts;
+  }
   return profile;
 }
 

@@ -64,6 +64,11 @@ ExpertLayout layout_from_usage(const UsageProfile& profile, const std::string& s
     layout.model = info.value("model", std::string());
     layout.top_k = info.at("top_k").get<int64_t>();
     layout.expert_layers = info.at("expert_layers").get<std::vector<int64_t>>();
+    if (info.contains("experts_per_layer"))
+      throw UnsupportedError(fmt::format(
+          "{}: this profile is of a model that keeps different expert counts per layer (a "
+          "nonuniform slice); rank a profile of the full model instead",
+          source));
     const int64_t shared = info.value("shared_experts", int64_t{0});
     if (shared < 0 || shared >= profile.experts)
       throw FormatError(
@@ -94,6 +99,11 @@ ExpertLayout layout_from_spec(const ModelSpec& spec, const std::string& model) {
   layout.experts = spec.num_experts;
   layout.top_k = spec.experts_per_token;
   layout.expert_layers = spec.expert_layers();
+  if (!spec.uniform_experts())
+    throw UnsupportedError(fmt::format(
+        "{}: the model keeps different expert counts per layer (a nonuniform slice); select on "
+        "the full model instead",
+        spec.config_path.string()));
   if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted)
     layout.shared = last_ids(spec.num_experts, spec.shared_experts);
   check_layout(layout, spec.config_path.string());
@@ -154,11 +164,13 @@ void set_kept(LayerChoice& choice, std::vector<int32_t> kept, const UsageProfile
 
 namespace {
 
-// Spends `budget` kept experts over the layers: every layer first gets its shared experts and its
-// best routed one; the rest go to the routed experts with the highest share of their layer's
-// total routed score (one global threshold on normalised scores), ties by lower layer, then id.
+// Spends `budget` kept experts over the layers: every layer first gets its `floor` best experts
+// (shared ones included); the rest go to the routed experts with the highest share of their
+// layer's total routed score (one global threshold on normalised scores), ties by lower layer,
+// then id.
 std::vector<std::vector<int32_t>> spend_budget(const std::vector<std::vector<double>>& scores,
-                                               const ExpertLayout& layout, int64_t budget) {
+                                               const ExpertLayout& layout, int64_t budget,
+                                               int64_t floor) {
   struct Candidate {
     double share;
     size_t layer;
@@ -167,18 +179,19 @@ std::vector<std::vector<int32_t>> spend_budget(const std::vector<std::vector<dou
   };
   const size_t layers = scores.size();
   std::vector<std::vector<int32_t>> orders(layers);
-  std::vector<size_t> taken(layers, 1);
+  const auto floor_routed = static_cast<size_t>(floor) - layout.shared.size();
+  std::vector<size_t> taken(layers, floor_routed);
   std::vector<Candidate> candidates;
   int64_t remaining = budget;
   for (size_t i = 0; i < layers; ++i) {
     orders[i] = ranking_order(scores[i], layout.shared);
-    remaining -= static_cast<int64_t>(layout.shared.size()) + 1;
+    remaining -= floor;
     double total = 0;
     for (int32_t id : orders[i]) {
       const double score = scores[i][static_cast<size_t>(id)];
       if (std::isfinite(score) && score > 0) total += score;
     }
-    for (size_t r = 1; r < orders[i].size(); ++r) {
+    for (size_t r = floor_routed; r < orders[i].size(); ++r) {
       const double score = scores[i][static_cast<size_t>(orders[i][r])];
       const double share = total > 0 && std::isfinite(score) && score > 0 ? score / total : 0.0;
       candidates.push_back({share, i, r, orders[i][r]});
@@ -225,8 +238,11 @@ RankedPlan rank_experts(const UsageProfile& profile, const RankOptions& options,
   }
   std::vector<std::vector<int32_t>> kept;
   if (options.nonuniform) {
+    // Every layer keeps at least min(top-k, K): one top-k then serves every layer of the slice,
+    // as EMO's modeling code requires of num_experts_per_layer.
     kept = spend_budget(scores, layout,
-                        plan.keep_count * static_cast<int64_t>(layout.expert_layers.size()));
+                        plan.keep_count * static_cast<int64_t>(layout.expert_layers.size()),
+                        std::min(layout.top_k, plan.keep_count));
   } else {
     for (const auto& layer_scores : scores)
       kept.push_back(top_experts(layer_scores, plan.keep_count, layout.shared));

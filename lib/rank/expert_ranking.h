@@ -1,6 +1,7 @@
 // Choosing the experts each MoE layer keeps from a usage profile: a metric's scores per expert,
 // the same count K in every layer (what standard loaders require) or a global budget of
-// K x MoE layers spread over the layers (--nonuniform). Shared experts that the router scores
+// K x MoE layers spread over the layers (--nonuniform; every layer keeps at least min(top-k, K)).
+// Shared experts that the router scores
 // (EMO's last ids) are always kept and count in K; ties break by the lower expert id, so a plan
 // is a pure function of the profile and the options.
 #pragma once

@@ -87,21 +87,12 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
   std::normal_distribution<float> normal(0.0f, 1.0f);
   kernels::Matrix x(kTokens, hidden), y_full(kTokens, hidden), y_sliced(kTokens, hidden);
   for (size_t i = 0; i < kTokens * hidden; ++i) x.data()[i] = normal(random);
-  const FamilyProfile& family = *full.spec.family;
-  const bool renormalise =
-      family.routing == RoutingKind::kSoftmaxTopKRenormalised || full.spec.flag("norm_topk_prob");
   double worst = 0;
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
     const auto l = static_cast<size_t>(layer.index);
-    const MoeRouting restricted = make_moe_routing(
-        family.routing, static_cast<size_t>(full.spec.num_experts),
-        static_cast<size_t>(full.spec.experts_per_token),
-        static_cast<size_t>(full.spec.shared_experts), renormalise, plan.kept_in(layer.index));
-    const MoeRouting unrestricted =
-        make_moe_routing(family.routing, static_cast<size_t>(sliced.spec.num_experts),
-                         static_cast<size_t>(sliced.spec.experts_per_token),
-                         static_cast<size_t>(sliced.spec.shared_experts), renormalise, nullptr);
+    const MoeRouting restricted = layer_routing(full.spec, layer, plan.kept_in(layer.index));
+    const MoeRouting unrestricted = layer_routing(sliced.spec, sliced.spec.layers[l], nullptr);
     MoeRecord full_record, sliced_record;
     moe_block(*full_weights.layers[l].moe, restricted, x.cref(), y_full.ref(), full_record, &pool);
     moe_block(*sliced_weights.layers[l].moe, unrestricted, x.cref(), y_sliced.ref(), sliced_record,
@@ -129,8 +120,14 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
 
 }  // namespace
 
-int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec) {
-  int64_t count = -1;
+std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec) {
+  if (!spec.uniform_experts())
+    throw UnsupportedError(fmt::format(
+        "{}: the model already keeps different expert counts per layer; slice the full model",
+        spec.config_path.string()));
+  std::vector<int64_t> counts(spec.layers.size(), 0);
+  int64_t first = -1;
+  const bool per_layer_ok = !spec.family->slice_config_key("experts_per_layer").empty();
   for (const auto& layer : spec.layers) {
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
@@ -140,12 +137,14 @@ int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec) {
                       "for every layer with experts",
                       plan.source, layer.index));
     const auto size = static_cast<int64_t>(kept->size());
-    if (count >= 0 && size != count)
+    if (first >= 0 && size != first && !per_layer_ok)
       throw InputError(
           fmt::format("{}: layer {} keeps {} experts but earlier layers keep {}; "
-                      "standard loaders need the same count in every layer",
-                      plan.source, layer.index, size, count));
-    count = size;
+                      "standard loaders need the same count in every layer (only the emo "
+                      "family's config can list per-layer counts)",
+                      plan.source, layer.index, size, first));
+    if (first < 0) first = size;
+    counts[static_cast<size_t>(layer.index)] = size;
     if (spec.family->routing == RoutingKind::kDeepseekGroupSigmoid) {
       const int64_t groups = spec.dim_or("n_group", 1);
       if (groups > 1) {
@@ -160,18 +159,41 @@ int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec) {
       }
     }
   }
-  if (count < 0)
+  if (first < 0)
     throw InputError(fmt::format("{}: the model has no layer with experts", plan.source));
-  return count;
+  const bool uniform = std::all_of(spec.layers.begin(), spec.layers.end(), [&](const auto& layer) {
+    return !layer.has_experts || counts[static_cast<size_t>(layer.index)] == first;
+  });
+  if (!uniform)
+    for (const auto& layer : spec.layers)
+      if (layer.has_experts && counts[static_cast<size_t>(layer.index)] < spec.experts_per_token)
+        throw InputError(fmt::format(
+            "{}: layer {} keeps {} experts, fewer than the {} experts per token; a slice with "
+            "per-layer counts routes every layer to the same top-k, so each layer must keep at "
+            "least {} (rank --nonuniform plans do)",
+            plan.source, layer.index, counts[static_cast<size_t>(layer.index)],
+            spec.experts_per_token, spec.experts_per_token));
+  return counts;
 }
 
-json sliced_config(const ModelSpec& spec, int64_t kept) {
+json sliced_config(const ModelSpec& spec, const std::vector<int64_t>& kept) {
   json config = spec.config;
   json& target = spec.text_config_key.empty() ? config : config[spec.text_config_key];
-  const std::string experts_key = spec.family->slice_config_key("num_experts");
-  const std::string top_k_key = spec.family->slice_config_key("experts_per_token");
-  target[experts_key] = kept;
-  target[top_k_key] = std::min(spec.experts_per_token, kept);
+  const int64_t largest = *std::max_element(kept.begin(), kept.end());
+  target[spec.family->slice_config_key("num_experts")] = largest;
+  target[spec.family->slice_config_key("experts_per_token")] =
+      std::min(spec.experts_per_token, largest);
+  bool uniform = true;
+  for (const auto& layer : spec.layers)
+    uniform = uniform && (!layer.has_experts || kept[static_cast<size_t>(layer.index)] == largest);
+  // A list already in the config (EMO may repeat the global count per layer) is rewritten too.
+  const std::string per_layer_key = spec.family->slice_config_key("experts_per_layer");
+  if (!uniform || (!per_layer_key.empty() && target.contains(per_layer_key))) {
+    json list = json::array();
+    for (const auto& layer : spec.layers)
+      list.push_back(layer.has_experts ? kept[static_cast<size_t>(layer.index)] : 0);
+    target[per_layer_key] = list;
+  }
   return config;
 }
 
@@ -196,7 +218,17 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   const Checkpoint& checkpoint = model.checkpoint;
   const std::vector<fs::path> inputs = {checkpoint.dir()};
   check_output_outside_inputs(out_dir, inputs);
-  const int64_t kept_count = uniform_kept_count(plan, spec);
+  const std::vector<int64_t> counts = kept_counts(plan, spec);
+  int64_t kept_total = 0, moe_layers = 0;
+  for (const auto& layer : spec.layers)
+    if (layer.has_experts) {
+      kept_total += counts[static_cast<size_t>(layer.index)];
+      ++moe_layers;
+    }
+  const int64_t kept_count = *std::max_element(counts.begin(), counts.end());
+  const bool uniform = kept_total == kept_count * moe_layers;
+  // EMO's prune_keep_k: the count per layer, or the average a nonuniform budget allows.
+  const int64_t keep_k = uniform ? kept_count : (kept_total + moe_layers / 2) / moe_layers;
 
   // Decide each tensor's fate: copied, renamed (a kept expert), cut along the expert axis, or
   // dropped (an expert not kept).
@@ -235,6 +267,10 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   report.bytes_before = checkpoint.total_tensor_bytes();
   report.experts_before = spec.num_experts;
   report.experts_after = kept_count;
+  if (!uniform)
+    for (const auto& layer : spec.layers)
+      if (layer.has_experts)
+        report.experts_after_each_layer.push_back(counts[static_cast<size_t>(layer.index)]);
   report.experts_per_token_after = std::min(spec.experts_per_token, kept_count);
   // Written in the order the bytes lie in the input (shard, then offset): the kept experts are
   // then read front to back, which the page cache serves a third faster than name order.
@@ -271,17 +307,17 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   metadata["experts_kept_per_layer"] = original_ids(checkpoint, plan, original_model);
   metadata["original_model"] = original_model;
   metadata["sliced_from"] = normalized_absolute_path(checkpoint.dir());
-  metadata["prune_keep_k"] = kept_count;
+  metadata["prune_keep_k"] = keep_k;
   metadata["num_shared_experts"] = spec.shared_experts;
   if (!metadata.contains("pruning_method")) metadata["pruning_method"] = "moeslice";
   metadata["moeslice_version"] = MOESLICE_VERSION;
 
   AtomicOutputDir output(out_dir, options.overwrite);
   write_checkpoint_tensors(output.staging(), tensors,
-                           {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(kept_count)}},
+                           {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(keep_k)}},
                            options.max_shard_bytes);
   write_file_atomically(output.staging() / kConfigFileName,
-                        sliced_config(spec, kept_count).dump(2) + "\n", false);
+                        sliced_config(spec, counts).dump(2) + "\n", false);
   write_file_atomically(output.staging() / kPruningMetadataFileName, metadata.dump(2) + "\n",
                         false);
   copy_side_files(checkpoint.dir(), output.staging());

@@ -30,20 +30,24 @@ struct SliceReport {
   uint64_t bytes_before = 0;
   uint64_t bytes_after = 0;
   int64_t experts_before = 0;  // per layer
-  int64_t experts_after = 0;
+  int64_t experts_after = 0;   // per layer (the largest layer when counts differ)
+  std::vector<int64_t> experts_after_each_layer;  // per MoE layer when counts differ, else empty
   int64_t experts_per_token_after = 0;
   int64_t tensors_written = 0;
   double verify_max_relative_error = -1;  // < 0 when not verified
 };
 
-// The kept count every MoE layer shares. Throws InputError when a layer with experts has no
-// entry or the counts differ (standard loaders need one count), or when DeepSeek group routing
-// would be unbalanced.
-int64_t uniform_kept_count(const KeepPlan& plan, const ModelSpec& spec);
+// What a plan keeps per layer ([L], 0 for layers without experts). Throws InputError when a
+// layer with experts has no entry; when the counts differ and the family's config cannot list
+// per-layer counts (standard loaders need one count; EMO's `num_experts_per_layer` can), or a
+// layer keeps fewer than experts per token (one top-k serves every layer); or when DeepSeek group
+// routing would be unbalanced. Refuses to slice a model that already has per-layer counts.
+std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec);
 
-// config.json of the sliced model: the family's expert-count keys set to `kept` and experts per
-// token to min(k, kept); every other key (nested text_config included) kept.
-nlohmann::json sliced_config(const ModelSpec& spec, int64_t kept);
+// config.json of the sliced model: the family's expert-count keys set to the largest kept count,
+// experts per token to min(k, that), and the per-layer list when the counts differ; every other
+// key (nested text_config included) kept.
+nlohmann::json sliced_config(const ModelSpec& spec, const std::vector<int64_t>& kept);
 
 // Copies the small files beside a checkpoint's weights (tokenizer, generation config, ...):
 // everything but safetensors files, the index, config.json and pruning_metadata.json.

@@ -33,20 +33,22 @@ std::vector<std::vector<int32_t>> read_kept_ids(const Model& full, const Model& 
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
     const json& entry = (*layers)[static_cast<size_t>(layer.index)];
-    if (!entry.is_array() || entry.size() != static_cast<size_t>(sliced.spec.num_experts))
+    const int64_t sliced_count =
+        sliced.spec.layers.at(static_cast<size_t>(layer.index)).num_experts;
+    if (!entry.is_array() || entry.size() != static_cast<size_t>(sliced_count))
       throw FormatError(
           fmt::format("{}: layer {} must list {} expert ids (the sliced model's "
                       "count), found {}",
-                      path.string(), layer.index, sliced.spec.num_experts, entry.dump()));
+                      path.string(), layer.index, sliced_count, entry.dump()));
     for (const auto& id : entry) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-          id.get<int64_t>() >= full.spec.num_experts ||
+          id.get<int64_t>() >= layer.num_experts ||
           (!kept[static_cast<size_t>(layer.index)].empty() &&
            id.get<int64_t>() <= kept[static_cast<size_t>(layer.index)].back()))
         throw FormatError(
             fmt::format("{}: layer {}: ids must be ascending integers in [0, {}), "
                         "found {}",
-                        path.string(), layer.index, full.spec.num_experts, entry.dump()));
+                        path.string(), layer.index, layer.num_experts, entry.dump()));
       kept[static_cast<size_t>(layer.index)].push_back(static_cast<int32_t>(id.get<int64_t>()));
     }
   }
@@ -114,7 +116,7 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
       ++report.tensors_merged;
     }
     if (layer.expert_prefix.empty()) continue;
-    for (int64_t e = 0; e < full.spec.num_experts; ++e) {
+    for (int64_t e = 0; e < layer.num_experts; ++e) {
       const auto position = std::lower_bound(ids.begin(), ids.end(), static_cast<int32_t>(e));
       const bool from_sliced = position != ids.end() && *position == e;
       const std::string prefix = layer.expert_prefix_of(e);

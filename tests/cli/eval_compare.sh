@@ -2,11 +2,7 @@
 # `moeslice eval` against the PyTorch reference's perplexity and next-token accuracy; `--keep`
 # and `compare` scoring a plan exactly as the sliced checkpoint; multiple-choice tasks; refusals.
 source "$(dirname "$0")/lib.bash"
-PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "SKIP: /usr/bin/python3 has no torch (install python3-torch)"
-  exit 77
-fi
+require_torch
 REF="$(cd "$(dirname "$0")/../reference" && pwd)"
 
 "$MOESLICE" make-random --family qwen3_moe --seed 4 --out "$SCRATCH/model" >/dev/null

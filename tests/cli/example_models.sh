@@ -6,11 +6,7 @@
 # Exit 77 (skip) without torch.
 source "$(dirname "$0")/lib.bash"
 SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "SKIP: torch not available (/usr/bin/python3 -c 'import torch' failed)"
-  exit 77
-fi
+require_torch
 
 # Two test documents of each domain, as text.
 for domain_file in "$SRC"/examples/data/*/test.jsonl; do head -n 2 "$domain_file"; done \

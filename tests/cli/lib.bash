@@ -7,6 +7,25 @@ rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH"
 FAILURES=0
 PASSES=0
+# The Python that sees Debian's python3-torch and python3-numpy (the first python3 on PATH may not).
+PY=/usr/bin/python3
+
+# require_torch: skips the test (exit 77, reported by ctest as skipped) when $PY has no torch.
+require_torch() {
+  if ! $PY -c 'import torch' 2>/dev/null; then
+    echo "SKIP: $PY has no torch (install python3-torch)"
+    exit 77
+  fi
+}
+
+# write_plan FILE LAYER0 LAYER1 ...: a keep plan, one entry per layer ("[0,2,5]" or null).
+write_plan() {
+  local file="$1"
+  shift
+  local entries
+  entries=$(IFS=,; echo "$*")
+  echo "{\"experts_kept_per_layer\": [$entries], \"pruning_method\": \"test\"}" >"$file"
+}
 
 fail() {
   echo "FAIL: $*" >&2

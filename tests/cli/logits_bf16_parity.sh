@@ -10,23 +10,13 @@
 #
 # Usage: logits_bf16_parity.sh MOESLICE_BINARY SCRATCH_DIR. Exit 77 (skip) without torch or when
 # the binary was built without oneDNN.
-set -u
-BIN=$1
-S=$2
+source "$(dirname "$0")/lib.bash"
+set +e  # every check reports through fail() and the run goes on to the end
+require_torch
+BIN=$MOESLICE
+S=$SCRATCH
 SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 REF=$SRC/tests/reference
-PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "SKIP: torch not available (/usr/bin/python3 -c 'import torch' failed)"
-  exit 77
-fi
-rm -rf "$S"
-mkdir -p "$S"
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
 
 $PY "$REF/make_tiny.py" --all "$S/bf16" --dtype BF16 >/dev/null || { echo "make_tiny failed"; exit 1; }
 $PY "$REF/make_tiny.py" --out "$S/f32_olmoe" --variant olmoe >/dev/null || exit 1
@@ -165,8 +155,4 @@ rc=$?
 [ $rc -ne 0 ] || fail "--compute fp16 was accepted"
 [ ! -e "$S/bad.safetensors" ] || fail "--compute fp16 wrote an output"
 
-if [ $failures -ne 0 ]; then
-  echo "logits_bf16_parity: $failures failure(s)"
-  exit 1
-fi
-echo "logits_bf16_parity: all checks passed"
+finish

@@ -8,23 +8,13 @@
 # unknown family, unsupported config keys and families, output inside the model).
 #
 # Usage: logits_parity.sh MOESLICE_BINARY SCRATCH_DIR. Exit 77 (skip) without torch.
-set -u
-BIN=$1
-S=$2
+source "$(dirname "$0")/lib.bash"
+set +e  # every check reports through fail() and the run goes on to the end
+require_torch
+BIN=$MOESLICE
+S=$SCRATCH
 SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 REF=$SRC/tests/reference
-PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "SKIP: torch not available (/usr/bin/python3 -c 'import torch' failed)"
-  exit 77
-fi
-rm -rf "$S"
-mkdir -p "$S"
-failures=0
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
 
 # ---- fixtures ------------------------------------------------------------------------------
 $PY "$REF/make_tiny.py" --all "$S/f32" >/dev/null || { echo "make_tiny failed"; exit 1; }
@@ -191,8 +181,13 @@ variant_with "$S/f32/flex_olmo" flex_clip clip_qkv 0.5
 expect_error "'clip_qkv'" "${L[@]}" --model "$S/flex_clip" --corpus "$S/corpus.jsonl"
 variant_with "$S/f32/emo" emo_always always_active_experts '[0]'
 expect_error "'always_active_experts'" "${L[@]}" --model "$S/emo_always" --corpus "$S/corpus.jsonl"
+# Per-layer expert counts must match the tensors, and leave every layer at least top-k experts.
 variant_with "$S/f32/emo" emo_per_layer num_experts_per_layer '[9, 5, 9]'
-expect_error "'num_experts_per_layer'" "${L[@]}" --model "$S/emo_per_layer" --corpus "$S/corpus.jsonl"
+expect_error "tensor 'model.layers.1.mlp.gate.weight' has shape \[9, 64\], expected \[5, 64\]" \
+  "${L[@]}" --model "$S/emo_per_layer" --corpus "$S/corpus.jsonl"
+variant_with "$S/f32/emo" emo_per_layer_low num_experts_per_layer '[9, 2, 9]'
+expect_error "'num_experts_per_layer' entry 1 is 2, expected between experts per token \(3\)" \
+  "${L[@]}" --model "$S/emo_per_layer_low" --corpus "$S/corpus.jsonl"
 variant_with "$S/f32/mixtral" mixtral_window sliding_window 16
 expect_error "'sliding_window'" "${L[@]}" --model "$S/mixtral_window" --corpus "$S/corpus.jsonl"
 "$BIN" logits --model "$S/mixtral_window" --corpus "$S/corpus.jsonl" --max-seq 16 \
@@ -232,8 +227,4 @@ expect_error "" logits --model "$S/f32/olmoe" --corpus "$S/corpus.jsonl" \
 expect_error "exists" logits --model "$S/f32/olmoe" --corpus "$S/corpus.jsonl" \
   --out "$S/got_f32_olmoe.safetensors"
 
-if [ $failures -ne 0 ]; then
-  echo "logits_parity: $failures failure(s)"
-  exit 1
-fi
-echo "logits_parity: all checks passed"
+finish

@@ -3,11 +3,7 @@
 # mass, gate x output norm), with and without a keep plan; `merge` of two halves equals the whole;
 # corrupt usage files and mismatched merges are refused.
 source "$(dirname "$0")/lib.bash"
-PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "SKIP: /usr/bin/python3 has no torch (install python3-torch)"
-  exit 77
-fi
+require_torch
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REF="$HERE/../reference"
 

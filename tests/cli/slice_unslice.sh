@@ -4,18 +4,9 @@
 # and the refusals (non-uniform plan, bad ids, EMO shared expert dropped, unbalanced DeepSeek
 # groups, output inside the input, existing output).
 source "$(dirname "$0")/lib.bash"
-PY=/usr/bin/python3
-if ! $PY -c 'import torch' 2>/dev/null; then
-  echo "SKIP: /usr/bin/python3 has no torch (install python3-torch)"
-  exit 77
-fi
+require_torch
 CHECK="$(dirname "$0")/check_slice.py"
 
-plan() {  # plan FILE LAYER0 LAYER1 ...
-  local file="$1"; shift
-  local entries; entries=$(IFS=,; echo "$*")
-  echo "{\"experts_kept_per_layer\": [$entries], \"pruning_method\": \"test\"}" > "$file"
-}
 
 for family in emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe deepseek_v3 gpt_oss; do
   for dtype in f32 bf16; do
@@ -24,9 +15,9 @@ for family in emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe deepseek_v3 gpt_os
     [ "$family" = deepseek_v3 ] && extra=(--layers 3)  # layer 0 is dense
     "$MOESLICE" make-random --family "$family" --dtype "$dtype" --seed 5 --out "$src" "${extra[@]}" >/dev/null
     case $family in
-      emo) plan "$SCRATCH/$family.plan" "[0,2,5,7]" "[1,3,4,7]" ;;  # shared expert 7 kept
-      deepseek_v3) plan "$SCRATCH/$family.plan" null "[0,2,5,7]" "[1,3,4,6]" ;;  # 2 per group
-      *) plan "$SCRATCH/$family.plan" "[0,2,5,6]" "[1,3,4,7]" ;;
+      emo) write_plan "$SCRATCH/$family.plan" "[0,2,5,7]" "[1,3,4,7]" ;;  # shared expert 7 kept
+      deepseek_v3) write_plan "$SCRATCH/$family.plan" null "[0,2,5,7]" "[1,3,4,6]" ;;  # 2 per group
+      *) write_plan "$SCRATCH/$family.plan" "[0,2,5,6]" "[1,3,4,7]" ;;
     esac
     expect_ok -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/$family.plan" --out "$SCRATCH/$family-$dtype-sliced"
     expect_ok -- "$MOESLICE" inspect --model "$SCRATCH/$family-$dtype-sliced"
@@ -48,19 +39,19 @@ cmp -s "$SCRATCH/olmoe-f32/generation_config.json" "$SCRATCH/side/generation_con
 
 # Refusals: exit 2, message, nothing written.
 src="$SCRATCH/olmoe-f32"
-plan "$SCRATCH/nonuniform.plan" "[0,1,2]" "[0,1,2,3]"
+write_plan "$SCRATCH/nonuniform.plan" "[0,1,2]" "[0,1,2,3]"
 expect_error 2 "layer 1 keeps 4 experts but earlier layers keep 3" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/nonuniform.plan" --out "$SCRATCH/x"
-plan "$SCRATCH/short.plan" "[0,1]"
+write_plan "$SCRATCH/short.plan" "[0,1]"
 expect_error 2 "one entry per layer \(2\), found 1 entries" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/short.plan" --out "$SCRATCH/x"
-plan "$SCRATCH/range.plan" "[0,8]" "[0,1]"
+write_plan "$SCRATCH/range.plan" "[0,8]" "[0,1]"
 expect_error 2 "layer 0: expert id 8 is out of range \[0, 8\)" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/range.plan" --out "$SCRATCH/x"
-plan "$SCRATCH/order.plan" "[1,0]" "[0,1]"
+write_plan "$SCRATCH/order.plan" "[1,0]" "[0,1]"
 expect_error 2 "strictly ascending" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/order.plan" --out "$SCRATCH/x"
 echo '{"experts_kept_per_layer": ' > "$SCRATCH/broken.plan"
 expect_error 2 "broken.plan: not valid JSON" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/broken.plan" --out "$SCRATCH/x"
-plan "$SCRATCH/emo-noshared.plan" "[0,1,2,3]" "[0,1,2,3]"
+write_plan "$SCRATCH/emo-noshared.plan" "[0,1,2,3]" "[0,1,2,3]"
 expect_error 2 "drops shared expert 7" -- "$MOESLICE" slice --model "$SCRATCH/emo-f32" --plan "$SCRATCH/emo-noshared.plan" --out "$SCRATCH/x"
-plan "$SCRATCH/ds-unbalanced.plan" null "[0,1,2,4]" "[0,1,2,4]"
+write_plan "$SCRATCH/ds-unbalanced.plan" null "[0,1,2,4]" "[0,1,2,4]"
 expect_error 2 "needs the same number in every group" -- "$MOESLICE" slice --model "$SCRATCH/deepseek_v3-f32" --plan "$SCRATCH/ds-unbalanced.plan" --out "$SCRATCH/x"
 expect_error 2 "overlaps the input" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/olmoe.plan" --out "$src/inside"
 expect_error 2 "already exists" -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/olmoe.plan" --out "$SCRATCH/olmoe-f32-sliced"

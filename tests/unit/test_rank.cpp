@@ -246,9 +246,9 @@ TEST_CASE("ties break by the lower expert id; layers without experts stay null")
   CHECK(nlohmann::json::parse(format_plan_document(document)) == document);
 }
 
-TEST_CASE("nonuniform: the global budget is spent, every layer keeps shared + 1 routed") {
+TEST_CASE("nonuniform: the global budget is spent, every layer keeps at least min(top-k, K)") {
   // Layer 0's mass is spread evenly, layer 1's sits on one expert, layer 2 has none.
-  UsageProfile profile = make_profile("emo", 3, 8, 3, 1, {0, 1, 2});
+  UsageProfile profile = make_profile("emo", 3, 8, 2, 1, {0, 1, 2});  // top-2, shared 7
   add_document(profile, "", 10, 0, {1, 1, 1, 1, 1, 1, 1, 10}, {1, 1, 1, 1, 1, 1, 1.5f, 10},
                std::vector<float>(8, 0));
   const int64_t d = 0;
@@ -257,7 +257,7 @@ TEST_CASE("nonuniform: the global budget is spent, every layer keeps shared + 1 
     profile.counts[profile.index(d, 1, e)] = 1;
   }
   profile.mass[profile.index(d, 1, 7)] = 10.0f;
-  RankOptions options = options_for(RankMetric::kMass, "3");
+  RankOptions options = options_for(RankMetric::kMass, "4");
   options.nonuniform = true;
   const RankedPlan plan = rank_experts(profile, options, "usage");
   size_t total = 0;
@@ -265,16 +265,22 @@ TEST_CASE("nonuniform: the global budget is spent, every layer keeps shared + 1 
     const Ids& kept = kept_in(plan, layer);
     total += kept.size();
     CHECK(std::binary_search(kept.begin(), kept.end(), 7));
-    CHECK(kept.size() >= 2);
+    CHECK(kept.size() >= 2);  // min(top-k, K): one top-k serves every layer of the slice
   }
-  CHECK(total == 9);
+  CHECK(total == 12);
   // Layer 0: shares 1/7.5 each, 1.5/7.5 for id 6; layer 1: 9/9.6 for id 2, 0.1/9.6 for others.
-  // After the minimum (6 in layer 0, 2 in layer 1, 0 in layer 2), the 3 extra go to layer 0.
-  CHECK(kept_in(plan, 0) == Ids{0, 1, 2, 6, 7});
+  // After the minimum (6 in layer 0, 2 in layer 1, 0 in layer 2), the 6 extra go to layer 0.
+  CHECK(kept_in(plan, 0) == Ids{0, 1, 2, 3, 4, 5, 6, 7});
   CHECK(kept_in(plan, 1) == Ids{2, 7});
   CHECK(kept_in(plan, 2) == Ids{0, 7});
   CHECK(plan_document(plan)["uniform"] == false);
-  CHECK(plan_document(plan)["num_experts_per_tok"].is_null());
+  CHECK(plan_document(plan)["num_experts_per_tok"] == 2);
+
+  // A budget of top-k or less per layer leaves nothing to move: every layer keeps K.
+  options.keep = parse_keep_amount("2");
+  const RankedPlan floor = rank_experts(profile, options, "usage");
+  for (int64_t layer = 0; layer < 3; ++layer) CHECK(kept_in(floor, layer).size() == 2);
+  CHECK(plan_document(floor)["uniform"] == true);
 
   // The budget can never exceed what the layers hold.
   options.keep = parse_keep_amount("8");
