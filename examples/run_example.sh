@@ -2,9 +2,10 @@
 # The bundled example's main job, README command #1's last step: for each of the three tiny MoEs
 # in examples/models (EMO-style, random-pool ablation, standard), profile the validation splits of
 # every domain in examples/data, rank the experts for one domain (default: code) by router mass at
-# 25% and 12.5% plus a random 25% baseline, slice the two mass plans into standalone checkpoints,
-# compare them with the full model on that domain's test split and multiple-choice tasks, and write
-# an HTML report per model. Prints the comparison tables and where the reports are.
+# 25% and 12.5%, at 25% with the budget spread unevenly over layers (--nonuniform; the models are
+# EMO-family, whose config can list per-layer counts), plus a random 25% baseline; slice the mass
+# plans into standalone checkpoints, compare them with the full model on that domain's test split
+# and multiple-choice tasks, and write an HTML report per model. Prints the comparison tables and where the reports are.
 #
 # Usage: examples/run_example.sh [DOMAIN]   (env: MOESLICE=binary, MOESLICE_EXAMPLE_DIR=output dir,
 #                                             MODELS="emo-style random-pools standard",
@@ -37,16 +38,21 @@ for model in $MODELS; do
     --out "$work/keep-25.json" --force
   "$MOESLICE" rank --usage "$work/usage.safetensors" --domain "$DOMAIN" --metric mass \
     --keep 12.5% --out "$work/keep-12.5.json" --force
+  "$MOESLICE" rank --usage "$work/usage.safetensors" --domain "$DOMAIN" --metric mass --keep 25% \
+    --nonuniform --out "$work/keep-25-nonuniform.json" --force 2>/dev/null  # (the loader warning)
   "$MOESLICE" rank --usage "$work/usage.safetensors" --domain "$DOMAIN" --metric random --seed 1 \
     --keep 25% --out "$work/random-25.json" --force
   "$MOESLICE" slice --model "$full" --plan "$work/keep-25.json" --out "$work/sliced-25" --force
   "$MOESLICE" slice --model "$full" --plan "$work/keep-12.5.json" --out "$work/sliced-12.5" --force
+  "$MOESLICE" slice --model "$full" --plan "$work/keep-25-nonuniform.json" \
+    --out "$work/sliced-25-nonuniform" --force
   step "$model: compare on the '$DOMAIN' test split and multiple-choice tasks"
   "$MOESLICE" compare --model "$full" --sliced "$work/sliced-25" --sliced "$work/sliced-12.5" \
-    --plan "$work/random-25.json" --corpus "$DATA/$DOMAIN/test.jsonl" \
+    --sliced "$work/sliced-25-nonuniform" --plan "$work/random-25.json" --corpus "$DATA/$DOMAIN/test.jsonl" \
     --tasks "$DATA/$DOMAIN/mc.jsonl" --json "$work/compare.json" --force | tee "$work/compare.txt"
   "$MOESLICE" report --usage "$work/usage.safetensors" --plan "$work/keep-25.json" \
-    --plan "$work/keep-12.5.json" --plan "$work/random-25.json" --compare "$work/compare.json" \
+    --plan "$work/keep-12.5.json" --plan "$work/keep-25-nonuniform.json" \
+    --plan "$work/random-25.json" --compare "$work/compare.json" \
     --title "moeslice example: $model, sliced for '$DOMAIN'" --out "$work/report.html" --force
 done
 
