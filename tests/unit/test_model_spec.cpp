@@ -98,6 +98,33 @@ TEST_CASE("configs nested under text_config resolve") {
   CHECK(spec.family->family == "qwen3_moe");
 }
 
+TEST_CASE("emo's num_experts_per_layer gives each layer its own expert count") {
+  const ModelSpec spec = spec_for("emo", {{"layers", 3}, {"experts", 8}, {"top_k", 2}},
+                                  {{"num_experts_per_layer", {4, 8, 2}}});
+  CHECK(!spec.uniform_experts());
+  CHECK(spec.num_experts == 8);
+  CHECK(spec.layers[0].num_experts == 4);
+  CHECK(spec.layers[0].experts.size() == 4);
+  CHECK(spec.layers[0].find("router")->shape == std::vector<int64_t>{4, spec.hidden});
+  CHECK(spec.layers[2].experts.size() == 2);
+  CHECK(spec_for("emo", {{"layers", 2}}, {{"num_experts_per_layer", nullptr}}).uniform_experts());
+  const auto refused = [](json list) {
+    return spec_for("emo", {{"layers", 2}, {"experts", 8}, {"top_k", 2}},
+                    {{"num_experts_per_layer", std::move(list)}});
+  };
+  CHECK_THROWS_WITH_AS(refused({4}), doctest::Contains("must list 2 expert counts"), ModelError);
+  CHECK_THROWS_WITH_AS(refused(4), doctest::Contains("must list 2 expert counts"), ModelError);
+  CHECK_THROWS_WITH_AS(refused({4, "8"}), doctest::Contains("entry 1 must be an integer"),
+                       ModelError);
+  CHECK_THROWS_WITH_AS(refused({4, 9}), doctest::Contains("entry 1 is 9, expected between"),
+                       ModelError);
+  CHECK_THROWS_WITH_AS(refused({1, 8}), doctest::Contains("entry 0 is 1, expected between"),
+                       ModelError);
+  CHECK_THROWS_WITH_AS(refused({0, 8}), doctest::Contains("(a dense layer)"), UnsupportedError);
+  // Other families have no per-layer key: the list is ignored there.
+  CHECK(spec_for("olmoe", {}, {{"num_experts_per_layer", {1, 2}}}).uniform_experts());
+}
+
 TEST_CASE("bad configs are refused with the key named") {
   RandomModelOptions options;
   options.family = "mixtral";
