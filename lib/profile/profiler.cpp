@@ -9,14 +9,16 @@
 namespace moeslice {
 
 void UsageAccumulator::on_moe_layer(const MoeLayerEvent& event) {
-  const int64_t experts = profile_.experts;
+  // The layer's own experts: fewer than the profile's E columns in an EMO slice with per-layer
+  // counts, whose remaining columns stay zero.
+  const size_t experts = event.experts;
   const size_t base = profile_.index(document_, event.layer, 0);
   int32_t* counts = &profile_.counts[base];
   float* mass = &profile_.mass[base];
   float* gate_norm = &profile_.gate_norm[base];
   for (size_t t = 0; t < event.tokens; ++t) {
     const float* probabilities = event.router_probs.row(t);
-    for (int64_t e = 0; e < experts; ++e) mass[e] += probabilities[e];
+    for (size_t e = 0; e < experts; ++e) mass[e] += probabilities[e];
     for (size_t s = 0; s < event.slots; ++s) {
       const size_t slot = t * event.slots + s;
       const int32_t expert = event.chosen[slot];
