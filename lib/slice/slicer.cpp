@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <future>
 #include <map>
 #include <random>
 #include <tuple>
@@ -75,38 +76,53 @@ json original_ids(const Checkpoint& checkpoint, const KeepPlan& plan, std::strin
   return layers;
 }
 
-// Runs each MoE layer of both models on the same random hidden states: the sliced layer must
-// equal the full layer with the router restricted to the kept experts.
-double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced) {
-  const ModelWeights full_weights = load_model_weights(full.spec, full.checkpoint);
-  const ModelWeights sliced_weights = load_model_weights(sliced.spec, sliced.checkpoint);
-  constexpr size_t kTokens = 8;
+}  // namespace
+
+constexpr size_t kVerifyTokens = 8;
+
+RestrictedOutputs restricted_layer_outputs(const Model& full, const KeepPlan& plan) {
+  const ModelWeights weights = load_model_weights(full.spec, full.checkpoint);
   kernels::ThreadPool pool(0);  // every core: converting the experts' weights is the cost
   const auto hidden = static_cast<size_t>(full.spec.hidden);
+  RestrictedOutputs out;
+  out.x = kernels::Matrix(kVerifyTokens, hidden);
   std::mt19937 random(1234);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  kernels::Matrix x(kTokens, hidden), y_full(kTokens, hidden), y_sliced(kTokens, hidden);
-  for (size_t i = 0; i < kTokens * hidden; ++i) x.data()[i] = normal(random);
-  double worst = 0;
+  for (size_t i = 0; i < kVerifyTokens * hidden; ++i) out.x.data()[i] = normal(random);
+  out.y.resize(full.spec.layers.size());
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
     const auto l = static_cast<size_t>(layer.index);
-    const MoeRouting restricted = layer_routing(full.spec, layer, plan.kept_in(layer.index));
-    const MoeRouting unrestricted = layer_routing(sliced.spec, sliced.spec.layers[l], nullptr);
-    MoeRecord full_record, sliced_record;
-    moe_block(*full_weights.layers[l].moe, restricted, x.cref(), y_full.ref(), full_record, &pool);
-    moe_block(*sliced_weights.layers[l].moe, unrestricted, x.cref(), y_sliced.ref(), sliced_record,
-              &pool);
+    out.y[l] = kernels::Matrix(kVerifyTokens, hidden);
+    MoeRecord record;
+    moe_block(*weights.layers[l].moe, layer_routing(full.spec, layer, plan.kept_in(layer.index)),
+              out.x.cref(), out.y[l].ref(), record, &pool);
+    // The full layer's routed experts may be most of a huge checkpoint: keep memory near a layer.
+    release_layer_pages(full.checkpoint, layer);
+  }
+  return out;
+}
+
+double check_sliced_layers(const Model& sliced, const RestrictedOutputs& expected) {
+  const ModelWeights weights = load_model_weights(sliced.spec, sliced.checkpoint);
+  kernels::ThreadPool pool(0);
+  kernels::Matrix y(expected.x.rows(), expected.x.cols());
+  double worst = 0;
+  for (const auto& layer : sliced.spec.layers) {
+    if (!layer.has_experts) continue;
+    const auto l = static_cast<size_t>(layer.index);
+    MoeRecord record;
+    moe_block(*weights.layers[l].moe, layer_routing(sliced.spec, layer, nullptr), expected.x.cref(),
+              y.ref(), record, &pool);
+    const kernels::Matrix& reference = expected.y[l];
     double max_diff = 0, max_ref = 0;
-    for (size_t i = 0; i < kTokens * hidden; ++i) {
-      max_diff = std::max(max_diff, std::fabs(double{y_full.data()[i]} - y_sliced.data()[i]));
-      max_ref = std::max(max_ref, std::fabs(double{y_full.data()[i]}));
+    for (size_t i = 0; i < y.rows() * y.cols(); ++i) {
+      max_diff = std::max(max_diff, std::fabs(double{reference.data()[i]} - y.data()[i]));
+      max_ref = std::max(max_ref, std::fabs(double{reference.data()[i]}));
     }
     const double relative = max_ref > 0 ? max_diff / max_ref : max_diff;
     worst = std::max(worst, relative);
-    // The full layer's routed experts may be most of a huge checkpoint: keep memory near a layer.
-    release_layer_pages(full.checkpoint, layer);
-    release_layer_pages(sliced.checkpoint, sliced.spec.layers[l]);
+    release_layer_pages(sliced.checkpoint, layer);
     // Different GEMM shapes (the router has E rows in one model, K in the other) may round
     // differently: ~1e-7 per value at hidden 2048, so the bar is 1e-5; a wrong expert is O(1).
     if (relative > 1e-5)
@@ -117,8 +133,6 @@ double verify_slice(const Model& full, const KeepPlan& plan, const Model& sliced
   }
   return worst;
 }
-
-}  // namespace
 
 std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec) {
   if (!spec.uniform_experts())
@@ -313,6 +327,11 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   metadata["moeslice_version"] = MOESLICE_VERSION;
 
   AtomicOutputDir output(out_dir, options.overwrite);
+  // The full model's half of the check overlaps the copy, which mostly waits on the disk.
+  std::future<RestrictedOutputs> expected;
+  if (options.verify && spec.family->forward_supported)
+    expected =
+        std::async(std::launch::async, [&] { return restricted_layer_outputs(model, plan); });
   write_checkpoint_tensors(output.staging(), tensors,
                            {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(keep_k)}},
                            options.max_shard_bytes);
@@ -323,8 +342,8 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   copy_side_files(checkpoint.dir(), output.staging());
   // The written checkpoint must open as its family expects before it is published.
   const Model sliced = open_model(output.staging());
-  if (options.verify && spec.family->forward_supported)
-    report.verify_max_relative_error = verify_slice(model, plan, sliced);
+  if (expected.valid())
+    report.verify_max_relative_error = check_sliced_layers(sliced, expected.get());
   output.commit();
   return report;
 }

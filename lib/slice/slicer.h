@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "forward/keep_plan.h"
+#include "forward/kernels/matrix.h"
 #include "model/model_spec.h"
 
 namespace moeslice {
@@ -43,6 +44,18 @@ struct SliceReport {
 // layer keeps fewer than experts per token (one top-k serves every layer); or when DeepSeek group
 // routing would be unbalanced. Refuses to slice a model that already has per-layer counts.
 std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec);
+
+// The check run before a slice is published: the same random hidden states go through every MoE
+// layer of both models, and the sliced layer must equal the full layer with its router
+// restricted to the kept experts (1e-5 relative: GEMM shapes differ, a wrong expert is O(1)).
+// The full model's half reads only the input, so slice_checkpoint runs it while writing.
+struct RestrictedOutputs {
+  kernels::Matrix x;               // [tokens, hidden]
+  std::vector<kernels::Matrix> y;  // per layer; empty for layers without experts
+};
+RestrictedOutputs restricted_layer_outputs(const Model& full, const KeepPlan& plan);
+// Returns the largest relative difference; throws Error naming the first layer over the bar.
+double check_sliced_layers(const Model& sliced, const RestrictedOutputs& expected);
 
 // config.json of the sliced model: the family's expert-count keys set to the largest kept count,
 // experts per token to min(k, that), and the per-layer list when the counts differ; every other
