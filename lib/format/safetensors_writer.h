@@ -23,8 +23,8 @@ namespace moeslice {
 // Receives a tensor's bytes, in order, in any number of calls.
 using ByteSink = std::function<void(std::span<const std::byte>)>;
 
-// A byte range of an existing file: lets the writer copy a tensor inside the kernel
-// (copy_file_range, as cp does) instead of through memory.
+// A byte range of an existing file: lets a file writer copy a tensor from disk to disk (O_DIRECT,
+// or copy_file_range inside the kernel) instead of through produce() and the page cache.
 struct FileRange {
   std::filesystem::path path;
   uint64_t offset = 0;
@@ -38,7 +38,7 @@ struct TensorSource {
   // Emits exactly byte_size() bytes into the sink; called once per write.
   std::function<void(const ByteSink&)> produce;
   // When set, the same bytes as produce() emits, as a range of a file; a file writer copies it
-  // with copy_file_range and falls back to produce() where the kernel cannot.
+  // (on several threads) and falls back to produce() where the kernel cannot.
   std::optional<FileRange> file_range;
 
   uint64_t byte_size() const;
@@ -57,10 +57,21 @@ struct TensorSource {
 
 using Metadata = std::map<std::string, std::string>;
 
-// Writes one safetensors file to `path` (the caller takes care of atomicity). Throws IoError on
-// write failure and std::logic_error if a producer emits the wrong number of bytes.
+// How a file writer copies file ranges. kCached copies them through the page cache
+// (copy_file_range, as cp does), so they stay in memory for a caller that reads the same bytes
+// meanwhile or next, e.g. a verification pass. kDirect reads and writes them with O_DIRECT,
+// bypassing the page cache: the fastest way to copy gigabytes (little CPU time, no cache growth),
+// but it leaves neither input nor output cached, so a reader that follows goes to the disk.
+enum class RangeCopy { kCached, kDirect };
+
+// Writes one safetensors file to `path` (the caller takes care of atomicity). The file is
+// preallocated and its bytes are placed at their offsets rather than front to back: file ranges
+// are copied by a few threads, as `copy` says, while this thread writes the header and the
+// produced tensors (produce() is only ever called on this thread). Throws IoError on failure
+// (naming the file) and std::logic_error if a producer emits the wrong number of bytes.
 void write_safetensors_file(const std::filesystem::path& path,
-                            std::span<const TensorSource> tensors, const Metadata& metadata);
+                            std::span<const TensorSource> tensors, const Metadata& metadata,
+                            RangeCopy copy = RangeCopy::kCached);
 
 // Writes one safetensors file atomically (temporary sibling, fsync, rename).
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorSource> tensors,
@@ -74,7 +85,8 @@ inline constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000;
 std::vector<std::filesystem::path> write_checkpoint_tensors(const std::filesystem::path& dir,
                                                             std::span<const TensorSource> tensors,
                                                             const Metadata& metadata,
-                                                            uint64_t max_shard_bytes);
+                                                            uint64_t max_shard_bytes,
+                                                            RangeCopy copy = RangeCopy::kCached);
 
 // Parses "5GB", "500MB", "2GiB", "1000000" into bytes (decimal units as Hugging Face does, binary
 // with "i"). Throws InputError naming the text.

@@ -334,7 +334,10 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
         std::async(std::launch::async, [&] { return restricted_layer_outputs(model, plan); });
   write_checkpoint_tensors(output.staging(), tensors,
                            {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(keep_k)}},
-                           options.max_shard_bytes);
+                           options.max_shard_bytes,
+                           // Copying past the page cache is fastest, but the check reads the
+                           // kept experts back: then they had better stay cached.
+                           expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect);
   write_file_atomically(output.staging() / kConfigFileName,
                         sliced_config(spec, counts).dump(2) + "\n", false);
   write_file_atomically(output.staging() / kPruningMetadataFileName, metadata.dump(2) + "\n",

@@ -1,13 +1,23 @@
 // Reading and writing single safetensors files: bit-exact round trips for every dtype (sub-byte,
 // 0-dim and zero-size tensors included), the canonical header, zero-copy views, streaming
-// producers, byte-for-byte copies and atomic, non-clobbering output.
+// producers, byte-for-byte copies (file ranges copied by several threads, and the fallbacks when
+// the kernel will not copy) and atomic, non-clobbering output.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <map>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "format/safetensors.h"
@@ -288,6 +298,158 @@ TEST_CASE("the writer refuses a tensor name given twice or named __metadata__") 
   check_mentions(thrown_message<InputError>([&] { write_safetensors(path, reserved, {}, false); }),
                  {"'__metadata__'"});
   CHECK(fs::is_empty(dir.path()));
+}
+
+// A U8 tensor that is bytes [offset, offset + length) of `file` (whose contents are `contents`):
+// a file range for the writer to copy, and the same bytes from produce().
+TensorSource range_of(std::string name, const fs::path& file, std::span<const std::byte> contents,
+                      uint64_t offset, uint64_t length) {
+  const auto bytes = contents.subspan(offset, length);
+  TensorSource source = TensorSource::from_bytes(
+      std::move(name), DType::U8, {static_cast<int64_t>(length)}, {bytes.begin(), bytes.end()});
+  source.file_range = FileRange{file, offset, length};
+  return source;
+}
+
+// Three source files in `dir` and ~300 tensors drawn from them: ranges of every small size (empty
+// ones too) at every alignment, runs of neighbours in a file (copied as one), a run longer than
+// the writer's copy pieces, and produce()-only tensors in between.
+std::vector<TensorSource> many_ranges(const TempDir& dir) {
+  std::mt19937 random(7);
+  std::vector<fs::path> files;
+  std::vector<std::vector<std::byte>> contents;
+  for (size_t f = 0; f < 3; ++f) {
+    std::vector<std::byte> bytes(f == 0 ? (20u << 20) + 5 : (1u << 20) + 12345 * f);
+    for (auto& byte : bytes) byte = static_cast<std::byte>(random());
+    files.push_back(dir / fmt::format("source{}.bin", f));
+    test::write_file(files.back(), bytes);
+    contents.push_back(std::move(bytes));
+  }
+  std::vector<TensorSource> tensors;
+  size_t previous_file = 0;
+  uint64_t previous_end = 0;
+  for (size_t i = 0; i < 300; ++i) {
+    const std::string name = fmt::format("t{}", i);
+    if (i == 150) {  // 17 MB in three neighbouring tensors, from an unaligned offset
+      uint64_t offset = 12345;
+      for (const uint64_t length : {(5u << 20) + 3, (7u << 20) + 1, (5u << 20) + 77}) {
+        tensors.push_back(
+            range_of(fmt::format("{}.{}", name, length), files[0], contents[0], offset, length));
+        offset += length;
+      }
+      previous_file = 0;
+      previous_end = offset;
+      continue;
+    }
+    if (random() % 5 == 0) {
+      tensors.push_back(
+          TensorSource::from_bytes(name, DType::U8, {static_cast<int64_t>(i * 37 % 9001)},
+                                   counting_bytes(i * 37 % 9001, static_cast<unsigned>(i))));
+      continue;
+    }
+    const size_t f = random() % 2 == 0 ? previous_file : random() % 3;
+    const uint64_t sizes[] = {0, 1, 7, 4095, 4096, 4097, 8192, random() % 40000};
+    const uint64_t length = sizes[random() % std::size(sizes)];
+    const uint64_t size = contents[f].size();
+    const bool follow = f == previous_file && random() % 2 == 0 && previous_end + length <= size;
+    const uint64_t offset = follow ? previous_end : random() % (size - length);
+    tensors.push_back(range_of(name, files[f], contents[f], offset, length));
+    previous_file = f;
+    previous_end = offset + length;
+  }
+  return tensors;
+}
+
+TEST_CASE("file ranges copied by several threads give the bytes the streamed writer gives") {
+  TempDir dir;
+  const auto tensors = many_ranges(dir);
+  write_safetensors(dir / "streamed.safetensors", tensors, {{"k", "v"}}, false);
+  const auto expected = read_file(dir / "streamed.safetensors");
+  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
+    CAPTURE(static_cast<int>(copy));
+    write_safetensors_file(dir / "copied.safetensors", tensors, {{"k", "v"}}, copy);
+    CHECK(read_file(dir / "copied.safetensors") == expected);
+  }
+  CHECK(SafetensorsFile::open(dir / "copied.safetensors")->tensors().size() == tensors.size());
+}
+
+TEST_CASE("every shard of a checkpoint of file ranges equals its streamed file") {
+  TempDir dir;
+  const auto tensors = many_ranges(dir);
+  uint64_t total = 0;
+  for (const auto& tensor : tensors) total += tensor.byte_size();
+  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
+    CAPTURE(static_cast<int>(copy));
+    const auto out = dir / fmt::format("checkpoint{}", static_cast<int>(copy));
+    fs::create_directory(out);
+    const auto written = write_checkpoint_tensors(out, tensors, {{"k", "v"}}, total / 4, copy);
+    REQUIRE(written.size() >= 5);  // shards, plus the index
+    const auto index = nlohmann::json::parse(test::read_text(written.back()));
+    std::map<std::string, std::vector<TensorSource>> shards;  // in the order given
+    for (const auto& tensor : tensors)
+      shards[index["weight_map"][tensor.name].get<std::string>()].push_back(tensor);
+    CHECK(shards.size() == written.size() - 1);
+    for (const auto& [name, part] : shards) {
+      CAPTURE(name);
+      write_safetensors(dir / "expected.safetensors", part, {{"k", "v"}}, /*overwrite=*/true);
+      CHECK(read_file(out / name) == read_file(dir / "expected.safetensors"));
+    }
+  }
+}
+
+TEST_CASE("ranges the kernel will not copy are streamed through produce()") {
+  // /proc files refuse O_DIRECT, and copy_file_range across file systems (as recent kernels do);
+  // their tensors then come from produce(), between ranges that were copied.
+  const fs::path proc = "/proc/version";
+  TempDir dir;
+  const int in = ::open(proc.c_str(), O_RDONLY | O_DIRECT);
+  if (in >= 0) ::close(in);
+  bool refused = in < 0;
+  {
+    const int from = ::open(proc.c_str(), O_RDONLY);
+    const int to = ::open((dir / "probe").c_str(), O_WRONLY | O_CREAT, 0644);
+    loff_t offset = 0;
+    refused = refused && from >= 0 && to >= 0 &&
+              ::copy_file_range(from, &offset, to, nullptr, 8, 0) < 0 &&
+              (errno == EXDEV || errno == EINVAL);
+    if (from >= 0) ::close(from);
+    if (to >= 0) ::close(to);
+  }
+  if (!refused) {
+    MESSAGE("the kernel copies from /proc here; skipped");
+    return;
+  }
+  const auto version = read_file(proc);
+  REQUIRE(version.size() >= 8);
+  auto tensors = many_ranges(dir);
+  for (const size_t at : {size_t{0}, size_t{100}, tensors.size()})
+    tensors.insert(tensors.begin() + static_cast<std::ptrdiff_t>(at),
+                   range_of(fmt::format("proc.{}", at), proc, version, 1, version.size() - 1));
+  write_safetensors(dir / "streamed.safetensors", tensors, {}, false);
+  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
+    CAPTURE(static_cast<int>(copy));
+    write_safetensors_file(dir / "copied.safetensors", tensors, {}, copy);
+    CHECK(read_file(dir / "copied.safetensors") == read_file(dir / "streamed.safetensors"));
+  }
+}
+
+TEST_CASE("a range the source cannot supply is an IoError naming the source") {
+  TempDir dir;
+  const auto source = dir / "short.bin";
+  const auto contents = counting_bytes(10000);
+  test::write_file(source, contents);
+  std::vector<TensorSource> tensors = {range_of("ok", source, contents, 0, 10000),
+                                       range_of("past_the_end", source, contents, 5000, 5000)};
+  tensors[1].file_range->offset = 9000;  // 4000 bytes past the end of the file
+  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
+    CAPTURE(static_cast<int>(copy));
+    auto write = [&] { write_safetensors_file(dir / "out.safetensors", tensors, {}, copy); };
+    check_mentions(thrown_message<IoError>(write), {source.string(), "ended early"});
+    const FileRange past_the_end = *tensors[1].file_range;
+    tensors[1].file_range->path = dir / "missing.bin";
+    check_mentions(thrown_message<IoError>(write), {(dir / "missing.bin").string(), "cannot open"});
+    tensors[1].file_range = past_the_end;
+  }
 }
 
 TEST_CASE("a disk that refuses the bytes is an IoError naming the file") {
