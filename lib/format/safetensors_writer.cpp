@@ -2,19 +2,22 @@
 //
 // A file is written with its layout fixed up front: the header gives every tensor its offset, so
 // the bytes need not be written front to back. Tensors that are ranges of existing files (an
-// expert kept by a slice) are copied by kCopyThreads threads at once, each taking the next piece
-// of at most kPieceBytes of the output: several reads and writes in flight keep the disk busy
-// where a single copier waits for each range in turn. Meanwhile the calling thread writes the
+// expert kept by a slice) are copied in pieces of at most kPieceBytes of the output, by copier
+// threads that each take the next piece not yet taken. Meanwhile the calling thread writes the
 // header and the tensors only produce() can give (cut tensors). The output is preallocated
 // (fallocate), so that pieces landing out of order still make a contiguous file.
 //
-// RangeCopy::kDirect copies a piece with O_DIRECT reads and writes through an aligned buffer, one
-// per thread (the partial blocks at the two ends of a run go through the page cache). Bypassing
-// the cache saves the CPU time of filling and evicting it and keeps it from growing by the size of
-// the copy: that is what lets a copy of gigabytes run at disk speed. RangeCopy::kCached, and
-// kDirect where a file system refuses O_DIRECT, copies a piece with copy_file_range inside the
-// kernel, having asked for its pages all at once. Where the kernel refuses that too (across file
-// systems on some kernels), the tensors are streamed through produce() once the threads are done.
+// RangeCopy::kDirect copies a piece with O_DIRECT reads and writes through an aligned buffer, on
+// kDirectCopyThreads threads (the partial blocks at the two ends of a run go through the page
+// cache): several reads and writes in flight keep the disk busy where one copier waits for each
+// range in turn. Bypassing the cache saves the CPU time of filling and evicting it and keeps it
+// from growing by the size of the copy: that is what lets a copy of gigabytes run at disk speed.
+// RangeCopy::kCached, and kDirect where a file system refuses O_DIRECT, copies a piece with
+// copy_file_range inside the kernel on ONE thread: buffered writes to one file take the inode's
+// lock, so more copiers only spin on it (a fifth of the CPU time, measured). That thread asks for
+// the pages of the next kReadAheadPieces pieces before copying one, so the disk reads ahead of
+// it. Where the kernel refuses copy_file_range too (across file systems on some kernels), the
+// tensors are streamed through produce() once the threads are done.
 #include "format/safetensors_writer.h"
 
 #include <fcntl.h>
@@ -47,8 +50,9 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kCopyChunkBytes = 64u << 20;  // produce() chunks of a mapped tensor
-constexpr unsigned kCopyThreads = 4;
+constexpr unsigned kDirectCopyThreads = 4;
 constexpr uint64_t kPieceBytes = 8u << 20;
+constexpr size_t kReadAheadPieces = 8;
 
 // O_DIRECT offsets, lengths and buffers are multiples of this: 4096 covers the logical block
 // size of disks, and a whole page keeps the blocks written directly off the pages the page cache
@@ -141,7 +145,7 @@ class BufferedWriter {
 // Source files, each opened once (with `flags` added to O_RDONLY) and kept open for the whole
 // write. fd() is -1 when the kernel refuses the flags (O_DIRECT on a file system without it).
 // Read through the page cache, a file gets no readahead, which would read on past each piece into
-// bytes no one copies: read_ahead() asks for exactly the piece instead, all at once.
+// bytes no one copies: read_ahead() asks for exactly the pieces to come instead.
 class SourceFiles {
  public:
   explicit SourceFiles(int flags = 0) : flags_(flags) {}
@@ -262,13 +266,14 @@ CopyOutcome copy_direct(const CopyPiece& piece, int in_fd, const OutputFile& out
   return copied ? CopyOutcome::kCopied : CopyOutcome::kUnsupported;
 }
 
-// Copies pieces into the output on up to kCopyThreads threads, each taking the next piece not
-// yet taken. The first error, or a piece the kernel will not copy, stops them all.
+// Copies pieces into the output on copier threads (kDirectCopyThreads for O_DIRECT copies, one
+// through the page cache), each taking the next piece not yet taken. The first error, or a piece
+// the kernel will not copy, stops them all.
 class ParallelCopy {
  public:
   ParallelCopy(const OutputFile& out, std::span<const CopyPiece> pieces)
       : out_(out), pieces_(pieces), copied_(pieces.size(), 0) {
-    const size_t count = std::min<size_t>(kCopyThreads, pieces.size());
+    const size_t count = std::min<size_t>(out.direct() ? kDirectCopyThreads : 1, pieces.size());
     for (size_t i = 0; i < count; ++i) threads_.emplace_back([this] { work(); });
   }
   ParallelCopy(const ParallelCopy&) = delete;
@@ -298,8 +303,8 @@ class ParallelCopy {
           direct = fd >= 0 && copy_direct(piece, fd, out_, buffer.get()) == CopyOutcome::kCopied;
         }
         if (!direct) {
+          read_ahead_through(std::min(i + kReadAheadPieces, pieces_.size()), sources);
           const int fd = sources.fd(piece.range.path);
-          SourceFiles::read_ahead(fd, piece.range);
           if (copy_file_range_all(piece, fd, out_) == CopyOutcome::kUnsupported) {
             stop_ = true;
             return;
@@ -314,10 +319,18 @@ class ParallelCopy {
     }
   }
 
+  // Asks for the pages of every piece before `end` not yet asked for, each piece once.
+  void read_ahead_through(size_t end, SourceFiles& sources) {
+    for (size_t j = read_ahead_end_.load(); j < end;)
+      if (read_ahead_end_.compare_exchange_weak(j, j + 1))
+        SourceFiles::read_ahead(sources.fd(pieces_[j].range.path), pieces_[j].range);
+  }
+
   const OutputFile& out_;
   std::span<const CopyPiece> pieces_;
   std::vector<char> copied_;  // each element written by one thread, read after the join
   std::atomic<size_t> next_ = 0;
+  std::atomic<size_t> read_ahead_end_ = 0;  // pieces before it have been read ahead
   std::atomic<bool> stop_ = false;
   std::mutex error_mutex_;
   std::exception_ptr error_;
