@@ -27,48 +27,62 @@ def metric(variant, key):
     return variant["metrics"].get(key)
 
 
+def print_table(results, models, domains, columns, mean_label, row_cells, mean_cells):
+    """A Markdown table: one row per domain and model (row_cells of its variants), then one mean
+    row per model (mean_cells of its variants in every domain)."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for domain in domains:
+        for model in models:
+            print(f"| {domain} | {model} | " + " | ".join(row_cells(results[model, domain])) + " |")
+    print(f"| {mean_label} |" + " |" * (len(columns) - 1))
+    for model in models:
+        per_domain = [results[model, d] for d in domains]
+        print(f"| | {model} | | " + " | ".join(mean_cells(per_domain)) + " |")
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+def perplexity_cells(r):
+    full = metric(r["full"], "perplexity")
+    cells = [f"{full:.1f}"]
+    for label, _ in VARIANTS[1:]:
+        ppl = metric(r[label], "perplexity")
+        cells.append(f"{ppl:.1f} ({ppl / full - 1:+.1%})")
+    return cells
+
+
+def mean_perplexity_change(per_domain):
+    return [
+        f"{mean([metric(r[l], 'perplexity') / metric(r['full'], 'perplexity') - 1 for r in per_domain]):+.1%}"
+        for l, _ in VARIANTS[1:]
+    ]
+
+
+def accuracy_cells(r):
+    top1 = " / ".join(f"{metric(r[l], 'top1_accuracy'):.3f}" for l, _ in VARIANTS)
+    return [top1, " / ".join(f"{metric(r[l], 'acc'):.2f}" for l, _ in VARIANTS)]
+
+
+def mean_mc_accuracy(per_domain):
+    return [" / ".join(f"{mean([metric(r[l], 'acc') for r in per_domain]):.3f}" for l, _ in VARIANTS)]
+
+
 def main():
-    root = sys.argv[1]
-    results = load(root)
+    results = load(sys.argv[1])
     models = sorted({m for m, _ in results}, key=["emo-style", "random-pools", "standard"].index)
     domains = sorted({d for _, d in results})
+    names = [name for _, name in VARIANTS]
 
     print("Perplexity on each domain's test split (change against the full model):\n")
-    print("| domain | model | full | 25% | 12.5% | random 25% |")
-    print("|---|---|---|---|---|---|")
-    mean = {(m, v): [] for m in models for v, _ in VARIANTS}
-    for domain in domains:
-        for model in models:
-            r = results[model, domain]
-            full = metric(r["full"], "perplexity")
-            cells = [f"{full:.1f}"]
-            for label, _ in VARIANTS[1:]:
-                ppl = metric(r[label], "perplexity")
-                change = ppl / full - 1
-                mean[model, label].append(change)
-                cells.append(f"{ppl:.1f} ({change:+.1%})")
-            print(f"| {domain} | {model} | " + " | ".join(cells) + " |")
-    print("| **mean change** | | | | | |")
-    for model in models:
-        cells = [f"{sum(mean[model, l]) / len(mean[model, l]):+.1%}" for l, _ in VARIANTS[1:]]
-        print(f"| | {model} | | " + " | ".join(cells) + " |")
-
+    print_table(results, models, domains, ["domain", "model"] + names, "**mean change**",
+                perplexity_cells, mean_perplexity_change)
     print("\nNext-token accuracy and multiple-choice accuracy (acc, 4 choices; 100 tasks per domain):\n")
-    print("| domain | model | top-1 full / 25% / 12.5% / random 25% | MC acc full / 25% / 12.5% / random 25% |")
-    print("|---|---|---|---|")
-    mc_mean = {(m, v): [] for m in models for v, _ in VARIANTS}
-    for domain in domains:
-        for model in models:
-            r = results[model, domain]
-            top1 = " / ".join(f"{metric(r[l], 'top1_accuracy'):.3f}" for l, _ in VARIANTS)
-            accs = [metric(r[l], "acc") for l, _ in VARIANTS]
-            for (l, _), a in zip(VARIANTS, accs):
-                mc_mean[model, l].append(a)
-            print(f"| {domain} | {model} | {top1} | " + " / ".join(f"{a:.2f}" for a in accs) + " |")
-    print("| **mean** | | | |")
-    for model in models:
-        cells = " / ".join(f"{sum(mc_mean[model, l]) / len(mc_mean[model, l]):.3f}" for l, _ in VARIANTS)
-        print(f"| | {model} | | {cells} |")
+    print_table(results, models, domains,
+                ["domain", "model", "top-1 " + " / ".join(names), "MC acc " + " / ".join(names)],
+                "**mean**", accuracy_cells, mean_mc_accuracy)
 
 
 if __name__ == "__main__":

@@ -132,12 +132,10 @@ struct CorpusReader::Impl {
   }
 
   std::optional<CorpusDocument> read_json_line() {
-    do {
-      if (!lines->next_line(line)) return std::nullopt;
-    } while (corpus::is_blank(line));
-    const Place place{lines->name(), lines->line_number()};
-    const int64_t index = records++;
-    const nlohmann::json object = corpus::parse_object(line, place);
+    const std::optional<corpus::JsonRecord> record =
+        corpus::next_json_record(*lines, line, records);
+    if (!record) return std::nullopt;
+    const auto& [object, place, index] = *record;
     const std::string field = !options.field.empty()         ? options.field
                               : object.contains("input_ids") ? "input_ids"
                                                              : "text";

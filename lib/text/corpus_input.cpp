@@ -199,6 +199,15 @@ nlohmann::json parse_object(std::string_view text, const Place& place) {
   return object;
 }
 
+std::optional<JsonRecord> next_json_record(LineSource& lines, std::string& line, int64_t& records) {
+  do {
+    if (!lines.next_line(line)) return std::nullopt;
+  } while (is_blank(line));
+  const Place place{lines.name(), lines.line_number()};
+  const int64_t index = records++;
+  return JsonRecord{parse_object(line, place), place, index};
+}
+
 std::vector<int32_t> token_ids_from_json(const nlohmann::json& ids, std::string_view field,
                                          int64_t vocab, const Place& place) {
   if (!ids.is_array())

@@ -76,6 +76,18 @@ bool is_blank(std::string_view line);
 // Parses one line as a JSON object; FormatError naming the place otherwise.
 nlohmann::json parse_object(std::string_view text, const Place& place);
 
+// One JSON Lines record: its object, where it is, and its 0-based number among the records read.
+struct JsonRecord {
+  nlohmann::json object;
+  Place place;
+  int64_t index = 0;
+};
+
+// The next non-blank line of `lines` (read into `line`) as a JSON object, nullopt at the end.
+// The record is counted in `records` before it is parsed, so a bad record keeps its number (the
+// default ids of the records after it do not depend on --skip-bad). FormatError naming the line.
+std::optional<JsonRecord> next_json_record(LineSource& lines, std::string& line, int64_t& records);
+
 // A JSON list of integer token ids, each in [0, vocab) (vocab 0: any non-negative int32).
 std::vector<int32_t> token_ids_from_json(const nlohmann::json& ids, std::string_view field,
                                          int64_t vocab, const Place& place);

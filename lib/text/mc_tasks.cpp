@@ -68,12 +68,10 @@ struct McTaskReader::Impl {
   std::string line;
 
   std::optional<McTask> read_record() {
-    do {
-      if (!lines->next_line(line)) return std::nullopt;
-    } while (corpus::is_blank(line));
-    const Place place{lines->name(), lines->line_number()};
-    const int64_t index = records++;
-    const nlohmann::json object = corpus::parse_object(line, place);
+    const std::optional<corpus::JsonRecord> record =
+        corpus::next_json_record(*lines, line, records);
+    if (!record) return std::nullopt;
+    const auto& [object, place, index] = *record;
 
     const auto context = object.find("context");
     if (context == object.end()) corpus::fail(place, "missing \"context\"");

@@ -3,7 +3,6 @@
 # and `compare` scoring a plan exactly as the sliced checkpoint; multiple-choice tasks; refusals.
 source "$(dirname "$0")/lib.bash"
 require_torch
-REF="$(cd "$(dirname "$0")/../reference" && pwd)"
 
 "$MOESLICE" make-random --family qwen3_moe --seed 4 --out "$SCRATCH/model" >/dev/null
 $PY - "$SCRATCH" <<'PYEOF'

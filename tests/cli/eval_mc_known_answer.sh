@@ -5,7 +5,6 @@
 # the shorter choice right and half the longer one: acc is exactly 0.5 overall, 1 and 0 per
 # domain. Runs on a random EMO-shaped model with the bundled example's tokenizer.
 source "$(dirname "$0")/lib.bash"
-SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 TOKENIZER="$SRC/examples/models/tokenizer.json"
 
 "$MOESLICE" make-random --family emo --layers 2 --hidden 64 --heads 4 --experts 8 --top-k 3 \

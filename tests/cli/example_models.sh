@@ -5,7 +5,6 @@
 # the training script's own forward on the saved BF16 weights to 1e-5 relative.
 # Exit 77 (skip) without torch.
 source "$(dirname "$0")/lib.bash"
-SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 require_torch
 
 # Two test documents of each domain, as text.

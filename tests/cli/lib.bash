@@ -9,6 +9,9 @@ FAILURES=0
 PASSES=0
 # The Python that sees Debian's python3-torch and python3-numpy (the first python3 on PATH may not).
 PY=/usr/bin/python3
+# The source tree (MOESLICE_SOURCE_DIR when set) and the PyTorch reference in it.
+SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+REF=$SRC/tests/reference
 
 # require_torch: skips the test (exit 77, reported by ctest as skipped) when $PY has no torch.
 require_torch() {

@@ -15,8 +15,6 @@ set +e  # every check reports through fail() and the run goes on to the end
 require_torch
 BIN=$MOESLICE
 S=$SCRATCH
-SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-REF=$SRC/tests/reference
 
 $PY "$REF/make_tiny.py" --all "$S/bf16" --dtype BF16 >/dev/null || { echo "make_tiny failed"; exit 1; }
 $PY "$REF/make_tiny.py" --out "$S/f32_olmoe" --variant olmoe >/dev/null || exit 1

@@ -13,8 +13,6 @@ set +e  # every check reports through fail() and the run goes on to the end
 require_torch
 BIN=$MOESLICE
 S=$SCRATCH
-SRC=${MOESLICE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-REF=$SRC/tests/reference
 
 # ---- fixtures ------------------------------------------------------------------------------
 $PY "$REF/make_tiny.py" --all "$S/f32" >/dev/null || { echo "make_tiny failed"; exit 1; }

@@ -5,7 +5,6 @@
 source "$(dirname "$0")/lib.bash"
 require_torch
 HERE="$(cd "$(dirname "$0")" && pwd)"
-REF="$HERE/../reference"
 
 $PY "$REF/make_tiny.py" --all "$SCRATCH/tiny" >/dev/null
 $PY - "$SCRATCH" <<'PYEOF'

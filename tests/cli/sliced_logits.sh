@@ -49,7 +49,7 @@ import sys; sys.path.insert(0, sys.argv[1])
 import torch; from safetensors_io import load_checkpoint
 a, b = load_checkpoint(sys.argv[2]), load_checkpoint(sys.argv[3])
 assert set(a) == set(b) and all(torch.equal(a[n], b[n]) for n in a), "unsliced != source"
-' "$HERE/../reference" "$SCRATCH/emo" "$SCRATCH/emo-unsliced"
+' "$REF" "$SCRATCH/emo" "$SCRATCH/emo-unsliced"
 # Its profile works; ranking it again or re-slicing it is refused, as is a layer below top-k.
 expect_ok -- "$MOESLICE" profile --model "$SCRATCH/emo-nonuniform-sliced" --corpus "$SCRATCH/corpus.jsonl" --out "$SCRATCH/nonuniform-usage.safetensors"
 expect_ok -- $PY -c '
@@ -62,7 +62,7 @@ mass, tokens = tensors["mass"], tensors["tokens"].sum().item()
 for layer, count in enumerate([4, 6, 2]):
     assert abs(mass[:, layer, :count].sum().item() - 2 * tokens) < 1e-3, layer  # routed + shared
     assert mass[:, layer, count:].abs().sum().item() == 0, layer
-' "$HERE/../reference" "$SCRATCH/nonuniform-usage.safetensors"
+' "$REF" "$SCRATCH/nonuniform-usage.safetensors"
 expect_error 2 "different expert counts per layer" -- "$MOESLICE" rank --usage "$SCRATCH/nonuniform-usage.safetensors" --keep 2 --out "$SCRATCH/x.json"
 write_plan "$SCRATCH/small.plan" "[0,3]" "[0,5]" "[0,1]"
 expect_error 2 "already keeps different expert counts" -- "$MOESLICE" slice --model "$SCRATCH/emo-nonuniform-sliced" --plan "$SCRATCH/small.plan" --out "$SCRATCH/x"
