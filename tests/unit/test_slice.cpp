@@ -41,9 +41,8 @@ TEST_CASE("the slice check passes a correct slice and catches a wrong one") {
     CHECK(check_sliced_layers(sliced, restricted_layer_outputs(full, plan)) <= 1e-5);
     // Same counts, one expert swapped in layer 1: the check names that layer.
     const KeepPlan other = plan_of({{0, 2, 5, 7}, {1, 3, 6, 7}});
-    check_mentions(
-        thrown_message<Error>(
-            [&] { check_sliced_layers(sliced, restricted_layer_outputs(full, other)); }),
-        {"verification failed: layer 1 of the sliced model differs"});
+    check_mentions(thrown_message<Error>(
+                       [&] { check_sliced_layers(sliced, restricted_layer_outputs(full, other)); }),
+                   {"verification failed: layer 1 of the sliced model differs"});
   }
 }
