@@ -16,6 +16,13 @@ namespace moeslice {
 UsageOverview describe_usage(const UsageProfile& profile, const std::string& source) {
   UsageOverview overview;
   const nlohmann::json& info = profile.info;
+  // Shares, coverage and overlap compare experts column by column with one shared column at the
+  // end of every layer; a nonuniform slice's layers end at different columns.
+  if (info.contains("experts_per_layer"))
+    throw UnsupportedError(
+        fmt::format("{}: this profile is of a model that keeps different expert counts per layer "
+                    "(a nonuniform slice); report on a profile of the full model instead",
+                    source));
   const auto layers = info.find("expert_layers");
   if (layers != info.end() && layers->is_array()) {
     for (const auto& layer : *layers) {

@@ -64,6 +64,7 @@ for layer, count in enumerate([4, 6, 2]):
     assert mass[:, layer, count:].abs().sum().item() == 0, layer
 ' "$REF" "$SCRATCH/nonuniform-usage.safetensors"
 expect_error 2 "different expert counts per layer" -- "$MOESLICE" rank --usage "$SCRATCH/nonuniform-usage.safetensors" --keep 2 --out "$SCRATCH/x.json"
+expect_error 2 "different expert counts per layer" -- "$MOESLICE" report --usage "$SCRATCH/nonuniform-usage.safetensors" --out "$SCRATCH/x.html"
 write_plan "$SCRATCH/small.plan" "[0,3]" "[0,5]" "[0,1]"
 expect_error 2 "already keeps different expert counts" -- "$MOESLICE" slice --model "$SCRATCH/emo-nonuniform-sliced" --plan "$SCRATCH/small.plan" --out "$SCRATCH/x"
 write_plan "$SCRATCH/below-top-k.plan" "[0,2,5,7]" "[7]" "[3,7]"
