@@ -34,12 +34,17 @@ void run_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef act, MatrixRef ou
     thread_local std::vector<float> gate_up;
     const size_t begin = b * half;
     const size_t count = std::min(half, width - begin);
-    if (weights.size() < 2 * count * hidden) weights.resize(2 * count * hidden);
     if (gate_up.size() < m * 2 * count) gate_up.resize(m * 2 * count);
-    mlp.gate.rows_to_f32(begin, count, weights.data());
-    mlp.up.rows_to_f32(begin, count, weights.data() + count * hidden);
     MatrixRef gu(gate_up.data(), m, 2 * count);
-    gemm_abt(x, ConstMatrixRef(weights.data(), 2 * count, hidden), gu);
+    if (m <= kFewTokens) {
+      few_tokens_xWt(x, mlp.gate, begin, count, gu.columns(0, count));
+      few_tokens_xWt(x, mlp.up, begin, count, gu.columns(count, count));
+    } else {
+      if (weights.size() < 2 * count * hidden) weights.resize(2 * count * hidden);
+      mlp.gate.rows_to_f32(begin, count, weights.data());
+      mlp.up.rows_to_f32(begin, count, weights.data() + count * hidden);
+      gemm_abt(x, ConstMatrixRef(weights.data(), 2 * count, hidden), gu);
+    }
     for (size_t t = 0; t < m; ++t)
       silu_glu(gu.row(t), gu.row(t) + count, act.row(t) + begin, count);
   });
@@ -50,7 +55,10 @@ void run_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef act, MatrixRef ou
     thread_local std::vector<float> scratch;
     const size_t begin = b * down_block;
     const size_t count = std::min(down_block, hidden - begin);
-    gemm_abt(act, mlp.down.rows_f32(begin, count, scratch), out.columns(begin, count));
+    if (m <= kFewTokens)
+      few_tokens_xWt(act, mlp.down, begin, count, out.columns(begin, count));
+    else
+      gemm_abt(act, mlp.down.rows_f32(begin, count, scratch), out.columns(begin, count));
   });
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "forward/kernels/elementwise.h"
 #include "forward/kernels/gemm.h"
 #include "forward/kernels/thread_pool.h"
 
@@ -110,6 +111,17 @@ std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size)
   std::vector<float> out(expected_size);
   convert_to_f32(tensor.dtype, tensor.bytes.data(), out.data(), expected_size);
   return out;
+}
+
+void few_tokens_xWt(ConstMatrixRef x, const WeightMatrix& w, size_t begin, size_t count,
+                    MatrixRef out) {
+  assert(x.cols == w.cols() && out.rows == x.rows && out.cols == count);
+  assert(begin + count <= w.rows());
+  thread_local std::vector<float> row;
+  for (size_t j = 0; j < count; ++j) {
+    const float* weights = w.rows_f32(begin + j, 1, row).data;
+    for (size_t t = 0; t < x.rows; ++t) out.row(t)[j] = dot(x.row(t), weights, x.cols);
+  }
 }
 
 size_t weight_block_rows(size_t cols) {

@@ -62,6 +62,17 @@ std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size)
 inline constexpr size_t kWeightBlockBytes = size_t{4} << 20;
 size_t weight_block_rows(size_t cols);
 
+// When at most this many tokens share an expert's weights, few_tokens_xWt computes their product
+// instead of a GEMM.
+inline constexpr size_t kFewTokens = 8;
+
+// out[t][j] = x[t] . W[begin + j] for every row t of x and j < count, one dot product
+// (kernels/elementwise.h) per value: each weight row is converted once into a buffer that stays
+// in L1 and dotted with every token. For a few tokens that is cheaper than a GEMM, whose fp32
+// block and packing of the weights cost more than its arithmetic (measured on slice's check).
+void few_tokens_xWt(ConstMatrixRef x, const WeightMatrix& w, size_t begin, size_t count,
+                    MatrixRef out);
+
 // Y = X W^T (+ bias): X [n, in], W [out, in], Y [n, out], bias empty or [out]. Blocks of W's rows
 // are converted and multiplied independently, spread over `pool` when given. Y must not overlap X.
 void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
