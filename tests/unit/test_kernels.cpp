@@ -265,6 +265,30 @@ TEST_CASE("matmul_xWt matches a double-precision Linear, with and without bias a
   }
 }
 
+TEST_CASE(
+    "few_tokens_xWt matches a double-precision Linear on a block of rows, into strided columns") {
+  const size_t in = 300, out = 40, begin = 7, count = 25;
+  const Matrix w_values = random_matrix(out, in, 8, 0.05f);
+  for (size_t n : {size_t{1}, size_t{3}, kFewTokens}) {
+    const Matrix x = random_matrix(n, in, static_cast<uint32_t>(9 + n));
+    for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
+      const StoredWeights stored(w_values, dtype, dtype == DType::F32 ? 0 : 1);
+      std::vector<double> scale;
+      const std::vector<double> ref = ref_linear(x.cref(), stored.exact, {}, &scale);
+      Matrix y(n, count + 3);  // columns [1, count + 1) written, the others kept
+      std::fill(y.data(), y.data() + n * (count + 3), -7.0f);
+      few_tokens_xWt(x.cref(), stored.weights(), begin, count, y.ref().columns(1, count));
+      check_close(
+          y.cref().columns(1, count), [&](size_t r, size_t c) { return ref[r * out + begin + c]; },
+          [&](size_t r, size_t c) { return scale[r * out + begin + c]; }, 1e-6);
+      for (size_t r = 0; r < n; ++r) {
+        CHECK(y.row(r)[0] == -7.0f);
+        CHECK(y.row(r)[count + 1] == -7.0f);
+      }
+    }
+  }
+}
+
 TEST_CASE("rms_norm matches double precision and rounds per family order in bf16") {
   const size_t n = 4, d = 2048;
   const Matrix x = random_matrix(n, d, 8, 3.0f);
