@@ -13,8 +13,8 @@
 #include "common/error.h"
 #include "corpus_options.h"
 #include "forward/forward_pass.h"
-#include "forward/keep_plan.h"
-#include "forward/logits_output.h"
+#include "model/keep_plan.h"
+#include "logits_output.h"
 #include "text/corpus.h"
 
 namespace moeslice::app {

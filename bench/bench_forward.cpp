@@ -27,8 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "forward/forward_pass.h"
-#include "forward/kernels/gemm.h"
-#include "forward/kernels/gemm_bf16.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "model/model_spec.h"
 
 using namespace moeslice;

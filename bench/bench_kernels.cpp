@@ -1,4 +1,4 @@
-// Throughput of the forward-pass compute kernels (lib/forward/kernels): fp32 GEMM through
+// Throughput of the forward-pass compute kernels (lib/kernels): fp32 GEMM through
 // matmul_xWt, causal attention, and the batched MoE expert block at OLMoE width. Prints numbers;
 // not a test. Usage: bench_kernels [--quick]
 #include <chrono>
@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "common/dtype.h"
-#include "forward/kernels/attention.h"
-#include "forward/kernels/gemm.h"
-#include "forward/kernels/matrix.h"
-#include "forward/kernels/moe.h"
-#include "forward/kernels/routing.h"
-#include "forward/kernels/thread_pool.h"
-#include "forward/kernels/weight_matrix.h"
+#include "kernels/attention.h"
+#include "kernels/gemm.h"
+#include "kernels/matrix.h"
+#include "kernels/moe.h"
+#include "kernels/routing.h"
+#include "kernels/thread_pool.h"
+#include "kernels/weight_matrix.h"
 
 using namespace moeslice;
 using namespace moeslice::kernels;

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "forward/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 namespace moeslice {
 namespace {

@@ -5,10 +5,10 @@
 #include <cassert>
 #include <vector>
 
-#include "forward/kernels/attention.h"
-#include "forward/kernels/gemm_bf16.h"
-#include "forward/kernels/rms_norm.h"
-#include "forward/kernels/thread_pool.h"
+#include "kernels/attention.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/rms_norm.h"
+#include "kernels/thread_pool.h"
 
 namespace moeslice {
 namespace {

@@ -7,9 +7,9 @@
 #include <optional>
 
 #include "forward/forward_config.h"
-#include "forward/kernels/matrix.h"
-#include "forward/kernels/rms_norm.h"
-#include "forward/kernels/rope.h"
+#include "kernels/matrix.h"
+#include "kernels/rms_norm.h"
+#include "kernels/rope.h"
 #include "forward/layer_weights.h"
 #include "model/family_profile.h"
 

@@ -10,12 +10,12 @@
 #include "common/dtype.h"
 #include "common/error.h"
 #include "forward/attention_block.h"
-#include "forward/kernels/gemm_bf16.h"
-#include "forward/kernels/moe.h"
-#include "forward/kernels/rms_norm.h"
-#include "forward/kernels/rope.h"
-#include "forward/kernels/thread_pool.h"
-#include "forward/kernels/weight_matrix.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/moe.h"
+#include "kernels/rms_norm.h"
+#include "kernels/rope.h"
+#include "kernels/thread_pool.h"
+#include "kernels/weight_matrix.h"
 
 namespace moeslice {
 namespace {

@@ -8,6 +8,7 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "forward/weight_views.h"
 
 namespace moeslice {
 namespace {
@@ -20,7 +21,7 @@ class Loader {
   const TensorView& tensor(const std::string& name) const { return checkpoint_.tensor(name); }
 
   kernels::WeightMatrix matrix(const LayerSpec& layer, std::string_view role) const {
-    return kernels::WeightMatrix(tensor(required(layer, role)));
+    return weight_matrix(tensor(required(layer, role)));
   }
 
   // A 1-D tensor as fp32, or empty when the layer has no tensor of this role.
@@ -28,12 +29,12 @@ class Loader {
     const ResolvedTensor* resolved = layer.find(role);
     if (resolved == nullptr || checkpoint_.find(resolved->name) == nullptr) return {};
     const TensorView& view = tensor(resolved->name);
-    return kernels::vector_to_f32(view, static_cast<size_t>(view.numel()));
+    return vector_to_f32(view, static_cast<size_t>(view.numel()));
   }
 
   std::vector<float> vector(const LayerSpec& layer, std::string_view role) const {
     const TensorView& view = tensor(required(layer, role));
-    return kernels::vector_to_f32(view, static_cast<size_t>(view.numel()));
+    return vector_to_f32(view, static_cast<size_t>(view.numel()));
   }
 
   // Any-shaped F32/BF16/F16 tensor flattened to fp32 (the [1, hidden] shared-expert gate).
@@ -60,7 +61,7 @@ class Loader {
       if (resolved == nullptr)
         throw ModelError(fmt::format("layer {} expert {}: the {} profile names no '{}' tensor",
                                      layer.index, e, spec_.family->family, role));
-      return kernels::WeightMatrix(tensor(resolved->name));
+      return weight_matrix(tensor(resolved->name));
     };
     return {get("gate_proj"), get("up_proj"), get("down_proj")};
   }
@@ -95,7 +96,7 @@ void check_tied_head(const Checkpoint& checkpoint, const TensorView& embed) {
     same = std::memcmp(head->bytes.data(), embed.bytes.data(), embed.bytes.size()) == 0;
   } else if (same && is_compute_float(head->dtype) && is_compute_float(embed.dtype)) {
     const size_t cols = static_cast<size_t>(embed.shape[1]);
-    const kernels::WeightMatrix a(embed), b(*head);
+    const kernels::WeightMatrix a = weight_matrix(embed), b = weight_matrix(*head);
     std::vector<float> row_a(cols), row_b(cols);
     for (size_t r = 0; same && r < a.rows(); ++r) {
       a.rows_to_f32(r, 1, row_a.data());
@@ -120,12 +121,12 @@ ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpo
     throw ModelError(fmt::format("tensor '{}' has dtype {}; expected F32, BF16 or F16",
                                  weights.embed->name, dtype_name(weights.embed->dtype)));
   const TensorView& final_norm = model_tensor(spec, checkpoint, "final_norm");
-  weights.final_norm = kernels::vector_to_f32(final_norm, static_cast<size_t>(spec.hidden));
+  weights.final_norm = vector_to_f32(final_norm, static_cast<size_t>(spec.hidden));
   if (spec.flag("tie_word_embeddings")) {
     check_tied_head(checkpoint, *weights.embed);
-    weights.lm_head = kernels::WeightMatrix(*weights.embed);
+    weights.lm_head = weight_matrix(*weights.embed);
   } else {
-    weights.lm_head = kernels::WeightMatrix(model_tensor(spec, checkpoint, "lm_head"));
+    weights.lm_head = weight_matrix(model_tensor(spec, checkpoint, "lm_head"));
   }
 
   for (const LayerSpec& layer : spec.layers) {

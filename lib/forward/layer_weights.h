@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "format/checkpoint.h"
-#include "forward/kernels/moe.h"
-#include "forward/kernels/weight_matrix.h"
+#include "kernels/moe.h"
+#include "kernels/weight_matrix.h"
 #include "model/model_spec.h"
 
 namespace moeslice {

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "common/error.h"
-#include "forward/kernels/elementwise.h"
-#include "forward/kernels/gemm_bf16.h"
-#include "forward/kernels/moe.h"
-#include "forward/kernels/weight_matrix.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/moe.h"
+#include "kernels/weight_matrix.h"
 
 namespace moeslice {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "forward/forward_config.h"
-#include "forward/kernels/matrix.h"
-#include "forward/kernels/routing.h"
+#include "kernels/matrix.h"
+#include "kernels/routing.h"
 #include "forward/layer_weights.h"
 #include "model/family_profile.h"
 

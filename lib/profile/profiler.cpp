@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "common/atomic_output.h"
-#include "forward/keep_plan.h"
+#include "model/keep_plan.h"
 
 namespace moeslice {
 

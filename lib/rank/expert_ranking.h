@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "forward/keep_plan.h"
+#include "model/keep_plan.h"
 #include "model/model_spec.h"
 #include "profile/layer_stats.h"
 #include "profile/usage_profile.h"

@@ -14,7 +14,7 @@
 #include "common/atomic_output.h"
 #include "common/error.h"
 #include "format/safetensors_writer.h"
-#include "forward/kernels/thread_pool.h"
+#include "kernels/thread_pool.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
 

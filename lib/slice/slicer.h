@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "forward/keep_plan.h"
-#include "forward/kernels/matrix.h"
+#include "model/keep_plan.h"
+#include "kernels/matrix.h"
 #include "model/model_spec.h"
 
 namespace moeslice {

@@ -9,8 +9,9 @@
 
 #include "common/error.h"
 #include "forward/forward_pass.h"
-#include "forward/keep_plan.h"
+#include "model/keep_plan.h"
 #include "forward/moe_block.h"
+#include "forward/weight_views.h"
 #include "model/random_checkpoint.h"
 #include "test_util.h"
 #include "text/corpus.h"
@@ -231,6 +232,20 @@ TEST_CASE("token corpus: documents, ids, and errors with file:line") {
   test::check_mentions(
       test::thrown_message<InputError>([&] { read_token_corpus(dir / "empty.jsonl", 10); }),
       {"empty.jsonl", "no documents"});
+}
+
+TEST_CASE("weight_matrix and vector_to_f32 reject tensors the forward pass cannot use") {
+  std::vector<std::byte> bytes(64);
+  TensorView ints{"model.layers.0.mlp.gate.weight", DType::I32, {4, 4}, bytes};
+  CHECK_THROWS_AS(weight_matrix(ints), ModelError);
+  TensorView flat{"model.norm.weight", DType::F32, {16}, bytes};
+  CHECK_THROWS_AS(weight_matrix(flat), ModelError);
+  TensorView square{"w", DType::F32, {4, 4}, bytes};
+  const kernels::WeightMatrix ok = weight_matrix(square);
+  CHECK(ok.rows() == 4);
+  CHECK_THROWS_AS(vector_to_f32(square, 16), ModelError);
+  CHECK_THROWS_AS(vector_to_f32(flat, 15), ModelError);
+  CHECK(vector_to_f32(flat, 16).size() == 16);
 }
 
 }  // namespace moeslice

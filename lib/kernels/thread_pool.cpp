@@ -1,10 +1,10 @@
 // ThreadPool: workers sleep on a condition variable and pull indices under one mutex. Tasks here
 // are coarse (a head, an expert, a weight block), so a lock per index costs nothing measurable.
-#include "forward/kernels/thread_pool.h"
+#include "kernels/thread_pool.h"
 
 #include <cassert>
 
-#include "forward/kernels/gemm.h"
+#include "kernels/gemm.h"
 
 namespace moeslice::kernels {
 namespace {

@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "common/dtype.h"
-#include "format/safetensors.h"
-#include "forward/kernels/gemm_bf16.h"
-#include "forward/kernels/matrix.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 
@@ -21,9 +20,6 @@ class ThreadPool;
 class WeightMatrix {
  public:
   WeightMatrix() = default;
-  // A 2-D tensor of F32, BF16 or F16; throws ModelError naming the tensor otherwise. The
-  // tensor's mapping must outlive the WeightMatrix.
-  explicit WeightMatrix(const TensorView& tensor);
   // Raw storage of `rows * cols` elements of `dtype` (any alignment).
   WeightMatrix(DType dtype, const std::byte* data, size_t rows, size_t cols);
   // fp32 storage, e.g. a Matrix built in memory.
@@ -52,10 +48,6 @@ class WeightMatrix {
   size_t rows_ = 0;
   size_t cols_ = 0;
 };
-
-// A 1-D F32/BF16/F16 tensor (norm weight, bias) converted to fp32; throws ModelError when the
-// tensor is not 1-D of `expected_size` elements or not a compute float.
-std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size);
 
 // Rows of converted weights per block: keeps the fp32 scratch of one block at or below
 // kWeightBlockBytes (and at least 16 rows). Fixed per weight shape, never per thread count.

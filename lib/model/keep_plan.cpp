@@ -1,5 +1,5 @@
 // Parsing and validation of restricted-routing plans.
-#include "forward/keep_plan.h"
+#include "model/keep_plan.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // Building the logits file's tensors and metadata.
-#include "forward/logits_output.h"
+#include "logits_output.h"
 
 #include <algorithm>
 #include <cstring>

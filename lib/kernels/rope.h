@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

@@ -1,15 +1,14 @@
 // WeightMatrix conversion and the blocked Linear layer.
-#include "forward/kernels/weight_matrix.h"
+#include "kernels/weight_matrix.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
 #include <string>
 
-#include "common/error.h"
-#include "forward/kernels/elementwise.h"
-#include "forward/kernels/gemm.h"
-#include "forward/kernels/thread_pool.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/thread_pool.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -45,26 +44,7 @@ void to_f32(DType dtype, const std::byte* src, float* dst, size_t count) {
   convert_to_f32(dtype, src, dst, count);
 }
 
-void require_compute_float(const TensorView& tensor) {
-  if (!is_compute_float(tensor.dtype))
-    throw ModelError("tensor '" + tensor.name + "' has dtype " +
-                     std::string(dtype_name(tensor.dtype)) +
-                     "; the forward pass computes with F32, BF16 or F16 weights only");
-}
-
 }  // namespace
-
-WeightMatrix::WeightMatrix(const TensorView& tensor) {
-  require_compute_float(tensor);
-  if (tensor.shape.size() != 2 || tensor.shape[0] <= 0 || tensor.shape[1] <= 0)
-    throw ModelError("tensor '" + tensor.name + "' has shape " + tensor.shape_string() +
-                     "; expected a non-empty 2-D [out, in] weight");
-  dtype_ = tensor.dtype;
-  rows_ = static_cast<size_t>(tensor.shape[0]);
-  cols_ = static_cast<size_t>(tensor.shape[1]);
-  data_ = tensor.bytes.data();
-  assert(tensor.bytes.size() == rows_ * cols_ * element_bytes(dtype_));
-}
 
 WeightMatrix::WeightMatrix(DType dtype, const std::byte* data, size_t rows, size_t cols)
     : dtype_(dtype), data_(data), rows_(rows), cols_(cols) {
@@ -101,16 +81,6 @@ ConstBf16Ref WeightMatrix::rows_bf16(size_t begin, size_t count,
   if (scratch.size() < count * cols_) scratch.resize(count * cols_);
   storage_to_bf16(dtype_, start, scratch.data(), count * cols_);
   return {scratch.data(), count, cols_};
-}
-
-std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size) {
-  require_compute_float(tensor);
-  if (tensor.shape.size() != 1 || tensor.shape[0] != static_cast<int64_t>(expected_size))
-    throw ModelError("tensor '" + tensor.name + "' has shape " + tensor.shape_string() +
-                     "; expected [" + std::to_string(expected_size) + "]");
-  std::vector<float> out(expected_size);
-  convert_to_f32(tensor.dtype, tensor.bytes.data(), out.data(), expected_size);
-  return out;
 }
 
 void few_tokens_xWt(ConstMatrixRef x, const WeightMatrix& w, size_t begin, size_t count,

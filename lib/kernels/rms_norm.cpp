@@ -1,10 +1,10 @@
 // RMSNorm rows.
-#include "forward/kernels/rms_norm.h"
+#include "kernels/rms_norm.h"
 
 #include <cassert>
 #include <cmath>
 
-#include "forward/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 namespace moeslice::kernels {
 

@@ -1,11 +1,11 @@
 // Routing: masking, softmax, top-k and the per-family rules.
-#include "forward/kernels/routing.h"
+#include "kernels/routing.h"
 
 #include <cassert>
 #include <cmath>
 #include <limits>
 
-#include "forward/kernels/attention.h"
+#include "kernels/attention.h"
 
 namespace moeslice::kernels {
 namespace {

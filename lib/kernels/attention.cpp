@@ -1,5 +1,5 @@
 // Blocked causal attention and the row softmax.
-#include "forward/kernels/attention.h"
+#include "kernels/attention.h"
 
 #include <algorithm>
 #include <cassert>
@@ -7,10 +7,10 @@
 #include <limits>
 #include <vector>
 
-#include "forward/kernels/elementwise.h"
-#include "forward/kernels/gemm.h"
-#include "forward/kernels/gemm_bf16.h"
-#include "forward/kernels/thread_pool.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/thread_pool.h"
 
 namespace moeslice::kernels {
 namespace {

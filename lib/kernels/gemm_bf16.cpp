@@ -1,6 +1,6 @@
 // gemm_bf16_abt / gemm_bf16_ab on oneDNN's matmul primitive, with a process-wide primitive cache,
 // and the BF16 conversion helpers.
-#include "forward/kernels/gemm_bf16.h"
+#include "kernels/gemm_bf16.h"
 
 #include <algorithm>
 #include <cassert>

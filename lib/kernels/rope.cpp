@@ -1,5 +1,5 @@
 // RoPE tables and rotation.
-#include "forward/kernels/rope.h"
+#include "kernels/rope.h"
 
 #include <cassert>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Batched expert MLPs.
-#include "forward/kernels/moe.h"
+#include "kernels/moe.h"
 
 #include <algorithm>
 #include <cassert>
@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "forward/kernels/elementwise.h"
-#include "forward/kernels/gemm.h"
-#include "forward/kernels/gemm_bf16.h"
-#include "forward/kernels/thread_pool.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/thread_pool.h"
 
 namespace moeslice::kernels {
 namespace {

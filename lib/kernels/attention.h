@@ -8,7 +8,7 @@
 
 #include <cstddef>
 
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

@@ -1,6 +1,6 @@
 // Non-owning row-major fp32 matrix views (with a row stride, so a head's columns inside a
 // [tokens, heads * head_dim] activation can be addressed without copying) and a small owning
-// matrix for scratch and activations. Every kernel in lib/forward/kernels takes these.
+// matrix for scratch and activations. Every kernel in lib/kernels takes these.
 #pragma once
 
 #include <cassert>

@@ -9,7 +9,7 @@
 
 #include <string_view>
 
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

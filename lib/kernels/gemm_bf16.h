@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "common/dtype.h"
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

@@ -1,5 +1,5 @@
 // Element-wise activations and float-accumulated reductions.
-#include "forward/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 #include <cassert>
 

@@ -12,7 +12,7 @@
 #include <span>
 #include <vector>
 
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

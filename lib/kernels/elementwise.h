@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "common/dtype.h"
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

@@ -8,7 +8,7 @@
 #include <span>
 
 #include "common/dtype.h"
-#include "forward/kernels/matrix.h"
+#include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 

@@ -1,6 +1,6 @@
 // gemm_abt / gemm_ab on OpenBLAS (MOESLICE_HAVE_OPENBLAS) or Eigen. Both take strided row-major
 // views directly, so heads inside a [tokens, heads * head_dim] activation need no copy.
-#include "forward/kernels/gemm.h"
+#include "kernels/gemm.h"
 
 #include <cassert>
 

@@ -12,9 +12,9 @@
 
 #include <span>
 
-#include "forward/kernels/matrix.h"
-#include "forward/kernels/routing.h"
-#include "forward/kernels/weight_matrix.h"
+#include "kernels/matrix.h"
+#include "kernels/routing.h"
+#include "kernels/weight_matrix.h"
 
 namespace moeslice::kernels {
 

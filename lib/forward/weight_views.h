@@ -1,0 +1,23 @@
+// Checkpoint tensors as the kernels read them: a mapped 2-D tensor as a kernels::WeightMatrix (a
+// view, converted block by block when multiplied) and a small 1-D tensor (norm weight, bias)
+// copied to fp32. The checks name the tensor, so a checkpoint the forward pass cannot use fails
+// before any token is computed.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "format/safetensors.h"
+#include "kernels/weight_matrix.h"
+
+namespace moeslice {
+
+// A 2-D tensor of F32, BF16 or F16; throws ModelError naming the tensor otherwise. The tensor's
+// mapping must outlive the WeightMatrix.
+kernels::WeightMatrix weight_matrix(const TensorView& tensor);
+
+// A 1-D F32/BF16/F16 tensor converted to fp32; throws ModelError when the tensor is not 1-D of
+// `expected_size` elements or not a compute float.
+std::vector<float> vector_to_f32(const TensorView& tensor, size_t expected_size);
+
+}  // namespace moeslice
