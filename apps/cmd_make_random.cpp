@@ -3,7 +3,7 @@
 
 #include "commands.h"
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
 #include "model/family_profile.h"
 #include "model/random_checkpoint.h"
 
@@ -14,7 +14,7 @@ void add_make_random_command(CLI::App& app) {
     RandomModelOptions model;
     std::string out;
     std::string dtype = "f32";
-    std::string max_shard_size = "5GB";
+    std::string max_shard_size = byte_size_flag(kDefaultMaxShardBytes);
     std::vector<std::string> settings;
     std::map<std::string, int64_t> dims;
   };
@@ -42,8 +42,9 @@ void add_make_random_command(CLI::App& app) {
   command->add_option("--dtype", options->dtype, "Weight dtype: f32, bf16 or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   command->add_option("--seed", options->model.seed, "Random seed (0)");
-  command->add_option("--max-shard-size", options->max_shard_size,
-                      "Largest shard, e.g. 5GB or 500MB (5GB)");
+  command->add_option(
+      "--max-shard-size", options->max_shard_size,
+      fmt::format("Largest shard, e.g. 5GB or 500MB ({})", byte_size_flag(kDefaultMaxShardBytes)));
   command->add_option("--set", options->settings,
                       "Extra config key as KEY=JSON, e.g. --set 'mlp_only_layers=[0]'");
   command->add_flag("--force", options->model.overwrite, "Replace an existing output directory");

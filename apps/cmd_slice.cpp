@@ -2,14 +2,15 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
+#include "format/json_file.h"
 #include "slice/slicer.h"
 
 namespace moeslice::app {
 
 void add_slice_command(CLI::App& app) {
   struct Options {
-    std::string model, plan, out, max_shard_size = "5GB";
+    std::string model, plan, out, max_shard_size = byte_size_flag(kDefaultMaxShardBytes);
     bool force = false, no_verify = false;
   };
   auto options = std::make_shared<Options>();
@@ -18,7 +19,8 @@ void add_slice_command(CLI::App& app) {
   command->add_option("--model", options->model, "Full checkpoint directory")->required();
   command->add_option("--plan", options->plan, "Plan JSON with experts_kept_per_layer")->required();
   command->add_option("--out", options->out, "Output directory")->required();
-  command->add_option("--max-shard-size", options->max_shard_size, "Largest shard (5GB)");
+  command->add_option("--max-shard-size", options->max_shard_size,
+                      fmt::format("Largest shard ({})", byte_size_flag(kDefaultMaxShardBytes)));
   command->add_flag("--force", options->force, "Replace an existing output directory");
   command->add_flag("--no-verify", options->no_verify,
                     "Skip checking each sliced layer against the restricted full layer");

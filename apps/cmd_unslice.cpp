@@ -2,14 +2,14 @@
 #include <fmt/core.h>
 
 #include "commands.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
 #include "slice/unslicer.h"
 
 namespace moeslice::app {
 
 void add_unslice_command(CLI::App& app) {
   struct Options {
-    std::string model, sliced, out, max_shard_size = "5GB";
+    std::string model, sliced, out, max_shard_size = byte_size_flag(kDefaultMaxShardBytes);
     bool force = false;
   };
   auto options = std::make_shared<Options>();
@@ -18,7 +18,8 @@ void add_unslice_command(CLI::App& app) {
   command->add_option("--model", options->model, "Full checkpoint directory")->required();
   command->add_option("--sliced", options->sliced, "Sliced checkpoint directory")->required();
   command->add_option("--out", options->out, "Output directory")->required();
-  command->add_option("--max-shard-size", options->max_shard_size, "Largest shard (5GB)");
+  command->add_option("--max-shard-size", options->max_shard_size,
+                      fmt::format("Largest shard ({})", byte_size_flag(kDefaultMaxShardBytes)));
   command->add_flag("--force", options->force, "Replace an existing output directory");
   command->callback([options] {
     const Model full = open_model(options->model);

@@ -25,10 +25,10 @@
 #include "common/dtype.h"
 #include "forward/attention_block.h"
 #include "forward/forward_config.h"
-#include "model/keep_plan.h"
-#include "kernels/matrix.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
+#include "kernels/matrix.h"
+#include "model/keep_plan.h"
 #include "model/model_spec.h"
 
 namespace moeslice {
@@ -148,7 +148,7 @@ class ForwardPass {
   const kernels::RopeTable& rope_for(size_t positions);
 
   const ModelSpec& spec_;
-  const Checkpoint& checkpoint_;
+  const TensorStore& checkpoint_;
   ForwardOptions options_;
   ForwardConfig config_;
   ModelWeights weights_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "format/checkpoint.h"
+#include "format/tensor_store.h"
 #include "model/family_profile.h"
 
 namespace moeslice {
@@ -90,17 +91,19 @@ ModelSpec resolve_model_spec(const nlohmann::json& config,
 
 // Checks that every tensor the spec expects exists with the expected shape. Throws ModelError
 // naming the tensor and expected versus found.
-void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint);
+void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint);
 
-// A checkpoint opened, resolved and checked.
+// A checkpoint opened (in any format the registry knows), resolved and checked.
 struct Model {
-  Checkpoint checkpoint;
+  std::shared_ptr<const TensorStore> checkpoint;  // never null
   ModelSpec spec;
 };
-Model open_model(const std::filesystem::path& dir);
+// Opens `path` through open_tensor_store (format_registry.h), resolves its config and checks its
+// tensors.
+Model open_model(const std::filesystem::path& path);
 
 // Drops this process's mapped pages of every tensor of `layer` (they stay in the page cache):
 // code that walks a model layer by layer keeps resident memory near one layer.
-void release_layer_pages(const Checkpoint& checkpoint, const LayerSpec& layer);
+void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& layer);
 
 }  // namespace moeslice

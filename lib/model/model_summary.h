@@ -48,6 +48,6 @@ struct ExpertFootprint {
   int64_t parameters = 0;
   uint64_t bytes = 0;
 };
-ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const LayerSpec& layer);
+ExpertFootprint expert_footprint(const TensorStore& checkpoint, const LayerSpec& layer);
 
 }  // namespace moeslice

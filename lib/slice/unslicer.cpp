@@ -8,7 +8,8 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/format_registry.h"
+#include "format/json_file.h"
 #include "slice/slicer.h"
 
 namespace moeslice {
@@ -20,7 +21,7 @@ namespace {
 // Kept original ids per layer from the sliced model's pruning_metadata.json, validated against
 // both models.
 std::vector<std::vector<int32_t>> read_kept_ids(const Model& full, const Model& sliced) {
-  const fs::path path = sliced.checkpoint.dir() / kPruningMetadataFileName;
+  const fs::path path = sliced.checkpoint->path() / kPruningMetadataFileName;
   const json metadata = read_json_file(path);
   const json* layers = metadata.is_object() && metadata.contains("experts_kept_per_layer")
                            ? &metadata["experts_kept_per_layer"]
@@ -82,12 +83,13 @@ TensorSource merged_rows(const TensorView& full, const TensorView& sliced,
 
 UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const fs::path& out_dir,
                                  uint64_t max_shard_bytes, bool overwrite) {
-  const std::vector<fs::path> inputs = {full.checkpoint.dir(), sliced.checkpoint.dir()};
+  std::vector<fs::path> inputs = full.checkpoint->input_paths();
+  for (const fs::path& path : sliced.checkpoint->input_paths()) inputs.push_back(path);
   check_output_outside_inputs(out_dir, inputs);
   if (full.spec.family != sliced.spec.family)
-    throw InputError(fmt::format("{} is a {} model but {} is {}", sliced.checkpoint.dir().string(),
-                                 sliced.spec.family->family, full.checkpoint.dir().string(),
-                                 full.spec.family->family));
+    throw InputError(fmt::format("{} is a {} model but {} is {}",
+                                 sliced.checkpoint->path().string(), sliced.spec.family->family,
+                                 full.checkpoint->path().string(), full.spec.family->family));
   const auto kept = read_kept_ids(full, sliced);
 
   UnsliceReport report;
@@ -107,9 +109,9 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
     const auto& ids = kept[static_cast<size_t>(layer.index)];
     for (const auto& tensor : layer.tensors) {
       if (!tensor.expert_axis) continue;
-      const TensorView* full_view = full.checkpoint.find(tensor.name);
+      const TensorView* full_view = full.checkpoint->find(tensor.name);
       if (full_view == nullptr) continue;
-      const TensorView& sliced_view = sliced.checkpoint.tensor(tensor.name);
+      const TensorView& sliced_view = sliced.checkpoint->tensor(tensor.name);
       require_same_layout(*full_view, sliced_view);
       tensors.push_back(merged_rows(*full_view, sliced_view, ids));
       handled[tensor.name] = true;
@@ -120,32 +122,32 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
       const auto position = std::lower_bound(ids.begin(), ids.end(), static_cast<int32_t>(e));
       const bool from_sliced = position != ids.end() && *position == e;
       const std::string prefix = layer.expert_prefix_of(e);
-      for (auto it = full.checkpoint.tensors().lower_bound(prefix);
-           it != full.checkpoint.tensors().end() &&
+      for (auto it = full.checkpoint->tensors().lower_bound(prefix);
+           it != full.checkpoint->tensors().end() &&
            it->first.compare(0, prefix.size(), prefix) == 0;
            ++it) {
         handled[it->first] = true;
         if (!from_sliced) {
-          tensors.push_back(TensorSource::copy_of(*it->second, nullptr));
+          tensors.push_back(TensorSource::copy_of(*it->second));
           ++report.tensors_from_full;
           continue;
         }
         const std::string sliced_name =
             layer.expert_prefix_of(position - ids.begin()) + it->first.substr(prefix.size());
-        const TensorView& source = sliced.checkpoint.tensor(sliced_name);
+        const TensorView& source = sliced.checkpoint->tensor(sliced_name);
         if (source.dtype != it->second->dtype || source.shape != it->second->shape)
           require_same_layout(*it->second, source);
-        tensors.push_back(TensorSource::copy_of(source, nullptr, it->first));
+        tensors.push_back(TensorSource::copy_of(source, it->first));
         ++report.tensors_from_sliced;
       }
     }
   }
   // Shared tensors (attention, norms, embeddings, dense layers) come from the sliced model.
-  for (const auto& [name, view] : full.checkpoint.tensors()) {
+  for (const auto& [name, view] : full.checkpoint->tensors()) {
     if (handled.count(name)) continue;
-    const TensorView* source = sliced.checkpoint.find(name);
+    const TensorView* source = sliced.checkpoint->find(name);
     if (source == nullptr) {
-      tensors.push_back(TensorSource::copy_of(*view, nullptr));
+      tensors.push_back(TensorSource::copy_of(*view));
       ++report.tensors_from_full;
       continue;
     }
@@ -155,7 +157,7 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
                       "the full model",
                       name, dtype_name(source->dtype), format_shape(source->shape),
                       dtype_name(view->dtype), format_shape(view->shape)));
-    tensors.push_back(TensorSource::copy_of(*source, nullptr));
+    tensors.push_back(TensorSource::copy_of(*source));
     ++report.tensors_from_sliced;
   }
   std::sort(tensors.begin(), tensors.end(),
@@ -163,10 +165,10 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
   for (const auto& tensor : tensors) report.bytes += tensor.byte_size();
 
   AtomicOutputDir output(out_dir, overwrite);
-  write_checkpoint_tensors(output.staging(), tensors, {{"moeslice", "unslice"}}, max_shard_bytes);
-  write_file_atomically(output.staging() / kConfigFileName, full.checkpoint.config().dump(2) + "\n",
-                        false);
-  copy_side_files(full.checkpoint.dir(), output.staging());
+  checkpoint_format(full.checkpoint->format_name())
+      .writer->write(output.staging(), full.checkpoint->config(), tensors,
+                     {{"moeslice", "unslice"}}, {.max_shard_bytes = max_shard_bytes});
+  copy_side_files(full.checkpoint->path(), output.staging());
   open_model(output.staging());
   output.commit();
   return report;
