@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "eval/comparison.h"
 #include "eval_inputs.h"
+#include "run_flags.h"
 
 namespace moeslice::app {
 namespace {
@@ -33,7 +34,7 @@ void add_eval_command(CLI::App& app) {
   struct Options {
     std::string model, tasks, keep, json;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0;
+    RunSettings run;
     bool force = false;
   };
   auto options = std::make_shared<Options>();
@@ -45,8 +46,7 @@ void add_eval_command(CLI::App& app) {
                       "Multiple-choice tasks, JSON Lines {\"context\", \"choices\", \"answer\"}");
   command->add_option("--keep", options->keep, "Evaluate with routing restricted to a plan");
   command->add_option("--json", options->json, "Also write the results as JSON");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq, "Longest window")->check(CLI::PositiveNumber);
+  add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing --json file");
   command->callback([options] {
     std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
@@ -63,8 +63,8 @@ void add_eval_command(CLI::App& app) {
     EvalVariant variant{"model", &model, std::nullopt};
     if (!options->keep.empty()) variant.keep = read_keep_plan(options->keep, model.spec);
     const std::vector<EvalVariant> variants = {variant};
-    const auto reports = evaluate_variants(variants, data.documents, data.tasks,
-                                           EvalOptions{options->threads, options->max_seq});
+    const auto reports =
+        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
     const nlohmann::json report = eval_report_json(reports[0], false);
     print_report(report);
     if (!options->json.empty())

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "corpus_options.h"
 #include "profile/profiler.h"
+#include "run_flags.h"
 
 namespace moeslice::app {
 namespace {
@@ -59,8 +60,8 @@ void add_profile_command(CLI::App& app) {
   struct Options {
     std::string model, out, keep;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0, stream_block_tokens = 32768, checkpoint_every = 0;
-    ComputeMode compute = ComputeMode::kFp32;
+    RunSettings run;
+    size_t stream_block_tokens = 32768, checkpoint_every = 0;
     bool stream_layers = false, resume = false, quiet = false, force = false;
   };
   auto options = std::make_shared<Options>();
@@ -70,15 +71,7 @@ void add_profile_command(CLI::App& app) {
   add_corpus_flags(*command, options->corpus);
   command->add_option("--out", options->out, "Output usage file (.safetensors)")->required();
   command->add_option("--keep", options->keep, "Restrict routing to a plan's experts");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq, "Longest window; longer documents are cut")
-      ->check(CLI::PositiveNumber);
-  command
-      ->add_option("--compute", options->compute,
-                   "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
-                   "accumulation; needs a build with oneDNN)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
-          {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
+  add_run_flags(*command, options->run);
   command->add_flag("--stream-layers", options->stream_layers,
                     "Run a block of documents through one layer at a time, releasing each "
                     "layer's weights after it: memory stays near one layer plus activations, "
@@ -108,9 +101,7 @@ void add_profile_command(CLI::App& app) {
     CorpusReader reader(options->corpus.corpus,
                         corpus_options(options->corpus, options->model, model.spec.vocab));
     ProfileOptions profile_options;
-    profile_options.threads = options->threads;
-    profile_options.max_seq = options->max_seq;
-    profile_options.compute = options->compute;
+    profile_options.run = options->run;
     profile_options.stream_layers = options->stream_layers;
     profile_options.stream_block_tokens = options->stream_block_tokens;
     if (!options->keep.empty()) profile_options.keep = read_keep_plan(options->keep, model.spec);

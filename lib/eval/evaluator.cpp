@@ -38,10 +38,8 @@ size_t first_argmax(const std::vector<double>& values) {
   return static_cast<size_t>(std::max_element(values.begin(), values.end()) - values.begin());
 }
 
-ForwardOptions forward_options(const EvalVariant& variant, const EvalOptions& options) {
-  ForwardOptions forward;
-  forward.threads = options.threads;
-  forward.max_seq = options.max_seq;
+ForwardOptions variant_options(const EvalVariant& variant, const EvalOptions& options) {
+  ForwardOptions forward = forward_options(options.run);
   forward.keep = variant.keep;
   return forward;
 }
@@ -83,7 +81,7 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
   std::vector<std::unique_ptr<ForwardPass>> passes;
   for (const auto& variant : variants)
     passes.push_back(
-        std::make_unique<ForwardPass>(*variant.model, forward_options(variant, options)));
+        std::make_unique<ForwardPass>(*variant.model, variant_options(variant, options)));
   std::vector<EvalReport> reports(variants.size());
 
   for (const EvalDocument& document : documents) {

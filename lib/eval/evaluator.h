@@ -15,6 +15,7 @@
 
 #include "eval/lm_metrics.h"
 #include "forward/forward_pass.h"
+#include "forward/run_settings.h"
 #include "text/corpus.h"
 #include "text/mc_tasks.h"
 
@@ -56,8 +57,7 @@ struct EvalVariant {
 };
 
 struct EvalOptions {
-  size_t threads = 0;
-  size_t max_seq = 0;
+  RunSettings run;
 };
 
 // Evaluates each variant; variants[0] is the reference for KL and top-1 agreement (its own
