@@ -69,13 +69,12 @@ void add_compare_command(CLI::App& app) {
     make_labels_unique(infos);
     const auto reports =
         evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
-    const nlohmann::json comparison = comparison_json(
+    const ComparisonDocument comparison = build_comparison(
         normalized_absolute_path(options->model),
         options->corpus.corpus.empty() ? "" : normalized_absolute_path(options->corpus.corpus),
         options->tasks.empty() ? "" : normalized_absolute_path(options->tasks), infos, reports);
     fmt::print("{}", comparison_table(comparison));
-    if (!options->json.empty())
-      write_file_atomically(options->json, comparison.dump(2) + "\n", options->force);
+    if (!options->json.empty()) write_comparison_file(options->json, comparison, options->force);
   });
 }
 
