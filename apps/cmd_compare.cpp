@@ -38,12 +38,7 @@ void add_compare_command(CLI::App& app) {
     inputs.emplace_back(options->model);
     for (const auto& path : options->plans) inputs.emplace_back(path);
     for (const auto& path : options->sliced) inputs.emplace_back(path);
-    if (!options->json.empty()) {
-      check_output_outside_inputs(options->json, inputs);
-      if (!options->force && std::filesystem::exists(options->json))
-        throw InputError(
-            fmt::format("output {} already exists (use --force to replace it)", options->json));
-    }
+    if (!options->json.empty()) check_new_output(options->json, inputs, options->force);
     const Model full = open_model(options->model);
     std::vector<Model> sliced_models;
     sliced_models.reserve(options->sliced.size());

@@ -4,7 +4,6 @@
 
 #include "commands.h"
 #include "common/atomic_output.h"
-#include "common/error.h"
 #include "eval/evaluator.h"
 #include "eval/metric_summary.h"
 #include "eval_inputs.h"
@@ -56,12 +55,7 @@ void add_eval_command(CLI::App& app) {
     std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
     inputs.emplace_back(options->model);
     if (!options->tasks.empty()) inputs.emplace_back(options->tasks);
-    if (!options->json.empty()) {
-      check_output_outside_inputs(options->json, inputs);
-      if (!options->force && std::filesystem::exists(options->json))
-        throw InputError(
-            fmt::format("output {} already exists (use --force to replace it)", options->json));
-    }
+    if (!options->json.empty()) check_new_output(options->json, inputs, options->force);
     const Model model = open_model(options->model);
     const EvalInputs data = read_eval_inputs(options->corpus, options->tasks, model);
     EvalVariant variant{"model", &model, std::nullopt};

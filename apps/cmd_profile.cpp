@@ -9,7 +9,6 @@
 
 #include "commands.h"
 #include "common/atomic_output.h"
-#include "common/error.h"
 #include "corpus_options.h"
 #include "profile/profiler.h"
 #include "run_flags.h"
@@ -93,10 +92,7 @@ void add_profile_command(CLI::App& app) {
   command->callback([options] {
     std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
     inputs.emplace_back(options->model);
-    check_output_outside_inputs(options->out, inputs);
-    if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(
-          fmt::format("output {} already exists (use --force to replace it)", options->out));
+    check_new_output(options->out, inputs, options->force);
     const Model model = open_model(options->model);
     CorpusReader reader(options->corpus.corpus,
                         corpus_options(options->corpus, options->model, model.spec.vocab));

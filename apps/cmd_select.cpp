@@ -50,11 +50,7 @@ void add_select_command(CLI::App& app) {
     inputs.emplace_back(options->model);
     std::vector<std::string> outputs = {options->out};
     if (!options->usage_out.empty()) outputs.push_back(options->usage_out);
-    for (const std::string& out : outputs) {
-      check_output_outside_inputs(out, inputs);
-      if (!options->force && std::filesystem::exists(out))
-        throw InputError(fmt::format("output {} already exists (use --force to replace it)", out));
-    }
+    for (const std::string& out : outputs) check_new_output(out, inputs, options->force);
     if (outputs.size() == 2 &&
         normalized_absolute_path(outputs[0]) == normalized_absolute_path(outputs[1]))
       throw InputError("--out and --usage-out name the same file");
