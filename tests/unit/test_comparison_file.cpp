@@ -26,28 +26,29 @@ MetricValues values(std::initializer_list<std::pair<Metric, double>> entries) {
   return out;
 }
 
+// A variant with every size set, as compare writes it.
+ComparisonVariant sized_variant(const std::string& label, VariantKind kind, int64_t experts,
+                                double fraction, int64_t parameters, uint64_t bytes) {
+  ComparisonVariant variant;
+  variant.label = label;
+  variant.kind = kind;
+  variant.experts_per_layer = experts;
+  variant.fraction_kept = fraction;
+  variant.parameters = parameters;
+  variant.bytes = bytes;
+  return variant;
+}
+
 ComparisonDocument sample_document() {
   ComparisonDocument document;
   document.model = "/models/full";
   document.corpus = "/data/corpus.jsonl";
-  ComparisonVariant full;
-  full.label = "full";
-  full.kind = VariantKind::kFull;
-  full.experts_per_layer = 8;
-  full.fraction_kept = 1.0;
-  full.parameters = 1500;
-  full.bytes = 6000;
+  ComparisonVariant full = sized_variant("full", VariantKind::kFull, 8, 1.0, 1500, 6000);
   full.metrics = MetricSummary{
       values({{Metric::kPerplexity, 12.5}, {Metric::kTokens, 40}, {Metric::kNll, 2.5}}),
       {{"code", values({{Metric::kPerplexity, 11.0}, {Metric::kTokens, 25}})}, {"empty", {}}}};
-  ComparisonVariant plan;
-  plan.label = "p";
-  plan.kind = VariantKind::kPlan;
+  ComparisonVariant plan = sized_variant("p", VariantKind::kPlan, 4, 0.5, 900, 3600);
   plan.source = "p.json";
-  plan.experts_per_layer = 4;
-  plan.fraction_kept = 0.5;
-  plan.parameters = 900;
-  plan.bytes = 3600;
   plan.metrics = MetricSummary{
       values({{Metric::kPerplexity, 15.0}, {Metric::kKl, 0.25}, {Metric::kTop1Agreement, 0.75}}),
       {}};
