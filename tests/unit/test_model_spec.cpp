@@ -12,7 +12,7 @@ using nlohmann::json;
 
 namespace {
 
-ModelSpec spec_for(const std::string& family, std::map<std::string, int64_t> dims = {},
+ModelSpec spec_for(const std::string& family, std::map<Dim, int64_t> dims = {},
                    json overrides = json::object()) {
   RandomModelOptions options;
   options.family = family;
@@ -47,45 +47,49 @@ TEST_CASE("every embedded family parses and resolves") {
     CHECK(spec.num_layers == 2);
     CHECK(spec.num_experts == 8);
     CHECK(spec.layers.size() == 2);
-    CHECK(spec.find_model_tensor("embed") != nullptr);
+    CHECK(spec.find_model_tensor(TensorRole::kEmbed) != nullptr);
   }
 }
 
 TEST_CASE("emo counts its shared expert among experts and top-k") {
-  const ModelSpec spec = spec_for("emo", {{"experts", 16}, {"top_k", 4}});
+  const ModelSpec spec = spec_for("emo", {{Dim::kExperts, 16}, {Dim::kTopK, 4}});
   CHECK(spec.shared_experts == 1);
   CHECK(spec.routed_experts() == 15);
   CHECK(spec.layers[0].experts.size() == 16);
-  CHECK(spec.layers[0].name_of("attn_norm") == "model.layers.0.pre_attention_layernorm.weight");
-  CHECK_THROWS_AS(spec_for("emo", {{"top_k", 1}}), ModelError);  // shared must be < top-k
+  CHECK(spec.layers[0].name_of(TensorRole::kAttnNorm) ==
+        "model.layers.0.pre_attention_layernorm.weight");
+  CHECK_THROWS_AS(spec_for("emo", {{Dim::kTopK, 1}}), ModelError);  // shared must be < top-k
 }
 
 TEST_CASE("qwen2_moe dense layers follow mlp_only_layers and decoder_sparse_step") {
-  const ModelSpec spec = spec_for("qwen2_moe", {{"layers", 4}},
+  const ModelSpec spec = spec_for("qwen2_moe", {{Dim::kLayers, 4}},
                                   {{"mlp_only_layers", {0}}, {"decoder_sparse_step", 1}});
   CHECK(spec.expert_layers() == std::vector<int64_t>{1, 2, 3});
-  CHECK(spec.layers[0].find("gate_proj") != nullptr);
-  CHECK(spec.layers[0].find("router") == nullptr);
-  CHECK(spec.layers[1].find("shared_expert_gate") != nullptr);
-  const ModelSpec stepped = spec_for("qwen2_moe", {{"layers", 4}}, {{"decoder_sparse_step", 2}});
+  CHECK(spec.layers[0].find(TensorRole::kGateProj) != nullptr);
+  CHECK(spec.layers[0].find(TensorRole::kRouter) == nullptr);
+  CHECK(spec.layers[1].find(TensorRole::kSharedExpertGate) != nullptr);
+  const ModelSpec stepped =
+      spec_for("qwen2_moe", {{Dim::kLayers, 4}}, {{"decoder_sparse_step", 2}});
   CHECK(stepped.expert_layers() == std::vector<int64_t>{1, 3});
 }
 
 TEST_CASE("deepseek_v3 keeps its first layers dense and has a correction bias") {
-  const ModelSpec spec = spec_for("deepseek_v3", {{"layers", 3}});
+  const ModelSpec spec = spec_for("deepseek_v3", {{Dim::kLayers, 3}});
   CHECK(spec.expert_layers() == std::vector<int64_t>{1, 2});
-  CHECK(spec.layers[1].find("router_correction_bias") != nullptr);
-  CHECK(spec.layers[1].find("q_a_proj") != nullptr);
-  CHECK(spec.layers[1].find("q_proj") == nullptr);
+  CHECK(spec.layers[1].find(TensorRole::kRouterCorrectionBias) != nullptr);
+  CHECK(spec.layers[1].find(TensorRole::kQAProj) != nullptr);
+  CHECK(spec.layers[1].find(TensorRole::kQProj) == nullptr);
 }
 
 TEST_CASE("flags decide optional tensors") {
-  CHECK(spec_for("olmoe").find_model_tensor("lm_head") != nullptr);
-  CHECK(spec_for("olmoe", {}, {{"tie_word_embeddings", true}}).find_model_tensor("lm_head") ==
+  CHECK(spec_for("olmoe").find_model_tensor(TensorRole::kLmHead) != nullptr);
+  CHECK(spec_for("olmoe", {}, {{"tie_word_embeddings", true}})
+            .find_model_tensor(TensorRole::kLmHead) == nullptr);
+  CHECK(spec_for("olmoe").layers[0].find(TensorRole::kQBias) == nullptr);
+  CHECK(spec_for("olmoe", {}, {{"attention_bias", true}}).layers[0].find(TensorRole::kOBias) !=
         nullptr);
-  CHECK(spec_for("olmoe").layers[0].find("q_bias") == nullptr);
-  CHECK(spec_for("olmoe", {}, {{"attention_bias", true}}).layers[0].find("o_bias") != nullptr);
-  CHECK(spec_for("qwen3_moe").layers[0].find("q_norm")->shape == std::vector<int64_t>{16});
+  CHECK(spec_for("qwen3_moe").layers[0].find(TensorRole::kQNorm)->shape ==
+        std::vector<int64_t>{16});
 }
 
 TEST_CASE("configs nested under text_config resolve") {
@@ -99,17 +103,18 @@ TEST_CASE("configs nested under text_config resolve") {
 }
 
 TEST_CASE("emo's num_experts_per_layer gives each layer its own expert count") {
-  const ModelSpec spec = spec_for("emo", {{"layers", 3}, {"experts", 8}, {"top_k", 2}},
+  const ModelSpec spec = spec_for("emo", {{Dim::kLayers, 3}, {Dim::kExperts, 8}, {Dim::kTopK, 2}},
                                   {{"num_experts_per_layer", {4, 8, 2}}});
   CHECK(!spec.uniform_experts());
   CHECK(spec.num_experts == 8);
   CHECK(spec.layers[0].num_experts == 4);
   CHECK(spec.layers[0].experts.size() == 4);
-  CHECK(spec.layers[0].find("router")->shape == std::vector<int64_t>{4, spec.hidden});
+  CHECK(spec.layers[0].find(TensorRole::kRouter)->shape == std::vector<int64_t>{4, spec.hidden});
   CHECK(spec.layers[2].experts.size() == 2);
-  CHECK(spec_for("emo", {{"layers", 2}}, {{"num_experts_per_layer", nullptr}}).uniform_experts());
+  CHECK(
+      spec_for("emo", {{Dim::kLayers, 2}}, {{"num_experts_per_layer", nullptr}}).uniform_experts());
   const auto refused = [](json list) {
-    return spec_for("emo", {{"layers", 2}, {"experts", 8}, {"top_k", 2}},
+    return spec_for("emo", {{Dim::kLayers, 2}, {Dim::kExperts, 8}, {Dim::kTopK, 2}},
                     {{"num_experts_per_layer", std::move(list)}});
   };
   CHECK_THROWS_WITH_AS(refused({4}), doctest::Contains("must list 2 expert counts"), ModelError);
