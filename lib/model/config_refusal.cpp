@@ -127,12 +127,17 @@ std::vector<ConfigRefusal> parse_config_refusals(
   std::vector<ConfigRefusal> rules;
   if (list.is_null()) return rules;
   if (!list.is_array()) throw std::invalid_argument("forward_refusals must be a list");
-  const auto check_expression = [&is_dim](std::string_view expression) {
-    check_dim_expression(expression, is_dim);
-  };
   for (const json& item : list) {
     ConfigRefusal rule;
     rule.key = item.at("key").get<std::string>();
+    const auto check_expression = [&is_dim, &rule](std::string_view expression) {
+      try {
+        check_dim_expression(expression, is_dim);
+      } catch (const std::invalid_argument& error) {
+        throw std::invalid_argument(
+            fmt::format("forward refusal of '{}': {}", rule.key, error.what()));
+      }
+    };
     const std::string condition = item.at("refuse").get<std::string>();
     const auto it = condition_names().find(condition);
     if (it == condition_names().end())
