@@ -339,8 +339,9 @@ std::optional<ExpertTensor> ModelSpec::expert_tensor(std::string_view name) cons
       tensor.listed = true;
       break;
     }
-    const size_t stem = listed.name.rfind('.') + 1;
-    if (!tensor.role && name.substr(0, stem) == std::string_view(listed.name).substr(0, stem))
+    const size_t dot = listed.name.rfind('.');
+    if (!tensor.role && dot != std::string::npos &&
+        name.substr(0, dot + 1) == std::string_view(listed.name).substr(0, dot + 1))
       tensor.role = listed.role;
   }
   return tensor;
