@@ -1,6 +1,7 @@
 // `moeslice make-random`: a random checkpoint of any family, for tests, trials and benchmarks.
 #include <fmt/core.h>
 
+#include "checkpoint_output_flags.h"
 #include "commands.h"
 #include "common/error.h"
 #include "format/safetensors_writer.h"
@@ -14,7 +15,7 @@ void add_make_random_command(CLI::App& app) {
     RandomModelOptions model;
     std::string out;
     std::string dtype = "f32";
-    std::string max_shard_size = "5GB";
+    CheckpointOutputFlags output;
     std::vector<std::string> settings;
     std::map<Dim, int64_t> dims;
   };
@@ -43,18 +44,17 @@ void add_make_random_command(CLI::App& app) {
   command->add_option("--dtype", options->dtype, "Weight dtype: f32, bf16 or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   command->add_option("--seed", options->model.seed, "Random seed (0)");
-  command->add_option("--max-shard-size", options->max_shard_size,
-                      "Largest shard, e.g. 5GB or 500MB (5GB)");
+  add_checkpoint_output_flags(*command, options->output);
   command->add_option("--set", options->settings,
                       "Extra config key as KEY=JSON, e.g. --set 'mlp_only_layers=[0]'");
-  command->add_flag("--force", options->model.overwrite, "Replace an existing output directory");
   command->callback([options] {
     RandomModelOptions model = options->model;
     model.dims = options->dims;
     model.dtype = options->dtype == "bf16"  ? DType::BF16
                   : options->dtype == "f16" ? DType::F16
                                             : DType::F32;
-    model.max_shard_bytes = parse_byte_size(options->max_shard_size);
+    model.max_shard_bytes = options->output.max_shard_bytes();
+    model.overwrite = options->output.force;
     for (const auto& setting : options->settings) {
       const auto equals = setting.find('=');
       if (equals == std::string::npos || equals == 0)
