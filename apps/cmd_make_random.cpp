@@ -17,7 +17,7 @@ void add_make_random_command(CLI::App& app) {
     std::string dtype = "f32";
     CheckpointOutputFlags output;
     std::vector<std::string> settings;
-    std::map<std::string, int64_t> dims;
+    std::map<Dim, int64_t> dims;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -25,20 +25,21 @@ void add_make_random_command(CLI::App& app) {
   command->add_option("--family", options->model.family, "Family: " + known_family_names())
       ->required();
   command->add_option("--out", options->out, "Output directory (must not exist)")->required();
-  const std::vector<std::pair<std::string, std::string>> sizes = {
-      {"layers", "Decoder layers (2)"},
-      {"hidden", "Hidden size (64)"},
-      {"experts", "Experts per layer, shared ones included (8)"},
-      {"top-k", "Experts per token (2)"},
-      {"expert-width", "Width of one expert's MLP (32)"},
-      {"vocab", "Vocabulary size (256)"},
-      {"heads", "Attention heads (4)"},
-      {"kv-heads", "Key/value heads (2)"}};
-  for (const auto& [flag, help] : sizes) {
-    std::string dim = flag;
-    std::replace(dim.begin(), dim.end(), '-', '_');
+  const std::vector<std::pair<Dim, std::string>> sizes = {
+      {Dim::kLayers, "Decoder layers (2)"},
+      {Dim::kHidden, "Hidden size (64)"},
+      {Dim::kExperts, "Experts per layer, shared ones included (8)"},
+      {Dim::kTopK, "Experts per token (2)"},
+      {Dim::kExpertWidth, "Width of one expert's MLP (32)"},
+      {Dim::kVocab, "Vocabulary size (256)"},
+      {Dim::kHeads, "Attention heads (4)"},
+      {Dim::kKvHeads, "Key/value heads (2)"}};
+  for (const auto& [dim, help] : sizes) {
+    std::string flag(name(dim));  // --top-k for top_k
+    std::replace(flag.begin(), flag.end(), '_', '-');
     command->add_option_function<int64_t>(
-        "--" + flag, [options, dim](const int64_t& value) { options->dims[dim] = value; }, help);
+        "--" + flag, [options, dim = dim](const int64_t& value) { options->dims[dim] = value; },
+        help);
   }
   command->add_option("--dtype", options->dtype, "Weight dtype: f32, bf16 or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));

@@ -73,11 +73,11 @@ VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::st
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
     const int64_t kept_count = kept ? static_cast<int64_t>(kept->size()) : layer.num_experts;
-    ExpertFootprint footprint = expert_footprint(*full.checkpoint, layer);
+    ExpertFootprint footprint = expert_footprint(*full.checkpoint, full.spec, layer);
     // A dropped expert also loses its router row (and router bias entry).
     for (const auto& tensor : layer.tensors) {
       const TensorView* view = full.checkpoint->find(tensor.name);
-      if (!tensor.expert_axis || tensor.role.rfind("router", 0) != 0 || view == nullptr) continue;
+      if (!tensor.expert_axis || !is_router_part(tensor.role) || view == nullptr) continue;
       footprint.parameters += view->numel() / layer.num_experts;
       footprint.bytes += view->bytes.size() / static_cast<uint64_t>(layer.num_experts);
     }

@@ -102,7 +102,7 @@ void attention_block_bf16(const AttentionWeights& weights, const AttentionParams
     clamp(k.ref(), limit);
     clamp(v.ref(), limit);
   }
-  const bool cast_tables = order == kernels::NormWeightOrder::kCastThenScale;
+  const bool cast_tables = params.rope_bf16 == RopeBf16::kCastTables;
   apply_rope_bf16(q.ref(), params.heads, rope, cast_tables);
   apply_rope_bf16(k.ref(), params.kv_heads, rope, cast_tables);
 

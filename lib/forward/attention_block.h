@@ -7,10 +7,10 @@
 #include <optional>
 
 #include "forward/forward_config.h"
+#include "forward/layer_weights.h"
 #include "kernels/matrix.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
-#include "forward/layer_weights.h"
 #include "model/family_profile.h"
 
 namespace moeslice {
@@ -27,10 +27,11 @@ struct AttentionParams {
   float rms_norm_eps = 1e-6f;
   std::optional<float> clip_qkv;
   // bf16 mode: BF16 GEMMs and rounding; the family's norm order applies to the q/k norms, and
-  // its RoPE follows the same split (Llama style casts cos/sin to BF16 before rotating, OLMo2
+  // its profile says how RoPE rounds (Llama style casts cos/sin to BF16 before rotating, OLMo2
   // style rotates in fp32 and rounds once).
   ComputeMode compute = ComputeMode::kFp32;
   kernels::NormWeightOrder norm_order = kernels::NormWeightOrder::kCastThenScale;
+  RopeBf16 rope_bf16 = RopeBf16::kCastTables;
 };
 
 // out [n, hidden] = attention(x [n, hidden]) for one sequence whose first token has position 0.

@@ -168,7 +168,8 @@ AttentionParams ForwardPass::attention_params() const {
                          config_.rms_norm_eps,
                          config_.clip_qkv,
                          options_.compute,
-                         norm_order(*spec_.family)};
+                         norm_order(*spec_.family),
+                         spec_.family->rope_bf16};
 }
 
 DType ForwardPass::activation_dtype() const {

@@ -336,7 +336,7 @@ TEST_CASE("select equals profiling with the plan so far and ranking layer by lay
   test::TempDir dir;
   struct Case {
     std::string family;
-    std::map<std::string, int64_t> dims;
+    std::map<Dim, int64_t> dims;
     nlohmann::json overrides;
     RankMetric metric;
     std::string keep;
@@ -344,31 +344,31 @@ TEST_CASE("select equals profiling with the plan so far and ranking layer by lay
   };
   const std::vector<Case> cases = {
       {"olmoe",
-       {{"layers", 4}},
+       {{Dim::kLayers, 4}},
        nlohmann::json::object(),
        RankMetric::kMass,
        "50%",
        Weighting::kToken},
       {"emo",
-       {{"layers", 3}, {"top_k", 3}},
+       {{Dim::kLayers, 3}, {Dim::kTopK, 3}},
        nlohmann::json::object(),
        RankMetric::kReap,
        "4",
        Weighting::kDocument},
       {"flex_olmo",
-       {{"layers", 3}},
+       {{Dim::kLayers, 3}},
        nlohmann::json::object(),
        RankMetric::kFreq,
        "3",
        Weighting::kToken},
       {"qwen2_moe",
-       {{"layers", 4}},
+       {{Dim::kLayers, 4}},
        {{"mlp_only_layers", {1}}},
        RankMetric::kCoverage,
        "25%",
        Weighting::kToken},
       {"mixtral",
-       {{"layers", 3}},
+       {{Dim::kLayers, 3}},
        nlohmann::json::object(),
        RankMetric::kRandom,
        "5",
