@@ -17,12 +17,13 @@
 namespace moeslice {
 namespace {
 
-// bf16 mode: BF16 router logits tie exactly far more often than fp32 ones, and on exact ties
-// torch.topk (CPU, PyTorch 1.13) does not take the lower index first: it selects with
-// std::nth_element and sorts the first k - 1 (std::partial_sort when k * 64 <= n), comparing
-// values only. This replays that selection on one token's probabilities [0, n) and, when it
-// picks the same values as the routing kernel (it always does; only tied ids can differ), takes
-// its expert ids. Weights are unchanged: tied entries carry equal values.
+// For a policy with kTorchTopkTies (bf16): BF16 router logits tie exactly far more often than
+// fp32 ones, and on exact ties torch.topk (CPU, PyTorch 1.13) does not take the lower index
+// first: it selects with std::nth_element and sorts the first k - 1 (std::partial_sort when
+// k * 64 <= n), comparing values only. This replays that selection on one token's
+// probabilities [0, n) and, when it picks the same values as the routing kernel (it always does;
+// only tied ids can differ), takes its expert ids. Weights are unchanged: tied entries carry
+// equal values.
 void apply_torch_tie_order(const float* probs, size_t n, int32_t offset,
                            std::span<const uint8_t> keep, int32_t* ids, size_t picked) {
   if (picked == 0) return;
