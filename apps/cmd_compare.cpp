@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "eval/comparison.h"
 #include "eval_inputs.h"
+#include "run_flags.h"
 
 namespace moeslice::app {
 
@@ -16,7 +17,7 @@ void add_compare_command(CLI::App& app) {
     std::string model, tasks, json;
     std::vector<std::string> plans, sliced;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0;
+    RunSettings run;
     bool force = false;
   };
   auto options = std::make_shared<Options>();
@@ -28,8 +29,7 @@ void add_compare_command(CLI::App& app) {
   add_corpus_flags(*command, options->corpus, /*corpus_required=*/false);
   command->add_option("--tasks", options->tasks, "Multiple-choice tasks (JSON Lines)");
   command->add_option("--json", options->json, "Also write the comparison as JSON");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq, "Longest window")->check(CLI::PositiveNumber);
+  add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing --json file");
   command->callback([options] {
     if (options->plans.empty() && options->sliced.empty())
@@ -38,12 +38,7 @@ void add_compare_command(CLI::App& app) {
     inputs.emplace_back(options->model);
     for (const auto& path : options->plans) inputs.emplace_back(path);
     for (const auto& path : options->sliced) inputs.emplace_back(path);
-    if (!options->json.empty()) {
-      check_output_outside_inputs(options->json, inputs);
-      if (!options->force && std::filesystem::exists(options->json))
-        throw InputError(
-            fmt::format("output {} already exists (use --force to replace it)", options->json));
-    }
+    if (!options->json.empty()) check_new_output(options->json, inputs, options->force);
     const Model full = open_model(options->model);
     std::vector<Model> sliced_models;
     sliced_models.reserve(options->sliced.size());
@@ -67,15 +62,14 @@ void add_compare_command(CLI::App& app) {
       variants.push_back({options->sliced[i], &sliced_models[i], std::nullopt});
     }
     make_labels_unique(infos);
-    const auto reports = evaluate_variants(variants, data.documents, data.tasks,
-                                           EvalOptions{options->threads, options->max_seq});
-    const nlohmann::json comparison = comparison_json(
+    const auto reports =
+        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
+    const ComparisonDocument comparison = build_comparison(
         normalized_absolute_path(options->model),
         options->corpus.corpus.empty() ? "" : normalized_absolute_path(options->corpus.corpus),
         options->tasks.empty() ? "" : normalized_absolute_path(options->tasks), infos, reports);
     fmt::print("{}", comparison_table(comparison));
-    if (!options->json.empty())
-      write_file_atomically(options->json, comparison.dump(2) + "\n", options->force);
+    if (!options->json.empty()) write_comparison_file(options->json, comparison, options->force);
   });
 }
 

@@ -4,27 +4,31 @@
 
 #include "commands.h"
 #include "common/atomic_output.h"
-#include "common/error.h"
-#include "eval/comparison.h"
+#include "eval/evaluator.h"
+#include "eval/metric_summary.h"
 #include "eval_inputs.h"
+#include "run_flags.h"
 
 namespace moeslice::app {
 namespace {
 
-void print_report(const nlohmann::json& report) {
-  auto line = [](const std::string& label, const nlohmann::json& m) {
+void print_summary(const MetricSummary& summary) {
+  // metric_summary() sets a group's metrics together: all of perplexity, top-1 and tokens, or
+  // none; all of acc, acc_norm and tasks, or none.
+  auto line = [](const std::string& label, const MetricValues& m) {
     std::string text = fmt::format("{:<16}", label);
-    if (m.contains("perplexity"))
-      text +=
-          fmt::format(" perplexity {:.4f}  top1 {:.4f}  tokens {}", m["perplexity"].get<double>(),
-                      m["top1_accuracy"].get<double>(), m["tokens"].get<int64_t>());
-    if (m.contains("acc"))
-      text += fmt::format("  acc {:.4f}  acc_norm {:.4f}  tasks {}", m["acc"].get<double>(),
-                          m["acc_norm"].get<double>(), m["tasks"].get<int64_t>());
+    if (m[Metric::kPerplexity])
+      text += fmt::format(" perplexity {:.4f}  top1 {:.4f}  tokens {}", *m[Metric::kPerplexity],
+                          m[Metric::kTop1Accuracy].value_or(0),
+                          static_cast<int64_t>(m[Metric::kTokens].value_or(0)));
+    if (m[Metric::kAcc])
+      text += fmt::format("  acc {:.4f}  acc_norm {:.4f}  tasks {}", *m[Metric::kAcc],
+                          m[Metric::kAccNorm].value_or(0),
+                          static_cast<int64_t>(m[Metric::kTasks].value_or(0)));
     fmt::print("{}\n", text);
   };
-  line("all", report);
-  for (const auto& [domain, metrics] : report["domains"].items()) line(domain, metrics);
+  line("all", summary.all);
+  for (const auto& [domain, metrics] : summary.domains) line(domain, metrics);
 }
 
 }  // namespace
@@ -33,7 +37,7 @@ void add_eval_command(CLI::App& app) {
   struct Options {
     std::string model, tasks, keep, json;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0;
+    RunSettings run;
     bool force = false;
   };
   auto options = std::make_shared<Options>();
@@ -45,30 +49,23 @@ void add_eval_command(CLI::App& app) {
                       "Multiple-choice tasks, JSON Lines {\"context\", \"choices\", \"answer\"}");
   command->add_option("--keep", options->keep, "Evaluate with routing restricted to a plan");
   command->add_option("--json", options->json, "Also write the results as JSON");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq, "Longest window")->check(CLI::PositiveNumber);
+  add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing --json file");
   command->callback([options] {
     std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
     inputs.emplace_back(options->model);
     if (!options->tasks.empty()) inputs.emplace_back(options->tasks);
-    if (!options->json.empty()) {
-      check_output_outside_inputs(options->json, inputs);
-      if (!options->force && std::filesystem::exists(options->json))
-        throw InputError(
-            fmt::format("output {} already exists (use --force to replace it)", options->json));
-    }
+    if (!options->json.empty()) check_new_output(options->json, inputs, options->force);
     const Model model = open_model(options->model);
     const EvalInputs data = read_eval_inputs(options->corpus, options->tasks, model);
     EvalVariant variant{"model", &model, std::nullopt};
     if (!options->keep.empty()) variant.keep = read_keep_plan(options->keep, model.spec);
     const std::vector<EvalVariant> variants = {variant};
-    const auto reports = evaluate_variants(variants, data.documents, data.tasks,
-                                           EvalOptions{options->threads, options->max_seq});
-    const nlohmann::json report = eval_report_json(reports[0], false);
-    print_report(report);
-    if (!options->json.empty())
-      write_file_atomically(options->json, report.dump(2) + "\n", options->force);
+    const auto reports =
+        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
+    const MetricSummary summary = metric_summary(reports[0], /*with_agreement=*/false);
+    print_summary(summary);
+    if (!options->json.empty()) write_metric_summary_file(options->json, summary, options->force);
   });
 }
 

@@ -13,8 +13,9 @@
 #include "common/error.h"
 #include "corpus_options.h"
 #include "forward/forward_pass.h"
-#include "model/keep_plan.h"
 #include "logits_output.h"
+#include "model/keep_plan.h"
+#include "run_flags.h"
 #include "text/corpus.h"
 
 namespace moeslice::app {
@@ -26,9 +27,7 @@ void add_logits_command(CLI::App& app) {
     std::string out;
     std::string keep;
     bool router = false;
-    size_t threads = 0;
-    size_t max_seq = 0;
-    ComputeMode compute = ComputeMode::kFp32;
+    RunSettings run;
     bool force = false;
   };
   auto options = std::make_shared<Options>();
@@ -42,18 +41,7 @@ void add_logits_command(CLI::App& app) {
   command->add_flag("--router", options->router,
                     "Also write each MoE layer's router logits, chosen experts, weights and "
                     "expert output norms");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command
-      ->add_option("--max-seq", options->max_seq,
-                   "Cut longer documents into independent windows of at most N tokens "
-                   "(default: the model's max_position_embeddings)")
-      ->check(CLI::PositiveNumber);
-  command
-      ->add_option("--compute", options->compute,
-                   "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
-                   "accumulation, as a transformers bf16 run; needs a build with oneDNN)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
-          {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
+  add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
     std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
@@ -64,12 +52,9 @@ void add_logits_command(CLI::App& app) {
       throw InputError(fmt::format("{} exists (pass --force to replace it)", options->out));
 
     const Model model = open_model(options->model);
-    ForwardOptions forward_options;
-    forward_options.threads = options->threads;
-    forward_options.max_seq = options->max_seq;
-    forward_options.compute = options->compute;
-    if (!options->keep.empty()) forward_options.keep = read_keep_plan(options->keep, model.spec);
-    ForwardPass forward(model, std::move(forward_options));
+    ForwardOptions pass_options = forward_options(options->run);
+    if (!options->keep.empty()) pass_options.keep = read_keep_plan(options->keep, model.spec);
+    ForwardPass forward(model, std::move(pass_options));
     CorpusStats corpus_stats;
     const std::vector<TokenDocument> documents = read_corpus(
         options->corpus.corpus, corpus_options(options->corpus, options->model, model.spec.vocab),

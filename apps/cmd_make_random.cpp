@@ -1,6 +1,7 @@
 // `moeslice make-random`: a random checkpoint of any family, for tests, trials and benchmarks.
 #include <fmt/core.h>
 
+#include "checkpoint_output_flags.h"
 #include "commands.h"
 #include "common/error.h"
 #include "format/safetensors_writer.h"
@@ -14,9 +15,9 @@ void add_make_random_command(CLI::App& app) {
     RandomModelOptions model;
     std::string out;
     std::string dtype = "f32";
-    std::string max_shard_size = "5GB";
+    CheckpointOutputFlags output;
     std::vector<std::string> settings;
-    std::map<std::string, int64_t> dims;
+    std::map<Dim, int64_t> dims;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -24,36 +25,36 @@ void add_make_random_command(CLI::App& app) {
   command->add_option("--family", options->model.family, "Family: " + known_family_names())
       ->required();
   command->add_option("--out", options->out, "Output directory (must not exist)")->required();
-  const std::vector<std::pair<std::string, std::string>> sizes = {
-      {"layers", "Decoder layers (2)"},
-      {"hidden", "Hidden size (64)"},
-      {"experts", "Experts per layer, shared ones included (8)"},
-      {"top-k", "Experts per token (2)"},
-      {"expert-width", "Width of one expert's MLP (32)"},
-      {"vocab", "Vocabulary size (256)"},
-      {"heads", "Attention heads (4)"},
-      {"kv-heads", "Key/value heads (2)"}};
-  for (const auto& [flag, help] : sizes) {
-    std::string dim = flag;
-    std::replace(dim.begin(), dim.end(), '-', '_');
+  const std::vector<std::pair<Dim, std::string>> sizes = {
+      {Dim::kLayers, "Decoder layers (2)"},
+      {Dim::kHidden, "Hidden size (64)"},
+      {Dim::kExperts, "Experts per layer, shared ones included (8)"},
+      {Dim::kTopK, "Experts per token (2)"},
+      {Dim::kExpertWidth, "Width of one expert's MLP (32)"},
+      {Dim::kVocab, "Vocabulary size (256)"},
+      {Dim::kHeads, "Attention heads (4)"},
+      {Dim::kKvHeads, "Key/value heads (2)"}};
+  for (const auto& [dim, help] : sizes) {
+    std::string flag(name(dim));  // --top-k for top_k
+    std::replace(flag.begin(), flag.end(), '_', '-');
     command->add_option_function<int64_t>(
-        "--" + flag, [options, dim](const int64_t& value) { options->dims[dim] = value; }, help);
+        "--" + flag, [options, dim = dim](const int64_t& value) { options->dims[dim] = value; },
+        help);
   }
   command->add_option("--dtype", options->dtype, "Weight dtype: f32, bf16 or f16")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
   command->add_option("--seed", options->model.seed, "Random seed (0)");
-  command->add_option("--max-shard-size", options->max_shard_size,
-                      "Largest shard, e.g. 5GB or 500MB (5GB)");
+  add_checkpoint_output_flags(*command, options->output);
   command->add_option("--set", options->settings,
                       "Extra config key as KEY=JSON, e.g. --set 'mlp_only_layers=[0]'");
-  command->add_flag("--force", options->model.overwrite, "Replace an existing output directory");
   command->callback([options] {
     RandomModelOptions model = options->model;
     model.dims = options->dims;
     model.dtype = options->dtype == "bf16"  ? DType::BF16
                   : options->dtype == "f16" ? DType::F16
                                             : DType::F32;
-    model.max_shard_bytes = parse_byte_size(options->max_shard_size);
+    model.max_shard_bytes = options->output.max_shard_bytes();
+    model.overwrite = options->output.force;
     for (const auto& setting : options->settings) {
       const auto equals = setting.find('=');
       if (equals == std::string::npos || equals == 0)

@@ -9,9 +9,9 @@
 
 #include "commands.h"
 #include "common/atomic_output.h"
-#include "common/error.h"
 #include "corpus_options.h"
 #include "profile/profiler.h"
+#include "run_flags.h"
 
 namespace moeslice::app {
 namespace {
@@ -59,8 +59,8 @@ void add_profile_command(CLI::App& app) {
   struct Options {
     std::string model, out, keep;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0, stream_block_tokens = 32768, checkpoint_every = 0;
-    ComputeMode compute = ComputeMode::kFp32;
+    RunSettings run;
+    size_t stream_block_tokens = 32768, checkpoint_every = 0;
     bool stream_layers = false, resume = false, quiet = false, force = false;
   };
   auto options = std::make_shared<Options>();
@@ -70,15 +70,7 @@ void add_profile_command(CLI::App& app) {
   add_corpus_flags(*command, options->corpus);
   command->add_option("--out", options->out, "Output usage file (.safetensors)")->required();
   command->add_option("--keep", options->keep, "Restrict routing to a plan's experts");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq, "Longest window; longer documents are cut")
-      ->check(CLI::PositiveNumber);
-  command
-      ->add_option("--compute", options->compute,
-                   "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
-                   "accumulation; needs a build with oneDNN)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, ComputeMode>{
-          {"fp32", ComputeMode::kFp32}, {"bf16", ComputeMode::kBf16}}));
+  add_run_flags(*command, options->run);
   command->add_flag("--stream-layers", options->stream_layers,
                     "Run a block of documents through one layer at a time, releasing each "
                     "layer's weights after it: memory stays near one layer plus activations, "
@@ -100,17 +92,12 @@ void add_profile_command(CLI::App& app) {
   command->callback([options] {
     std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
     inputs.emplace_back(options->model);
-    check_output_outside_inputs(options->out, inputs);
-    if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(
-          fmt::format("output {} already exists (use --force to replace it)", options->out));
+    check_new_output(options->out, inputs, options->force);
     const Model model = open_model(options->model);
     CorpusReader reader(options->corpus.corpus,
                         corpus_options(options->corpus, options->model, model.spec.vocab));
     ProfileOptions profile_options;
-    profile_options.threads = options->threads;
-    profile_options.max_seq = options->max_seq;
-    profile_options.compute = options->compute;
+    profile_options.run = options->run;
     profile_options.stream_layers = options->stream_layers;
     profile_options.stream_block_tokens = options->stream_block_tokens;
     if (!options->keep.empty()) profile_options.keep = read_keep_plan(options->keep, model.spec);

@@ -6,7 +6,6 @@
 
 #include "commands.h"
 #include "common/atomic_output.h"
-#include "common/error.h"
 #include "rank/expert_ranking.h"
 #include "rank/plan_file.h"
 
@@ -44,10 +43,7 @@ void add_rank_command(CLI::App& app) {
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
     const std::vector<std::filesystem::path> inputs = {options->usage};
-    check_output_outside_inputs(options->out, inputs);
-    if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(
-          fmt::format("output {} already exists (use --force to replace it)", options->out));
+    check_new_output(options->out, inputs, options->force);
     RankOptions rank;
     rank.metric = parse_rank_metric(options->metric);
     rank.keep = parse_keep_amount(options->keep);

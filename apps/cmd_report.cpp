@@ -7,7 +7,6 @@
 
 #include "commands.h"
 #include "common/atomic_output.h"
-#include "common/error.h"
 #include "report/report_builder.h"
 
 namespace moeslice::app {
@@ -33,10 +32,7 @@ void add_report_command(CLI::App& app) {
     std::vector<std::filesystem::path> inputs = {options->usage};
     for (const auto& plan : options->plans) inputs.emplace_back(plan);
     if (!options->compare.empty()) inputs.emplace_back(options->compare);
-    check_output_outside_inputs(options->out, inputs);
-    if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(
-          fmt::format("output {} already exists (use --force to replace it)", options->out));
+    check_new_output(options->out, inputs, options->force);
     const std::vector<std::filesystem::path> plans(options->plans.begin(), options->plans.end());
     const std::optional<std::filesystem::path> compare =
         options->compare.empty() ? std::nullopt

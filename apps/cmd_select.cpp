@@ -11,6 +11,7 @@
 #include "corpus_options.h"
 #include "rank/layerwise_select.h"
 #include "rank/plan_file.h"
+#include "run_flags.h"
 
 namespace moeslice::app {
 
@@ -18,7 +19,7 @@ void add_select_command(CLI::App& app) {
   struct Options {
     std::string model, keep, metric = "mass", out, usage_out;
     CorpusFlags corpus;
-    size_t threads = 0, max_seq = 0;
+    RunSettings run;
     bool per_document = false, force = false, quiet = false;
     uint64_t seed = 0;
   };
@@ -38,9 +39,7 @@ void add_select_command(CLI::App& app) {
   command->add_option("--out", options->out, "Output plan (.json)")->required();
   command->add_option("--usage-out", options->usage_out,
                       "Also write the statistics measured per layer as a usage profile");
-  command->add_option("--threads", options->threads, "Threads (0: all cores)");
-  command->add_option("--max-seq", options->max_seq, "Longest window; longer documents are cut")
-      ->check(CLI::PositiveNumber);
+  add_run_flags(*command, options->run);
   command->add_flag("--per-document", options->per_document,
                     "Weigh every document equally (default: every token)");
   command->add_option("--seed", options->seed, "Seed of the random metric")->capture_default_str();
@@ -51,11 +50,7 @@ void add_select_command(CLI::App& app) {
     inputs.emplace_back(options->model);
     std::vector<std::string> outputs = {options->out};
     if (!options->usage_out.empty()) outputs.push_back(options->usage_out);
-    for (const std::string& out : outputs) {
-      check_output_outside_inputs(out, inputs);
-      if (!options->force && std::filesystem::exists(out))
-        throw InputError(fmt::format("output {} already exists (use --force to replace it)", out));
-    }
+    for (const std::string& out : outputs) check_new_output(out, inputs, options->force);
     if (outputs.size() == 2 &&
         normalized_absolute_path(outputs[0]) == normalized_absolute_path(outputs[1]))
       throw InputError("--out and --usage-out name the same file");
@@ -64,8 +59,7 @@ void add_select_command(CLI::App& app) {
     select.rank.keep = parse_keep_amount(options->keep);
     select.rank.weighting = options->per_document ? Weighting::kDocument : Weighting::kToken;
     select.rank.seed = options->seed;
-    select.threads = options->threads;
-    select.max_seq = options->max_seq;
+    select.run = options->run;
     const bool progress = !options->quiet && ::isatty(::fileno(stderr));
     select.progress = [progress](int64_t done, int64_t total) {
       if (!progress) return;

@@ -1,6 +1,7 @@
 // `moeslice slice`: write a standalone checkpoint with only the experts a plan keeps.
 #include <fmt/format.h>
 
+#include "checkpoint_output_flags.h"
 #include "commands.h"
 #include "format/safetensors_writer.h"
 #include "slice/slicer.h"
@@ -9,8 +10,9 @@ namespace moeslice::app {
 
 void add_slice_command(CLI::App& app) {
   struct Options {
-    std::string model, plan, out, max_shard_size = "5GB";
-    bool force = false, no_verify = false;
+    std::string model, plan, out;
+    CheckpointOutputFlags output;
+    bool no_verify = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -18,8 +20,7 @@ void add_slice_command(CLI::App& app) {
   command->add_option("--model", options->model, "Full checkpoint directory")->required();
   command->add_option("--plan", options->plan, "Plan JSON with experts_kept_per_layer")->required();
   command->add_option("--out", options->out, "Output directory")->required();
-  command->add_option("--max-shard-size", options->max_shard_size, "Largest shard (5GB)");
-  command->add_flag("--force", options->force, "Replace an existing output directory");
+  add_checkpoint_output_flags(*command, options->output);
   command->add_flag("--no-verify", options->no_verify,
                     "Skip checking each sliced layer against the restricted full layer");
   command->callback([options] {
@@ -27,8 +28,8 @@ void add_slice_command(CLI::App& app) {
     const nlohmann::json plan_document = read_json_file(options->plan);
     const KeepPlan plan = parse_keep_plan(plan_document, model.spec, options->plan);
     SliceOptions slice_options;
-    slice_options.max_shard_bytes = parse_byte_size(options->max_shard_size);
-    slice_options.overwrite = options->force;
+    slice_options.max_shard_bytes = options->output.max_shard_bytes();
+    slice_options.overwrite = options->output.force;
     slice_options.verify = !options->no_verify;
     const SliceReport report =
         slice_checkpoint(model, plan, plan_document, options->out, slice_options);

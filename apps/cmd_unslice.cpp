@@ -1,6 +1,7 @@
 // `moeslice unslice`: put a (fine-tuned) sliced model's experts back into the full model.
 #include <fmt/core.h>
 
+#include "checkpoint_output_flags.h"
 #include "commands.h"
 #include "format/safetensors_writer.h"
 #include "slice/unslicer.h"
@@ -9,8 +10,8 @@ namespace moeslice::app {
 
 void add_unslice_command(CLI::App& app) {
   struct Options {
-    std::string model, sliced, out, max_shard_size = "5GB";
-    bool force = false;
+    std::string model, sliced, out;
+    CheckpointOutputFlags output;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -18,13 +19,12 @@ void add_unslice_command(CLI::App& app) {
   command->add_option("--model", options->model, "Full checkpoint directory")->required();
   command->add_option("--sliced", options->sliced, "Sliced checkpoint directory")->required();
   command->add_option("--out", options->out, "Output directory")->required();
-  command->add_option("--max-shard-size", options->max_shard_size, "Largest shard (5GB)");
-  command->add_flag("--force", options->force, "Replace an existing output directory");
+  add_checkpoint_output_flags(*command, options->output);
   command->callback([options] {
     const Model full = open_model(options->model);
     const Model sliced = open_model(options->sliced);
     const UnsliceReport report = unslice_checkpoint(
-        full, sliced, options->out, parse_byte_size(options->max_shard_size), options->force);
+        full, sliced, options->out, options->output.max_shard_bytes(), options->output.force);
     fmt::print(
         "wrote {} ({}): {} tensors from the sliced model, {} from the full model, {} "
         "merged by rows\n",

@@ -37,10 +37,8 @@ fs::path absolute_parent(const fs::path& path) {
 
 void require_writable_target(const fs::path& final_path, bool overwrite) {
   if (final_path.empty()) throw InputError("output path is empty");
+  check_output_replaceable(final_path, overwrite);
   std::error_code error;
-  if (fs::exists(final_path, error) && !overwrite)
-    throw InputError(
-        fmt::format("output {} already exists (use --force to replace it)", final_path.string()));
   const fs::path parent = absolute_parent(final_path);
   if (!fs::is_directory(parent, error))
     throw InputError(fmt::format("cannot write {}: directory {} does not exist",
@@ -52,9 +50,7 @@ void replace_with(const fs::path& staging, const fs::path& final_path, bool over
   std::error_code error;
   fs::path old_output;
   if (fs::exists(final_path, error)) {
-    if (!overwrite)
-      throw InputError(
-          fmt::format("output {} already exists (use --force to replace it)", final_path.string()));
+    check_output_replaceable(final_path, overwrite);
     old_output = temporary_sibling(final_path);
     fs::rename(final_path, old_output, error);
     if (error)
@@ -100,6 +96,18 @@ void check_output_outside_inputs(const fs::path& output, std::span<const fs::pat
       throw InputError(fmt::format("output {} overlaps the input {}: choose another output path",
                                    output.string(), input.string()));
   }
+}
+
+void check_output_replaceable(const fs::path& output, bool overwrite) {
+  std::error_code error;
+  if (!overwrite && fs::exists(output, error))
+    throw InputError(
+        fmt::format("output {} already exists (use --force to replace it)", output.string()));
+}
+
+void check_new_output(const fs::path& output, std::span<const fs::path> inputs, bool overwrite) {
+  check_output_outside_inputs(output, inputs);
+  check_output_replaceable(output, overwrite);
 }
 
 AtomicOutputDir::AtomicOutputDir(fs::path final_path, bool overwrite)

@@ -17,6 +17,15 @@ namespace moeslice {
 void check_output_outside_inputs(const std::filesystem::path& output,
                                  std::span<const std::filesystem::path> inputs);
 
+// Refuses (InputError "output ... already exists (use --force to replace it)") an existing
+// `output` unless `overwrite`; the outputs below refuse the same way when they are created.
+void check_output_replaceable(const std::filesystem::path& output, bool overwrite);
+
+// Both checks, as a command makes them before doing any work: fail before the hours of compute,
+// not after.
+void check_new_output(const std::filesystem::path& output,
+                      std::span<const std::filesystem::path> inputs, bool overwrite);
+
 // A directory output, e.g. a checkpoint. Files go into staging(); commit() renames it to the
 // final path.
 class AtomicOutputDir {

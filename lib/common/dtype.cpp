@@ -4,6 +4,8 @@
 #include <array>
 #include <bit>
 #include <cassert>
+#include <stdexcept>
+#include <string>
 
 namespace moeslice {
 namespace {
@@ -28,6 +30,13 @@ const DTypeInfo& info(DType dtype) {
   const auto& entry = kDTypes[static_cast<size_t>(dtype)];
   assert(entry.dtype == dtype);
   return entry;
+}
+
+// A conversion asked for a dtype that is not F32/BF16/F16: the caller skipped its
+// is_compute_float check, so this is a bug in moeslice, not something the user can fix.
+[[noreturn]] void throw_not_compute_float(const char* function, DType dtype) {
+  throw std::logic_error(std::string(function) + ": dtype " + std::string(info(dtype).name) +
+                         " is not F32, BF16 or F16 (callers must check is_compute_float first)");
 }
 
 }  // namespace
@@ -114,7 +123,7 @@ void convert_to_f32(DType dtype, const std::byte* src, float* dst, size_t count)
       }
       return;
     default:
-      assert(false && "convert_to_f32 needs a compute-float dtype");
+      throw_not_compute_float("convert_to_f32", dtype);
   }
 }
 
@@ -136,7 +145,7 @@ void convert_from_f32(DType dtype, const float* src, std::byte* dst, size_t coun
       }
       return;
     default:
-      assert(false && "convert_from_f32 needs a compute-float dtype");
+      throw_not_compute_float("convert_from_f32", dtype);
   }
 }
 

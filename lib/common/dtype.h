@@ -65,8 +65,10 @@ float f16_to_f32(uint16_t bits);
 uint16_t f32_to_f16(float value);
 
 // Converts `count` elements of a compute-float dtype stored at `src` (any alignment) to fp32.
+// Any other dtype is a programming error, not bad input: every caller refuses such a tensor with
+// a ModelError first (is_compute_float), so std::logic_error is thrown and nothing is written.
 void convert_to_f32(DType dtype, const std::byte* src, float* dst, size_t count);
-// Stores fp32 values as a compute-float dtype (rounding to nearest even).
+// Stores fp32 values as a compute-float dtype (rounding to nearest even); the same contract.
 void convert_from_f32(DType dtype, const float* src, std::byte* dst, size_t count);
 
 }  // namespace moeslice

@@ -1,8 +1,11 @@
-// Variant descriptions, change against the full model, JSON and the terminal table.
+// Variant descriptions, the comparison document with each variant's change against the full
+// model, and the terminal table.
 #include "eval/comparison.h"
 
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -12,24 +15,26 @@
 namespace moeslice {
 namespace {
 
-using nlohmann::json;
-
-constexpr const char* kChangedMetrics[] = {"perplexity", "top1_accuracy", "nll", "acc", "acc_norm"};
-
-json change_against(const json& metrics, const json& full) {
-  json change = json::object();
-  for (const char* key : kChangedMetrics) {
-    if (!metrics.contains(key) || !full.contains(key)) continue;
-    const double value = metrics[key].get<double>();
-    const double base = full[key].get<double>();
-    change[key] = {{"abs", value - base}, {"rel", base != 0 ? (value - base) / base : 0.0}};
+std::map<Metric, MetricChange> change_against(const MetricValues& metrics,
+                                              const MetricValues& full) {
+  std::map<Metric, MetricChange> change;
+  for (const Metric metric : kAllMetrics) {
+    if (!metric_has_change(metric) || !metrics[metric] || !full[metric]) continue;
+    const double value = *metrics[metric];
+    const double base = *full[metric];
+    change[metric] = {value - base, base != 0 ? (value - base) / base : 0.0};
   }
   return change;
 }
 
-std::string cell(const json& metrics, const char* key, const char* format) {
-  if (!metrics.contains(key)) return "-";
-  return fmt::format(fmt::runtime(format), metrics[key].get<double>());
+std::string cell(const MetricValues& metrics, Metric metric, const char* format) {
+  if (!metrics[metric]) return "-";
+  return fmt::format(fmt::runtime(format), *metrics[metric]);
+}
+
+template <typename Number>
+std::string number_or_dash(const std::optional<Number>& number) {
+  return number ? fmt::format("{}", *number) : "-";
 }
 
 // Experts over all MoE layers and the number of those layers (slices may differ per layer).
@@ -49,7 +54,7 @@ VariantInfo describe_full_model(const Model& model) {
   const ModelSummary summary = summarize_model(model);
   VariantInfo info;
   info.label = "full";
-  info.kind = "full";
+  info.kind = VariantKind::kFull;
   info.source = model.checkpoint.dir().string();
   const auto [experts, layers] = experts_and_layers(model.spec);
   info.experts_per_layer = layers > 0 ? experts / layers : model.spec.num_experts;
@@ -61,18 +66,18 @@ VariantInfo describe_full_model(const Model& model) {
 VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::string& path) {
   VariantInfo info = describe_full_model(full);
   info.label = std::filesystem::path(path).stem().string();
-  info.kind = "plan";
+  info.kind = VariantKind::kPlan;
   info.source = path;
   int64_t kept_total = 0, layers = 0;
   for (const auto& layer : full.spec.layers) {
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
     const int64_t kept_count = kept ? static_cast<int64_t>(kept->size()) : layer.num_experts;
-    ExpertFootprint footprint = expert_footprint(full.checkpoint, layer);
+    ExpertFootprint footprint = expert_footprint(full.checkpoint, full.spec, layer);
     // A dropped expert also loses its router row (and router bias entry).
     for (const auto& tensor : layer.tensors) {
       const TensorView* view = full.checkpoint.find(tensor.name);
-      if (!tensor.expert_axis || tensor.role.rfind("router", 0) != 0 || view == nullptr) continue;
+      if (!tensor.expert_axis || !is_router_part(tensor.role) || view == nullptr) continue;
       footprint.parameters += view->numel() / layer.num_experts;
       footprint.bytes += view->bytes.size() / static_cast<uint64_t>(layer.num_experts);
     }
@@ -101,7 +106,7 @@ VariantInfo describe_sliced_model(const Model& sliced, const Model& full, const 
   info.label = std::filesystem::path(path).lexically_normal().parent_path().filename().string();
   if (std::filesystem::path(path).has_filename())
     info.label = std::filesystem::path(path).filename().string();
-  info.kind = "sliced";
+  info.kind = VariantKind::kSliced;
   info.source = path;
   const int64_t sliced_total = experts_and_layers(sliced.spec).first;
   const int64_t full_total = experts_and_layers(full.spec).first;
@@ -110,52 +115,50 @@ VariantInfo describe_sliced_model(const Model& sliced, const Model& full, const 
   return info;
 }
 
-json comparison_json(const std::string& model, const std::string& corpus, const std::string& tasks,
-                     std::span<const VariantInfo> variants, std::span<const EvalReport> reports) {
-  json out = {{"schema", kComparisonSchemaVersion},
-              {"model", model},
-              {"corpus", corpus.empty() ? json() : json(corpus)},
-              {"tasks", tasks.empty() ? json() : json(tasks)},
-              {"variants", json::array()}};
-  json full_metrics;
-  for (size_t i = 0; i < variants.size(); ++i) {
-    const VariantInfo& info = variants[i];
-    json entry = {{"label", info.label},
-                  {"kind", info.kind},
-                  {"experts_per_layer", info.experts_per_layer},
-                  {"fraction_kept", info.fraction_kept},
-                  {"parameters", info.parameters},
-                  {"bytes", info.bytes},
-                  {"metrics", eval_report_json(reports[i], i > 0)}};
-    if (info.kind != "full") entry["source"] = info.source;
-    if (i == 0)
-      full_metrics = entry["metrics"];
-    else
-      entry["change"] = change_against(entry["metrics"], full_metrics);
-    out["variants"].push_back(entry);
+ComparisonDocument build_comparison(const std::string& model, const std::string& corpus,
+                                    const std::string& tasks, std::span<const VariantInfo> infos,
+                                    std::span<const EvalReport> reports) {
+  ComparisonDocument document{model, corpus, tasks, {}};
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const VariantInfo& info = infos[i];
+    ComparisonVariant variant;
+    variant.label = info.label;
+    variant.kind = info.kind;
+    // The full model's directory is the document's `model`.
+    if (info.kind != VariantKind::kFull) variant.source = info.source;
+    variant.experts_per_layer = info.experts_per_layer;
+    variant.fraction_kept = info.fraction_kept;
+    variant.parameters = info.parameters;
+    variant.bytes = info.bytes;
+    variant.metrics = metric_summary(reports[i], /*with_agreement=*/i > 0);
+    if (i > 0)
+      variant.change = change_against(variant.metrics->all, document.variants[0].metrics->all);
+    document.variants.push_back(std::move(variant));
   }
-  return out;
+  return document;
 }
 
-std::string comparison_table(const json& comparison) {
+std::string comparison_table(const ComparisonDocument& comparison) {
   std::string text =
       fmt::format("{:<28} {:>7} {:>10} {:>10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>9}\n", "variant",
                   "experts", "size", "ppl", "ppl chg", "top1", "acc", "acc_norm", "KL", "agree");
-  for (const auto& variant : comparison["variants"]) {
-    const json& m = variant["metrics"];
-    const json change = variant.value("change", json::object());
+  for (const ComparisonVariant& variant : comparison.variants) {
+    const MetricValues m = variant.metrics ? variant.metrics->all : MetricValues{};
     std::string ppl_change = "-";
-    if (change.contains("perplexity"))
-      ppl_change = fmt::format("{:+.1f}%", 100.0 * change["perplexity"]["rel"].get<double>());
-    std::string label = variant["label"].get<std::string>();
+    if (variant.change) {
+      const auto perplexity = variant.change->find(Metric::kPerplexity);
+      if (perplexity != variant.change->end() && perplexity->second.rel)
+        ppl_change = fmt::format("{:+.1f}%", 100.0 * *perplexity->second.rel);
+    }
+    std::string label = variant.label;
     if (label.size() > 28) label = "..." + label.substr(label.size() - 25);
-    text +=
-        fmt::format("{:<28} {:>7} {:>10} {:>10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>9}\n", label,
-                    variant["experts_per_layer"].get<int64_t>(),
-                    format_byte_size(variant["bytes"].get<uint64_t>()),
-                    cell(m, "perplexity", "{:.3f}"), ppl_change, cell(m, "top1_accuracy", "{:.3f}"),
-                    cell(m, "acc", "{:.3f}"), cell(m, "acc_norm", "{:.3f}"),
-                    cell(m, "kl", "{:.4f}"), cell(m, "top1_agreement", "{:.3f}"));
+    const std::string size = variant.bytes ? format_byte_size(*variant.bytes) : "-";
+    text += fmt::format("{:<28} {:>7} {:>10} {:>10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>9}\n", label,
+                        number_or_dash(variant.experts_per_layer), size,
+                        cell(m, Metric::kPerplexity, "{:.3f}"), ppl_change,
+                        cell(m, Metric::kTop1Accuracy, "{:.3f}"), cell(m, Metric::kAcc, "{:.3f}"),
+                        cell(m, Metric::kAccNorm, "{:.3f}"), cell(m, Metric::kKl, "{:.4f}"),
+                        cell(m, Metric::kTop1Agreement, "{:.3f}"));
   }
   return text;
 }

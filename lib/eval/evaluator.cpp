@@ -12,25 +12,26 @@ double ratio(int64_t part, int64_t whole) {
   return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
-nlohmann::json totals_json(const LmTotals* corpus, const McTotals* tasks,
-                           const AgreementTotals* agreement) {
-  nlohmann::json out = nlohmann::json::object();
-  if (corpus != nullptr && corpus->tokens > 0) {
-    out["perplexity"] = corpus->perplexity();
-    out["top1_accuracy"] = corpus->top1_accuracy();
-    out["tokens"] = corpus->tokens;
-    out["nll"] = corpus->mean_nll();
-  }
-  if (tasks != nullptr && tasks->tasks > 0) {
-    out["acc"] = tasks->acc();
-    out["acc_norm"] = tasks->acc_norm();
-    out["tasks"] = tasks->tasks;
-  }
-  if (agreement != nullptr && agreement->positions > 0) {
-    out["kl"] = agreement->mean_kl();
-    out["top1_agreement"] = agreement->top1_agreement();
-  }
-  return out;
+// Each set_* leaves the metrics out when nothing was scored.
+void set_corpus_metrics(MetricValues& values, const LmTotals& corpus) {
+  if (corpus.tokens <= 0) return;
+  values[Metric::kPerplexity] = corpus.perplexity();
+  values[Metric::kTop1Accuracy] = corpus.top1_accuracy();
+  values[Metric::kTokens] = static_cast<double>(corpus.tokens);
+  values[Metric::kNll] = corpus.mean_nll();
+}
+
+void set_task_metrics(MetricValues& values, const McTotals& tasks) {
+  if (tasks.tasks <= 0) return;
+  values[Metric::kAcc] = tasks.acc();
+  values[Metric::kAccNorm] = tasks.acc_norm();
+  values[Metric::kTasks] = static_cast<double>(tasks.tasks);
+}
+
+void set_agreement_metrics(MetricValues& values, const AgreementTotals& agreement) {
+  if (agreement.positions <= 0) return;
+  values[Metric::kKl] = agreement.mean_kl();
+  values[Metric::kTop1Agreement] = agreement.top1_agreement();
 }
 
 // Index of the largest value; the first on ties, as lm-eval's argmax.
@@ -38,10 +39,8 @@ size_t first_argmax(const std::vector<double>& values) {
   return static_cast<size_t>(std::max_element(values.begin(), values.end()) - values.begin());
 }
 
-ForwardOptions forward_options(const EvalVariant& variant, const EvalOptions& options) {
-  ForwardOptions forward;
-  forward.threads = options.threads;
-  forward.max_seq = options.max_seq;
+ForwardOptions variant_options(const EvalVariant& variant, const EvalOptions& options) {
+  ForwardOptions forward = forward_options(options.run);
   forward.keep = variant.keep;
   return forward;
 }
@@ -57,23 +56,20 @@ void McTotals::add(const McTotals& other) {
 double McTotals::acc() const { return ratio(correct, tasks); }
 double McTotals::acc_norm() const { return ratio(correct_norm, tasks); }
 
-nlohmann::json eval_report_json(const EvalReport& report, bool with_agreement) {
-  nlohmann::json out =
-      totals_json(&report.corpus, &report.tasks, with_agreement ? &report.agreement : nullptr);
-  nlohmann::json domains = nlohmann::json::object();
-  auto domain_entry = [&](const std::string& label) -> nlohmann::json& {
-    if (!domains.contains(label)) domains[label] = nlohmann::json::object();
-    return domains[label];
-  };
+MetricSummary metric_summary(const EvalReport& report, bool with_agreement) {
+  MetricSummary summary;
+  set_corpus_metrics(summary.all, report.corpus);
+  set_task_metrics(summary.all, report.tasks);
+  if (with_agreement) set_agreement_metrics(summary.all, report.agreement);
+  // A domain is listed once it has documents or tasks, even when none of them could be scored.
   for (const auto& [label, totals] : report.corpus_domains)
-    domain_entry(label).update(totals_json(&totals, nullptr, nullptr));
+    set_corpus_metrics(summary.domains[label], totals);
   for (const auto& [label, totals] : report.task_domains)
-    domain_entry(label).update(totals_json(nullptr, &totals, nullptr));
+    set_task_metrics(summary.domains[label], totals);
   if (with_agreement)
     for (const auto& [label, totals] : report.agreement_domains)
-      domain_entry(label).update(totals_json(nullptr, nullptr, &totals));
-  out["domains"] = domains;
-  return out;
+      set_agreement_metrics(summary.domains[label], totals);
+  return summary;
 }
 
 std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
@@ -83,7 +79,7 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
   std::vector<std::unique_ptr<ForwardPass>> passes;
   for (const auto& variant : variants)
     passes.push_back(
-        std::make_unique<ForwardPass>(*variant.model, forward_options(variant, options)));
+        std::make_unique<ForwardPass>(*variant.model, variant_options(variant, options)));
   std::vector<EvalReport> reports(variants.size());
 
   for (const EvalDocument& document : documents) {

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "eval/lm_metrics.h"
+#include "eval/metric_summary.h"
 #include "forward/forward_pass.h"
+#include "forward/run_settings.h"
 #include "text/corpus.h"
 #include "text/mc_tasks.h"
 
@@ -44,9 +44,10 @@ struct EvalReport {
   std::map<std::string, AgreementTotals> agreement_domains;
 };
 
-// The JSON form: top-level perplexity, top1_accuracy, tokens, nll (mean per token), acc, acc_norm,
-// tasks, plus "domains": {label: {...}}; kl and top1_agreement when compared.
-nlohmann::json eval_report_json(const EvalReport& report, bool with_agreement);
+// The report's metrics by name: perplexity, top1_accuracy, tokens, nll (mean per token) when
+// tokens were scored, acc, acc_norm, tasks when tasks were, kl and top1_agreement when
+// `with_agreement` (a variant compared with the full model); the same per domain label.
+MetricSummary metric_summary(const EvalReport& report, bool with_agreement);
 
 // Something to evaluate: the full model, the full model under a keep plan, or a sliced model.
 struct EvalVariant {
@@ -56,8 +57,7 @@ struct EvalVariant {
 };
 
 struct EvalOptions {
-  size_t threads = 0;
-  size_t max_seq = 0;
+  RunSettings run;
 };
 
 // Evaluates each variant; variants[0] is the reference for KL and top-1 agreement (its own

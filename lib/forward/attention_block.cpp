@@ -70,7 +70,7 @@ void attention_block(const AttentionWeights& weights, const AttentionParams& par
     clamp(k.ref(), limit);
     clamp(v.ref(), limit);
   }
-  const bool cast_tables = order == kernels::NormWeightOrder::kCastThenScale;
+  const bool cast_tables = params.rope_bf16 == RopeBf16::kCastTables;
   kernels::apply_rope<Math>(q.ref(), params.heads, rope, 0, cast_tables);
   kernels::apply_rope<Math>(k.ref(), params.kv_heads, rope, 0, cast_tables);
 

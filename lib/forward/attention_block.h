@@ -27,10 +27,11 @@ struct AttentionParams {
   QkNorm qk_norm = QkNorm::kNone;
   float rms_norm_eps = 1e-6f;
   std::optional<float> clip_qkv;
-  // Where a bf16 run rounds: the family's norm order applies to the q/k norms, and its RoPE
-  // follows the same split (Llama style casts cos/sin to BF16 before rotating, OLMo2 style
-  // rotates in fp32 and rounds once). No difference in fp32.
+  // Where a bf16 run rounds: the family's norm order applies to the q/k norms, and its profile
+  // says how RoPE rounds (Llama style casts cos/sin to BF16 before rotating, OLMo2 style rotates
+  // in fp32 and rounds once). No difference in fp32.
   kernels::NormWeightOrder norm_order = kernels::NormWeightOrder::kCastThenScale;
+  RopeBf16 rope_bf16 = RopeBf16::kCastTables;
 };
 
 // out [n, hidden] = attention(x [n, hidden]) for one sequence whose first token has position 0.

@@ -127,7 +127,8 @@ AttentionParams ForwardPass::attention_params() const {
                          spec_.family->qk_norm,
                          config_.rms_norm_eps,
                          config_.clip_qkv,
-                         norm_order(*spec_.family)};
+                         norm_order(*spec_.family),
+                         spec_.family->rope_bf16};
 }
 
 bool ForwardPass::post_norm() const { return spec_.family->norm_placement == NormPlacement::kPost; }

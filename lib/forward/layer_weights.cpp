@@ -20,19 +20,19 @@ class Loader {
 
   const TensorView& tensor(const std::string& name) const { return checkpoint_.tensor(name); }
 
-  kernels::WeightMatrix matrix(const LayerSpec& layer, std::string_view role) const {
+  kernels::WeightMatrix matrix(const LayerSpec& layer, TensorRole role) const {
     return weight_matrix(tensor(required(layer, role)));
   }
 
   // A 1-D tensor as fp32, or empty when the layer has no tensor of this role.
-  std::vector<float> optional_vector(const LayerSpec& layer, std::string_view role) const {
+  std::vector<float> optional_vector(const LayerSpec& layer, TensorRole role) const {
     const ResolvedTensor* resolved = layer.find(role);
     if (resolved == nullptr || checkpoint_.find(resolved->name) == nullptr) return {};
     const TensorView& view = tensor(resolved->name);
     return vector_to_f32(view, static_cast<size_t>(view.numel()));
   }
 
-  std::vector<float> vector(const LayerSpec& layer, std::string_view role) const {
+  std::vector<float> vector(const LayerSpec& layer, TensorRole role) const {
     const TensorView& view = tensor(required(layer, role));
     return vector_to_f32(view, static_cast<size_t>(view.numel()));
   }
@@ -50,28 +50,28 @@ class Loader {
     return out;
   }
 
-  kernels::ExpertMlp mlp(const LayerSpec& layer, std::string_view gate, std::string_view up,
-                         std::string_view down) const {
+  kernels::ExpertMlp mlp(const LayerSpec& layer, TensorRole gate, TensorRole up,
+                         TensorRole down) const {
     return {matrix(layer, gate), matrix(layer, up), matrix(layer, down)};
   }
 
   kernels::ExpertMlp expert(const LayerSpec& layer, int64_t e) const {
-    auto get = [&](std::string_view role) {
+    auto get = [&](TensorRole role) {
       const ResolvedTensor* resolved = layer.find_expert(e, role);
       if (resolved == nullptr)
         throw ModelError(fmt::format("layer {} expert {}: the {} profile names no '{}' tensor",
-                                     layer.index, e, spec_.family->family, role));
+                                     layer.index, e, spec_.family->family, name(role)));
       return weight_matrix(tensor(resolved->name));
     };
-    return {get("gate_proj"), get("up_proj"), get("down_proj")};
+    return {get(TensorRole::kGateProj), get(TensorRole::kUpProj), get(TensorRole::kDownProj)};
   }
 
  private:
-  std::string required(const LayerSpec& layer, std::string_view role) const {
+  std::string required(const LayerSpec& layer, TensorRole role) const {
     const ResolvedTensor* resolved = layer.find(role);
     if (resolved == nullptr)
       throw ModelError(fmt::format("layer {}: the {} profile names no '{}' tensor", layer.index,
-                                   spec_.family->family, role));
+                                   spec_.family->family, name(role)));
     return resolved->name;
   }
 
@@ -80,10 +80,11 @@ class Loader {
 };
 
 const TensorView& model_tensor(const ModelSpec& spec, const Checkpoint& checkpoint,
-                               std::string_view role) {
+                               TensorRole role) {
   const ResolvedTensor* resolved = spec.find_model_tensor(role);
   if (resolved == nullptr)
-    throw ModelError(fmt::format("the {} profile names no '{}' tensor", spec.family->family, role));
+    throw ModelError(
+        fmt::format("the {} profile names no '{}' tensor", spec.family->family, name(role)));
   return checkpoint.tensor(resolved->name);
 }
 
@@ -116,49 +117,50 @@ void check_tied_head(const Checkpoint& checkpoint, const TensorView& embed) {
 ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpoint) {
   const Loader load(spec, checkpoint);
   ModelWeights weights;
-  weights.embed = &model_tensor(spec, checkpoint, "embed");
+  weights.embed = &model_tensor(spec, checkpoint, TensorRole::kEmbed);
   if (!is_compute_float(weights.embed->dtype))
     throw ModelError(fmt::format("tensor '{}' has dtype {}; expected F32, BF16 or F16",
                                  weights.embed->name, dtype_name(weights.embed->dtype)));
-  const TensorView& final_norm = model_tensor(spec, checkpoint, "final_norm");
+  const TensorView& final_norm = model_tensor(spec, checkpoint, TensorRole::kFinalNorm);
   weights.final_norm = vector_to_f32(final_norm, static_cast<size_t>(spec.hidden));
-  if (spec.flag("tie_word_embeddings")) {
+  if (spec.flag(Flag::kTieWordEmbeddings)) {
     check_tied_head(checkpoint, *weights.embed);
     weights.lm_head = weight_matrix(*weights.embed);
   } else {
-    weights.lm_head = weight_matrix(model_tensor(spec, checkpoint, "lm_head"));
+    weights.lm_head = weight_matrix(model_tensor(spec, checkpoint, TensorRole::kLmHead));
   }
 
   for (const LayerSpec& layer : spec.layers) {
     LayerWeights out;
     out.index = layer.index;
-    out.attn_norm = load.vector(layer, "attn_norm");
-    out.ffn_norm = load.vector(layer, "ffn_norm");
+    out.attn_norm = load.vector(layer, TensorRole::kAttnNorm);
+    out.ffn_norm = load.vector(layer, TensorRole::kFfnNorm);
     AttentionWeights& attention = out.attention;
-    attention.q = load.matrix(layer, "q_proj");
-    attention.k = load.matrix(layer, "k_proj");
-    attention.v = load.matrix(layer, "v_proj");
-    attention.o = load.matrix(layer, "o_proj");
-    attention.q_bias = load.optional_vector(layer, "q_bias");
-    attention.k_bias = load.optional_vector(layer, "k_bias");
-    attention.v_bias = load.optional_vector(layer, "v_bias");
-    attention.o_bias = load.optional_vector(layer, "o_bias");
+    attention.q = load.matrix(layer, TensorRole::kQProj);
+    attention.k = load.matrix(layer, TensorRole::kKProj);
+    attention.v = load.matrix(layer, TensorRole::kVProj);
+    attention.o = load.matrix(layer, TensorRole::kOProj);
+    attention.q_bias = load.optional_vector(layer, TensorRole::kQBias);
+    attention.k_bias = load.optional_vector(layer, TensorRole::kKBias);
+    attention.v_bias = load.optional_vector(layer, TensorRole::kVBias);
+    attention.o_bias = load.optional_vector(layer, TensorRole::kOBias);
     if (spec.family->qk_norm != QkNorm::kNone) {
-      attention.q_norm = load.vector(layer, "q_norm");
-      attention.k_norm = load.vector(layer, "k_norm");
+      attention.q_norm = load.vector(layer, TensorRole::kQNorm);
+      attention.k_norm = load.vector(layer, TensorRole::kKNorm);
     }
     if (layer.has_experts) {
       MoeWeights moe;
-      moe.router = load.matrix(layer, "router");
+      moe.router = load.matrix(layer, TensorRole::kRouter);
       moe.experts.reserve(static_cast<size_t>(layer.num_experts));
       for (int64_t e = 0; e < layer.num_experts; ++e) moe.experts.push_back(load.expert(layer, e));
       if (spec.family->shared_expert_kind == SharedExpertKind::kSeparateGated) {
-        moe.shared = load.mlp(layer, "shared_gate_proj", "shared_up_proj", "shared_down_proj");
-        moe.shared_gate = load.flattened(layer.name_of("shared_expert_gate"));
+        moe.shared = load.mlp(layer, TensorRole::kSharedGateProj, TensorRole::kSharedUpProj,
+                              TensorRole::kSharedDownProj);
+        moe.shared_gate = load.flattened(layer.name_of(TensorRole::kSharedExpertGate));
         if (moe.shared_gate.size() != static_cast<size_t>(spec.hidden))
           throw ModelError(fmt::format("tensor '{}' has {} elements, expected {}",
-                                       layer.name_of("shared_expert_gate"), moe.shared_gate.size(),
-                                       spec.hidden));
+                                       layer.name_of(TensorRole::kSharedExpertGate),
+                                       moe.shared_gate.size(), spec.hidden));
       } else if (spec.family->shared_expert_kind == SharedExpertKind::kSeparate) {
         throw UnsupportedError(
             fmt::format("the {} family's unweighted shared expert is not "
@@ -167,7 +169,7 @@ ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpo
       }
       out.moe = std::move(moe);
     } else {
-      out.mlp = load.mlp(layer, "gate_proj", "up_proj", "down_proj");
+      out.mlp = load.mlp(layer, TensorRole::kGateProj, TensorRole::kUpProj, TensorRole::kDownProj);
     }
     weights.layers.push_back(std::move(out));
   }

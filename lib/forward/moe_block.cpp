@@ -101,10 +101,9 @@ MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size
 
 MoeRouting layer_routing(const ModelSpec& spec, const LayerSpec& layer,
                          const std::vector<int32_t>* kept) {
-  return make_moe_routing(spec.family->routing, static_cast<size_t>(layer.num_experts),
+  return make_moe_routing(spec.routing.kind, static_cast<size_t>(layer.num_experts),
                           static_cast<size_t>(spec.experts_per_token),
-                          static_cast<size_t>(spec.shared_experts), spec.flag("norm_topk_prob"),
-                          kept);
+                          static_cast<size_t>(spec.shared_experts), spec.routing.renormalise, kept);
 }
 
 template <class Math>

@@ -38,9 +38,9 @@ struct MoeRouting {
 MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
                             bool renormalise, const std::vector<int32_t>* kept);
 
-// The routing of MoE layer `layer` of `spec` (its own expert count, the model's top-k, the
-// family's rule; renormalised for Mixtral and under norm_topk_prob) over `kept` experts (all when
-// null). The forward pass and the slicer's check both route through here.
+// The routing of MoE layer `layer` of `spec` (its own expert count, the model's top-k and
+// spec.routing) over `kept` experts (all when null). The forward pass and the slicer's check
+// both route through here.
 MoeRouting layer_routing(const ModelSpec& spec, const LayerSpec& layer,
                          const std::vector<int32_t>* kept);
 

@@ -10,8 +10,11 @@ namespace {
 
 class Parser {
  public:
-  Parser(std::string_view text, const std::function<int64_t(std::string_view)>& lookup)
-      : text_(text), lookup_(lookup) {}
+  // `checking`: identifiers are looked up only to be validated (lookup_'s value is a stand-in)
+  // and a division by zero yields 0.
+  Parser(std::string_view text, const std::function<int64_t(std::string_view)>& lookup,
+         bool checking = false)
+      : text_(text), lookup_(lookup), checking_(checking) {}
 
   int64_t parse() {
     const int64_t value = sum();
@@ -36,7 +39,11 @@ class Parser {
     for (char op = peek(); op == '*' || op == '/'; op = peek()) {
       ++pos_;
       const int64_t rhs = atom();
-      if (op == '/' && rhs == 0) fail("division by zero");
+      if (op == '/' && rhs == 0) {
+        if (!checking_) fail("division by zero");
+        value = 0;
+        continue;
+      }
       value = op == '*' ? value * rhs : value / rhs;
     }
     return value;
@@ -83,6 +90,7 @@ class Parser {
 
   std::string_view text_;
   const std::function<int64_t(std::string_view)>& lookup_;
+  bool checking_ = false;
   size_t pos_ = 0;
 };
 
@@ -91,6 +99,17 @@ class Parser {
 int64_t evaluate_dim_expression(std::string_view expression,
                                 const std::function<int64_t(std::string_view)>& lookup) {
   return Parser(expression, lookup).parse();
+}
+
+void check_dim_expression(std::string_view expression,
+                          const std::function<bool(std::string_view)>& is_known) {
+  const std::function<int64_t(std::string_view)> validate = [&](std::string_view name) {
+    if (!is_known(name))
+      throw std::invalid_argument("expression '" + std::string(expression) + "': unknown size '" +
+                                  std::string(name) + "'");
+    return int64_t{1};
+  };
+  Parser(expression, validate, true).parse();
 }
 
 }  // namespace moeslice

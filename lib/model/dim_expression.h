@@ -14,4 +14,9 @@ namespace moeslice {
 int64_t evaluate_dim_expression(std::string_view expression,
                                 const std::function<int64_t(std::string_view)>& lookup);
 
+// Checks `expression`'s syntax and that `is_known` accepts each identifier, without values (a
+// division by zero is not an error here). Throws std::invalid_argument naming what is wrong.
+void check_dim_expression(std::string_view expression,
+                          const std::function<bool(std::string_view)>& is_known);
+
 }  // namespace moeslice

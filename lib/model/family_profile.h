@@ -1,6 +1,7 @@
 // A model family described as data: the parsed form of one profiles/*.json file. It says which
 // config keys hold the model's sizes, how tensors are named and shaped, which layers carry experts,
-// and which routing and block layout the family uses. The files are compiled into the binary.
+// which attention, routing and block layout the family uses, how its experts are stored, and which
+// config values its forward pass refuses. The files are compiled into the binary.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "model/config_refusal.h"
+#include "model/model_vocabulary.h"
 
 namespace moeslice {
 
@@ -41,6 +45,21 @@ enum class QkNorm { kNone, kWholeVector, kPerHead };
 // orders agree in fp32 and differ in bf16.
 enum class RmsNormOrder { kCastThenWeight, kWeightThenCast };
 
+enum class AttentionKind {
+  kStandard,  // q/k/v/o projections, optional biases and q/k norms, rotate-half RoPE, causal GQA
+};
+// When a config's sliding_window applies.
+enum class SlidingWindowRule {
+  kAlways,                // any integer sliding_window
+  kWhenUseSlidingWindow,  // Qwen: only with use_sliding_window true
+};
+// bf16 RoPE: Llama style casts the cos/sin tables to BF16 and rounds every product; OLMo2 style
+// rotates in fp32 against fp32 tables and rounds once.
+enum class RopeBf16 { kCastTables, kRotateFp32 };
+// How a layer stores its experts: one set of tensors per expert, or every expert in one tensor
+// indexed along the expert axis (gpt-oss; plain or MXFP4 form).
+enum class ExpertStorage { kPerExpert, kFused };
+
 // How one size ("hidden", "experts", ...) is read from config.json.
 struct DimRule {
   std::string key;                      // config key, if any
@@ -63,13 +82,23 @@ struct NumberRule {
 // One tensor of the family, with `{layer}` / `{expert}` placeholders in its name and its shape
 // as expressions over dims.
 struct TensorRule {
-  std::string role;
+  TensorRole role = TensorRole::kEmbed;
   std::string name;
   std::vector<std::string> shape;
-  std::string when;                // flag that must be true for the tensor to exist
-  std::string unless;              // flag that must be false
+  std::optional<Flag> when;        // flag that must be true for the tensor to exist
+  std::optional<Flag> unless;      // flag that must be false
   std::optional<int> expert_axis;  // axis indexed by expert (router rows, fused experts)
   bool optional = false;           // may be absent (e.g. one of two storage forms)
+};
+
+// Config keys the slicer rewrites ("" when the family has none). Only a family whose config can
+// list per-layer expert counts (EMO's num_experts_per_layer) may be sliced to different counts.
+struct SliceConfigKeys {
+  std::string num_experts;
+  std::string experts_per_token;
+  std::string num_shared_experts;
+  std::string group_count;        // routing groups (DeepSeek n_group)
+  std::string experts_per_layer;  // a list of per-layer counts, read by the family's own code
 };
 
 struct FamilyProfile {
@@ -79,29 +108,35 @@ struct FamilyProfile {
   std::vector<std::string> model_types;
   std::vector<std::string> architectures;
   bool forward_supported = false;
-  std::vector<std::pair<std::string, DimRule>> dims;
-  std::vector<std::pair<std::string, FlagRule>> flags;
-  std::vector<std::pair<std::string, NumberRule>> numbers;
+  std::vector<std::pair<Dim, DimRule>> dims;
+  std::vector<std::pair<Flag, FlagRule>> flags;
+  std::vector<std::pair<Number, NumberRule>> numbers;
   SparseLayerRule sparse_layers = SparseLayerRule::kAll;
   RoutingKind routing = RoutingKind::kSoftmaxTopK;
   SharedExpertKind shared_expert_kind = SharedExpertKind::kNone;
+  AttentionKind attention = AttentionKind::kStandard;
+  SlidingWindowRule sliding_window = SlidingWindowRule::kAlways;
+  bool clip_qkv = false;  // the attention clamps q, k, v to the config's clip_qkv (OLMoE)
   NormPlacement norm_placement = NormPlacement::kPre;
   QkNorm qk_norm = QkNorm::kNone;
   RmsNormOrder rms_norm_order = RmsNormOrder::kCastThenWeight;
-  // Config keys the slicer rewrites: "num_experts", "experts_per_token", optional
-  // "num_shared_experts", "group_count" and "experts_per_layer" (a list of per-layer expert
-  // counts, which the family's own code reads; only then may a slice keep different counts).
-  std::vector<std::pair<std::string, std::string>> slice_config_keys;
+  RopeBf16 rope_bf16 = RopeBf16::kCastTables;
+  ExpertStorage expert_storage = ExpertStorage::kPerExpert;
+  SliceConfigKeys slice_config_keys;
+  // Config values the CPU forward pass refuses for this family, checked in order after the
+  // refusals every family shares (forward_spec.h).
+  std::vector<ConfigRefusal> forward_refusals;
   std::vector<TensorRule> model_tensors;   // once per model
   std::vector<TensorRule> layer_tensors;   // every layer (attention, norms)
   std::vector<TensorRule> sparse_tensors;  // layers with experts (router, shared, fused experts)
   std::vector<TensorRule> expert_tensors;  // once per expert in a layer with experts
   std::vector<TensorRule> dense_tensors;   // layers without experts (dense MLP)
-  std::string expert_prefix;     // every tensor of expert e starts with it (FP8 scales included)
+  // Every tensor of expert e starts with it (FP8 scales included); "" when experts are fused.
+  std::string expert_prefix;
   nlohmann::json random_config;  // extra config keys written by make-random
 
-  const DimRule* find_dim(std::string_view name) const;
-  std::string slice_config_key(std::string_view what) const;  // "" when the family has none
+  const DimRule* find_dim(Dim dim) const;
+  bool declares(Flag flag) const;
 };
 
 // Every family compiled into the binary, sorted by name. Parsing errors in an embedded profile
@@ -112,7 +147,9 @@ const FamilyProfile& family_by_name(std::string_view family);
 // "deepseek_v3, emo, flex_olmo, ..."
 std::string known_family_names();
 
-// Parses one profile (exposed for tests of the profile format). `source` names it in errors.
+// Parses one profile (exposed for tests of the profile format). `source` names it in errors;
+// every name (a dim, flag, number or role, also inside shape expressions and `when`/`unless`) must
+// be one of model_vocabulary.h and, where used, declared by the profile. Throws std::logic_error.
 FamilyProfile parse_family_profile(const nlohmann::json& profile, std::string_view source);
 
 }  // namespace moeslice

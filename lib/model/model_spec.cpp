@@ -2,7 +2,7 @@
 #include "model/model_spec.h"
 
 #include <algorithm>
-#include <set>
+#include <array>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -59,20 +59,25 @@ class Resolver {
   Resolver(ModelSpec& spec) : spec_(spec), config_(spec.text_config()) {}
 
   void resolve_all() {
-    for (const auto& [name, rule] : spec_.family->dims) dim(name);
-    for (const auto& [name, rule] : spec_.family->flags) spec_.flags[name] = flag(rule);
-    for (const auto& [name, rule] : spec_.family->numbers) spec_.numbers[name] = number(rule);
+    for (const auto& [dim, rule] : spec_.family->dims) resolve(dim);
+    for (const auto& [flag, rule] : spec_.family->flags)
+      spec_.flag_values[static_cast<size_t>(flag)] = flag_value(rule);
+    for (const auto& [number, rule] : spec_.family->numbers)
+      spec_.number_values[static_cast<size_t>(number)] = number_value(rule);
   }
 
-  int64_t dim(std::string_view name) {
-    if (auto it = spec_.dims.find(name); it != spec_.dims.end()) return it->second;
-    const DimRule* rule = spec_.family->find_dim(name);
+ private:
+  int64_t resolve(Dim dim) {
+    std::optional<int64_t>& slot = spec_.dim_values[static_cast<size_t>(dim)];
+    if (slot) return *slot;
+    const DimRule* rule = spec_.family->find_dim(dim);
     if (rule == nullptr)
       throw std::logic_error(
-          fmt::format("profile {} uses unknown size '{}'", spec_.family->family, name));
-    if (!in_progress_.insert(std::string(name)).second)
+          fmt::format("profile {} uses unknown size '{}'", spec_.family->family, name(dim)));
+    if (in_progress_[static_cast<size_t>(dim)])
       throw std::logic_error(
-          fmt::format("profile {}: size '{}' depends on itself", spec_.family->family, name));
+          fmt::format("profile {}: size '{}' depends on itself", spec_.family->family, name(dim)));
+    in_progress_[static_cast<size_t>(dim)] = true;
     int64_t value = 0;
     if (rule->value) {
       value = *rule->value;
@@ -89,24 +94,25 @@ class Resolver {
     } else {
       throw ModelError(fmt::format("{}: missing key '{}' (the {} family needs it for its {})",
                                    spec_.config_path.string(), rule->key, spec_.family->family,
-                                   name));
+                                   name(dim)));
     }
-    in_progress_.erase(std::string(name));
-    spec_.dims.emplace(std::string(name), value);
+    in_progress_[static_cast<size_t>(dim)] = false;
+    slot = value;
     return value;
   }
 
- private:
   int64_t evaluate(const std::string& expression) {
     try {
-      return evaluate_dim_expression(expression, [this](std::string_view id) { return dim(id); });
+      // Profile load checked every name against the family's dims.
+      return evaluate_dim_expression(
+          expression, [this](std::string_view id) { return resolve(*from_name<Dim>(id)); });
     } catch (const std::invalid_argument& error) {
       throw ModelError(fmt::format("{}: cannot compute a size of the {} model: {}",
                                    spec_.config_path.string(), spec_.family->family, error.what()));
     }
   }
 
-  bool flag(const FlagRule& rule) {
+  bool flag_value(const FlagRule& rule) {
     if (!config_.contains(rule.key) || config_[rule.key].is_null())
       return rule.presence ? false : rule.fallback;
     const json& entry = config_[rule.key];
@@ -117,7 +123,7 @@ class Resolver {
     return entry.get<bool>();
   }
 
-  std::optional<double> number(const NumberRule& rule) {
+  std::optional<double> number_value(const NumberRule& rule) {
     if (!config_.contains(rule.key) || config_[rule.key].is_null()) return rule.fallback;
     const json& entry = config_[rule.key];
     if (!entry.is_number())
@@ -128,12 +134,12 @@ class Resolver {
 
   ModelSpec& spec_;
   const json& config_;
-  std::set<std::string, std::less<>> in_progress_;
+  std::array<bool, static_cast<size_t>(Dim::kCount)> in_progress_{};
 };
 
 bool rule_applies(const TensorRule& rule, const ModelSpec& spec) {
-  if (!rule.when.empty() && !spec.flag(rule.when)) return false;
-  if (!rule.unless.empty() && spec.flag(rule.unless)) return false;
+  if (rule.when && !spec.flag(*rule.when)) return false;
+  if (rule.unless && spec.flag(*rule.unless)) return false;
   return true;
 }
 
@@ -146,7 +152,8 @@ ResolvedTensor resolve_tensor(const TensorRule& rule, const ModelSpec& spec, int
   tensor.expert_axis = rule.expert_axis;
   tensor.optional = rule.optional;
   const auto size = [&spec, layer_experts](std::string_view name) {
-    return name == "experts" ? layer_experts : spec.dim(name);
+    const Dim dim = *from_name<Dim>(name);  // checked at profile load
+    return dim == Dim::kExperts ? layer_experts : spec.dim(dim);
   };
   for (const auto& extent : rule.shape) {
     try {
@@ -172,7 +179,7 @@ void append_tensors(std::vector<ResolvedTensor>& out, const std::vector<TensorRu
 // listed count must be at least experts-per-token.
 std::vector<int64_t> layer_expert_counts(const ModelSpec& spec) {
   std::vector<int64_t> counts(static_cast<size_t>(spec.num_layers), spec.num_experts);
-  const std::string key = spec.family->slice_config_key("experts_per_layer");
+  const std::string& key = spec.family->slice_config_keys.experts_per_layer;
   const json& config = spec.text_config();
   if (key.empty() || !config.contains(key) || config[key].is_null()) return counts;
   const json& list = config[key];
@@ -193,7 +200,7 @@ std::vector<int64_t> layer_expert_counts(const ModelSpec& spec) {
     if (count < spec.experts_per_token || count > spec.num_experts)
       throw ModelError(fmt::format(
           "{}: '{}' entry {} is {}, expected between experts per token ({}) and '{}' ({})", path,
-          key, l, count, spec.experts_per_token, spec.family->slice_config_key("num_experts"),
+          key, l, count, spec.experts_per_token, spec.family->slice_config_keys.num_experts,
           spec.num_experts));
     counts[l] = count;
   }
@@ -214,8 +221,8 @@ bool layer_has_experts(const ModelSpec& spec, int64_t layer) {
       return step > 0 && (layer + 1) % step == 0;
     }
     case SparseLayerRule::kFirstKDense: {
-      const int64_t frequency = std::max<int64_t>(1, spec.dim_or("moe_layer_freq", 1));
-      return layer >= spec.dim_or("first_dense", 0) && layer % frequency == 0;
+      const int64_t frequency = std::max<int64_t>(1, spec.dim_or(Dim::kMoeLayerFreq, 1));
+      return layer >= spec.dim_or(Dim::kFirstDense, 0) && layer % frequency == 0;
     }
   }
   return true;
@@ -226,9 +233,10 @@ void check_sizes(const ModelSpec& spec) {
   auto require = [&](bool ok, const std::string& what) {
     if (!ok) throw ModelError(fmt::format("{}: {}", path.string(), what));
   };
-  for (const char* name : {"hidden", "layers", "heads", "kv_heads", "head_dim", "vocab"})
-    require(spec.dim(name) > 0,
-            fmt::format("'{}' must be positive, found {}", name, spec.dim(name)));
+  for (Dim dim :
+       {Dim::kHidden, Dim::kLayers, Dim::kHeads, Dim::kKvHeads, Dim::kHeadDim, Dim::kVocab})
+    require(spec.dim(dim) > 0,
+            fmt::format("'{}' must be positive, found {}", name(dim), spec.dim(dim)));
   require(spec.heads % spec.kv_heads == 0,
           fmt::format("attention heads ({}) must be a multiple of key/value heads ({})", spec.heads,
                       spec.kv_heads));
@@ -241,58 +249,57 @@ void check_sizes(const ModelSpec& spec) {
                         spec.shared_experts, spec.experts_per_token));
 }
 
-}  // namespace
-
-const ResolvedTensor* LayerSpec::find(std::string_view role) const {
+const ResolvedTensor* find_role(const std::vector<ResolvedTensor>& tensors, TensorRole role) {
   for (const auto& tensor : tensors)
     if (tensor.role == role) return &tensor;
   return nullptr;
 }
 
-std::string LayerSpec::expert_prefix_of(int64_t expert) const {
-  return substitute(expert_prefix, "{expert}", expert);
+RoutingSpec resolve_routing(const ModelSpec& spec) {
+  RoutingSpec routing;
+  routing.kind = spec.family->routing;
+  routing.renormalise =
+      spec.flag(Flag::kNormTopkProb) || routing.kind == RoutingKind::kSoftmaxTopKRenormalised;
+  routing.groups = spec.dim_or(Dim::kNGroup, 1);
+  routing.groups_per_token = spec.dim_or(Dim::kTopkGroup, 1);
+  return routing;
 }
 
-std::string LayerSpec::name_of(std::string_view role) const {
+}  // namespace
+
+const ResolvedTensor* LayerSpec::find(TensorRole role) const { return find_role(tensors, role); }
+
+std::string LayerSpec::name_of(TensorRole role) const {
   const ResolvedTensor* tensor = find(role);
   return tensor ? tensor->name : std::string();
 }
 
-const ResolvedTensor* LayerSpec::find_expert(int64_t expert, std::string_view role) const {
-  for (const auto& tensor : experts.at(static_cast<size_t>(expert)))
-    if (tensor.role == role) return &tensor;
-  return nullptr;
+const ResolvedTensor* LayerSpec::find_expert(int64_t expert, TensorRole role) const {
+  return find_role(experts.at(static_cast<size_t>(expert)), role);
 }
 
 const json& ModelSpec::text_config() const {
   return text_config_key.empty() ? config : config.at(text_config_key);
 }
 
-int64_t ModelSpec::dim(std::string_view name) const {
-  const auto it = dims.find(name);
-  if (it == dims.end()) throw std::out_of_range(fmt::format("no size '{}' in this model", name));
-  return it->second;
+int64_t ModelSpec::dim(Dim which) const {
+  const std::optional<int64_t>& value = dim_values[static_cast<size_t>(which)];
+  if (!value) throw std::out_of_range(fmt::format("no size '{}' in this model", name(which)));
+  return *value;
 }
 
-int64_t ModelSpec::dim_or(std::string_view name, int64_t fallback) const {
-  const auto it = dims.find(name);
-  return it == dims.end() ? fallback : it->second;
+int64_t ModelSpec::dim_or(Dim which, int64_t fallback) const {
+  return dim_values[static_cast<size_t>(which)].value_or(fallback);
 }
 
-bool ModelSpec::flag(std::string_view name) const {
-  const auto it = flags.find(name);
-  return it != flags.end() && it->second;
+bool ModelSpec::flag(Flag which) const { return flag_values[static_cast<size_t>(which)]; }
+
+std::optional<double> ModelSpec::number(Number which) const {
+  return number_values[static_cast<size_t>(which)];
 }
 
-std::optional<double> ModelSpec::number(std::string_view name) const {
-  const auto it = numbers.find(name);
-  return it == numbers.end() ? std::nullopt : it->second;
-}
-
-const ResolvedTensor* ModelSpec::find_model_tensor(std::string_view role) const {
-  for (const auto& tensor : model_tensors)
-    if (tensor.role == role) return &tensor;
-  return nullptr;
+const ResolvedTensor* ModelSpec::find_model_tensor(TensorRole role) const {
+  return find_role(model_tensors, role);
 }
 
 std::vector<int64_t> ModelSpec::expert_layers() const {
@@ -308,9 +315,40 @@ bool ModelSpec::uniform_experts() const {
   });
 }
 
+bool ModelSpec::per_layer_expert_counts() const {
+  return !family->slice_config_keys.experts_per_layer.empty();
+}
+
 int64_t ModelSpec::routed_experts() const {
   return family->shared_expert_kind == SharedExpertKind::kLastRouted ? num_experts - shared_experts
                                                                      : num_experts;
+}
+
+std::optional<ExpertTensor> ModelSpec::expert_tensor(std::string_view name) const {
+  if (expert_naming.empty()) return std::nullopt;
+  const auto parsed = expert_naming.parse(name);
+  if (!parsed || parsed->layer >= num_layers) return std::nullopt;
+  const LayerSpec& layer = layers[static_cast<size_t>(parsed->layer)];
+  if (!layer.has_experts || parsed->expert >= layer.num_experts) return std::nullopt;
+  ExpertTensor tensor{parsed->layer, parsed->expert, std::nullopt, false,
+                      std::string(parsed->suffix)};
+  // A companion sits beside the listed tensor whose name it shares up to that one's last '.'.
+  for (const ResolvedTensor& listed : layer.experts[static_cast<size_t>(parsed->expert)]) {
+    if (listed.name == name) {
+      tensor.role = listed.role;
+      tensor.listed = true;
+      break;
+    }
+    const size_t dot = listed.name.rfind('.');
+    if (!tensor.role && dot != std::string::npos &&
+        name.substr(0, dot + 1) == std::string_view(listed.name).substr(0, dot + 1))
+      tensor.role = listed.role;
+  }
+  return tensor;
+}
+
+std::string ModelSpec::expert_tensor_name(const ExpertTensor& tensor, int64_t expert) const {
+  return expert_naming.prefix(tensor.layer, expert) + tensor.suffix;
 }
 
 ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& config_path) {
@@ -326,17 +364,21 @@ ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& co
 
   Resolver resolver(spec);
   resolver.resolve_all();
-  spec.hidden = spec.dim("hidden");
-  spec.num_layers = spec.dim("layers");
-  spec.heads = spec.dim("heads");
-  spec.kv_heads = spec.dim("kv_heads");
-  spec.head_dim = spec.dim("head_dim");
-  spec.vocab = spec.dim("vocab");
-  spec.num_experts = spec.dim("experts");
-  spec.experts_per_token = spec.dim("top_k");
-  spec.shared_experts = spec.dim("shared_experts");
-  spec.expert_width = spec.dim("expert_width");
+  spec.hidden = spec.dim(Dim::kHidden);
+  spec.num_layers = spec.dim(Dim::kLayers);
+  spec.heads = spec.dim(Dim::kHeads);
+  spec.kv_heads = spec.dim(Dim::kKvHeads);
+  spec.head_dim = spec.dim(Dim::kHeadDim);
+  spec.vocab = spec.dim(Dim::kVocab);
+  spec.num_experts = spec.dim(Dim::kExperts);
+  spec.experts_per_token = spec.dim(Dim::kTopK);
+  spec.shared_experts = spec.dim(Dim::kSharedExperts);
+  spec.expert_width = spec.dim(Dim::kExpertWidth);
   check_sizes(spec);
+  spec.routing = resolve_routing(spec);
+  spec.forward = resolve_forward_spec(spec);
+  if (family->expert_storage == ExpertStorage::kPerExpert)
+    spec.expert_naming = ExpertNaming(family->expert_prefix);
 
   append_tensors(spec.model_tensors, family->model_tensors, spec, 0, spec.num_experts);
   const std::vector<int64_t> expert_counts = layer_expert_counts(spec);
@@ -348,8 +390,7 @@ ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& co
     append_tensors(layer.tensors, family->layer_tensors, spec, l, layer.num_experts);
     if (layer.has_experts) {
       append_tensors(layer.tensors, family->sparse_tensors, spec, l, layer.num_experts);
-      if (!family->expert_tensors.empty()) {
-        layer.expert_prefix = substitute(family->expert_prefix, "{layer}", l);
+      if (family->expert_storage == ExpertStorage::kPerExpert) {
         for (int64_t e = 0; e < layer.num_experts; ++e) {
           layer.experts.emplace_back();
           append_tensors(layer.experts.back(), family->expert_tensors, spec, l, layer.num_experts,
@@ -385,14 +426,17 @@ void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint) {
     for (const auto& expert : layer.experts)
       for (const auto& tensor : expert) check(tensor);
   }
-  if (spec.family->routing == RoutingKind::kGptOssTopKSoftmax)
+  // Fused experts are optional in each form (gpt-oss: plain or MXFP4); one must be there.
+  if (spec.family->expert_storage == ExpertStorage::kFused)
     for (const auto& layer : spec.layers) {
-      const bool plain = checkpoint.find(layer.name_of("gate_up_proj")) != nullptr;
-      const bool mxfp4 = checkpoint.find(layer.name_of("gate_up_proj_blocks")) != nullptr;
+      const std::string plain_name = layer.name_of(TensorRole::kGateUpProj);
+      const std::string mxfp4_name = layer.name_of(TensorRole::kGateUpProjBlocks);
+      const bool plain = checkpoint.find(plain_name) != nullptr;
+      const bool mxfp4 = checkpoint.find(mxfp4_name) != nullptr;
       if (layer.has_experts && !plain && !mxfp4)
-        throw ModelError(fmt::format(
-            "{}: layer {} has neither '{}' nor '{}'", checkpoint.dir().string(), layer.index,
-            layer.name_of("gate_up_proj"), layer.name_of("gate_up_proj_blocks")));
+        throw ModelError(fmt::format("{}: layer {} has neither '{}' nor '{}'",
+                                     checkpoint.dir().string(), layer.index, plain_name,
+                                     mxfp4_name));
     }
 }
 

@@ -1,11 +1,12 @@
 // A model resolved from its config.json and family profile: every size, flag and number the
-// forward pass, profiler and slicer need, and every tensor's concrete name and expected shape.
-// Everything downstream reads this, never the profile or the raw config.
+// forward pass, profiler and slicer need (asked for by enum, model_vocabulary.h), its routing and
+// forward-pass settings, every tensor's concrete name and expected shape, and which expert owns a
+// checkpoint tensor. Everything outside lib/model reads this, never the raw config.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,12 +15,16 @@
 #include <nlohmann/json.hpp>
 
 #include "format/checkpoint.h"
+#include "model/expert_naming.h"
 #include "model/family_profile.h"
+#include "model/forward_spec.h"
+#include "model/model_vocabulary.h"
+#include "model/routing_spec.h"
 
 namespace moeslice {
 
 struct ResolvedTensor {
-  std::string role;
+  TensorRole role = TensorRole::kEmbed;
   std::string name;
   std::vector<int64_t> shape;
   std::optional<int> expert_axis;
@@ -36,26 +41,37 @@ struct LayerSpec {
   std::vector<ResolvedTensor> tensors;
   // Per expert, its tensors (empty for families whose experts are fused, e.g. gpt_oss).
   std::vector<std::vector<ResolvedTensor>> experts;
-  std::string expert_prefix;  // with {expert} left in place; empty when fused
 
-  const ResolvedTensor* find(std::string_view role) const;
+  const ResolvedTensor* find(TensorRole role) const;
   // The tensor's name, or "" when the family has no such tensor in this layer.
-  std::string name_of(std::string_view role) const;
-  const ResolvedTensor* find_expert(int64_t expert, std::string_view role) const;
-  // The prefix every tensor of `expert` starts with ("" when experts are fused).
-  std::string expert_prefix_of(int64_t expert) const;
+  std::string name_of(TensorRole role) const;
+  const ResolvedTensor* find_expert(int64_t expert, TensorRole role) const;
+};
+
+// A checkpoint tensor stored under one expert's name (per-expert storage): one the profile lists,
+// or a companion it does not list (an FP8 `weight_scale_inv` beside an expert weight, a bias).
+struct ExpertTensor {
+  int64_t layer = 0;
+  int64_t expert = 0;
+  // The listed tensor's role; for a companion, the role of the listed tensor it sits beside
+  // (same name up to its last '.'), or nullopt.
+  std::optional<TensorRole> role;
+  bool listed = false;
+  std::string suffix;  // the name after the expert's own prefix, e.g. "up_proj.weight_scale_inv"
 };
 
 struct ModelSpec {
   const FamilyProfile* family = nullptr;
   std::string model_type;
-  nlohmann::json config;              // the whole config.json
+  // The whole config.json. Read only inside lib/model: everything else reads the typed fields.
+  nlohmann::json config;
   std::string text_config_key;        // "text_config" when the model config is nested, else ""
   std::filesystem::path config_path;  // for messages
 
-  std::map<std::string, int64_t, std::less<>> dims;
-  std::map<std::string, bool, std::less<>> flags;
-  std::map<std::string, std::optional<double>, std::less<>> numbers;
+  // By enum value; see dim(), flag(), number().
+  std::array<std::optional<int64_t>, static_cast<size_t>(Dim::kCount)> dim_values;
+  std::array<bool, static_cast<size_t>(Flag::kCount)> flag_values{};
+  std::array<std::optional<double>, static_cast<size_t>(Number::kCount)> number_values;
 
   // The common sizes, copied from dims for convenience.
   int64_t hidden = 0, num_layers = 0, heads = 0, kv_heads = 0, head_dim = 0, vocab = 0;
@@ -65,21 +81,32 @@ struct ModelSpec {
   int64_t experts_per_token = 0;  // top-k (EMO: shared experts included)
   int64_t shared_experts = 0;
   int64_t expert_width = 0;
+  RoutingSpec routing;
+  ForwardSpec forward;  // the forward pass's numbers; require_forward_support() says if it can
 
   std::vector<ResolvedTensor> model_tensors;
   std::vector<LayerSpec> layers;
+  ExpertNaming expert_naming;  // empty when experts are fused
 
   const nlohmann::json& text_config() const;
-  int64_t dim(std::string_view name) const;  // throws std::out_of_range when absent
-  int64_t dim_or(std::string_view name, int64_t fallback) const;
-  bool flag(std::string_view name) const;  // false when the family has no such flag
-  std::optional<double> number(std::string_view name) const;
-  const ResolvedTensor* find_model_tensor(std::string_view role) const;
+  int64_t dim(Dim dim) const;  // throws std::out_of_range when the family has no such size
+  int64_t dim_or(Dim dim, int64_t fallback) const;
+  bool flag(Flag flag) const;  // false when the family has no such flag
+  std::optional<double> number(Number number) const;
+  const ResolvedTensor* find_model_tensor(TensorRole role) const;
   std::vector<int64_t> expert_layers() const;
   // True when every layer with experts has num_experts of them (what standard loaders need).
   bool uniform_experts() const;
+  // Whether the family's config can list a count per layer (EMO's num_experts_per_layer), so
+  // that a slice may keep different counts in different layers.
+  bool per_layer_expert_counts() const;
   // Routed experts = num_experts minus EMO-style shared ones that the router also scores.
   int64_t routed_experts() const;
+  // Which expert of which layer with experts owns the checkpoint tensor `name`; nullopt for any
+  // other tensor (fused experts, routers, attention, an expert id beyond the layer's count).
+  std::optional<ExpertTensor> expert_tensor(std::string_view name) const;
+  // The name `tensor` has when its expert is numbered `expert` (slicing renumbers kept experts).
+  std::string expert_tensor_name(const ExpertTensor& tensor, int64_t expert) const;
 };
 
 // Resolves `config` (the parsed config.json at `config_path`) against its family, found from
@@ -88,8 +115,9 @@ struct ModelSpec {
 ModelSpec resolve_model_spec(const nlohmann::json& config,
                              const std::filesystem::path& config_path);
 
-// Checks that every tensor the spec expects exists with the expected shape. Throws ModelError
-// naming the tensor and expected versus found.
+// Checks that every tensor the spec expects exists with the expected shape, and that fused
+// experts are stored in one of their forms (plain or MXFP4). Throws ModelError naming the tensor
+// and expected versus found.
 void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint);
 
 // A checkpoint opened, resolved and checked.

@@ -30,12 +30,13 @@ std::string layer_list(const std::vector<int64_t>& layers, int64_t total) {
 
 }  // namespace
 
-ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const LayerSpec& layer) {
+ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const ModelSpec& spec,
+                                 const LayerSpec& layer) {
   ExpertFootprint footprint;
   if (!layer.has_experts || layer.num_experts == 0) return footprint;
-  if (!layer.expert_prefix.empty()) {
-    // Every tensor under expert 0's prefix, so FP8 scales and biases count too.
-    const std::string prefix = layer.expert_prefix_of(0);
+  if (!spec.expert_naming.empty()) {
+    // Every tensor expert 0 owns, so FP8 scales and biases count too.
+    const std::string prefix = spec.expert_naming.prefix(layer.index, 0);
     for (auto it = checkpoint.tensors().lower_bound(prefix);
          it != checkpoint.tensors().end() && it->first.compare(0, prefix.size(), prefix) == 0;
          ++it) {
@@ -46,7 +47,7 @@ ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const LayerSpec& 
   }
   // Fused storage: a 1/E share of every tensor indexed by expert, except the router's.
   for (const auto& tensor : layer.tensors) {
-    if (!tensor.expert_axis || tensor.role.rfind("router", 0) == 0) continue;
+    if (!tensor.expert_axis || is_router_part(tensor.role)) continue;
     const TensorView* view = checkpoint.find(tensor.name);
     if (view == nullptr) continue;
     footprint.parameters += view->numel() / layer.num_experts;
@@ -90,7 +91,7 @@ ModelSummary summarize_model(const Model& model) {
   int64_t inactive = 0;
   for (const auto& layer : spec.layers) {
     if (!layer.has_experts) continue;
-    const ExpertFootprint footprint = expert_footprint(checkpoint, layer);
+    const ExpertFootprint footprint = expert_footprint(checkpoint, spec, layer);
     if (summary.bytes_per_expert == 0) summary.bytes_per_expert = footprint.bytes;
     summary.expert_parameters += footprint.parameters * layer.num_experts;
     inactive += footprint.parameters * (layer.num_experts - spec.experts_per_token);

@@ -42,12 +42,13 @@ nlohmann::json summary_to_json(const ModelSummary& summary);
 // A human-readable table.
 std::string summary_to_text(const ModelSummary& summary);
 
-// Parameters (elements) and bytes of one expert in a layer, whatever the storage (per-expert
-// tensors under the expert prefix, or a slice of fused tensors along the expert axis).
+// Parameters (elements) and bytes of one expert in a layer, whatever the storage (every tensor
+// the expert owns, companions included, or a slice of fused tensors along the expert axis).
 struct ExpertFootprint {
   int64_t parameters = 0;
   uint64_t bytes = 0;
 };
-ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const LayerSpec& layer);
+ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const ModelSpec& spec,
+                                 const LayerSpec& layer);
 
 }  // namespace moeslice

@@ -1,6 +1,7 @@
 // Random checkpoints: config from the family profile, weights from a seeded generator.
 #include "model/random_checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -17,10 +18,10 @@ namespace {
 using nlohmann::json;
 
 // Small defaults: a model that runs in milliseconds.
-const std::map<std::string, int64_t>& default_dims() {
-  static const std::map<std::string, int64_t> dims = {
-      {"layers", 2},  {"hidden", 64}, {"heads", 4}, {"kv_heads", 2},
-      {"vocab", 256}, {"experts", 8}, {"top_k", 2}, {"expert_width", 32}};
+const std::map<Dim, int64_t>& default_dims() {
+  static const std::map<Dim, int64_t> dims = {
+      {Dim::kLayers, 2},  {Dim::kHidden, 64}, {Dim::kHeads, 4}, {Dim::kKvHeads, 2},
+      {Dim::kVocab, 256}, {Dim::kExperts, 8}, {Dim::kTopK, 2},  {Dim::kExpertWidth, 32}};
   return dims;
 }
 
@@ -54,16 +55,15 @@ struct Distribution {
 };
 
 Distribution distribution_for(const ResolvedTensor& tensor) {
-  const std::string& role = tensor.role;
-  const bool is_norm = role.find("norm") != std::string::npos;
-  if (is_norm) return {1.0f, 0.1f};
-  if (role == "embed") return {0.0f, 1.0f};
-  if (role == "sinks" || role.find("bias") != std::string::npos) return {0.0f, 0.1f};
+  const RoleKind kind = role_kind(tensor.role);
+  if (kind == RoleKind::kNorm) return {1.0f, 0.1f};
+  if (kind == RoleKind::kEmbedding) return {0.0f, 1.0f};
+  if (kind == RoleKind::kAdditive) return {0.0f, 0.1f};
   // Linear layers: std 1/sqrt(fan_in) keeps activations at unit scale; routers get a wider
   // spread so that routing is decisive rather than a near-tie.
   const int64_t fan_in = tensor.shape.size() >= 2 ? tensor.shape[tensor.shape.size() - 1] : 1;
   const float base = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
-  if (role == "router" || role == "shared_expert_gate") return {0.0f, 4.0f * base};
+  if (kind == RoleKind::kGate) return {0.0f, 4.0f * base};
   return {0.0f, base};
 }
 
@@ -92,11 +92,12 @@ TensorSource random_tensor(const ResolvedTensor& tensor, DType dtype, uint64_t s
   return source;
 }
 
-void set_dim(json& config, const FamilyProfile& family, const std::string& dim, int64_t value) {
+void set_dim(json& config, const FamilyProfile& family, Dim dim, int64_t value) {
   const DimRule* rule = family.find_dim(dim);
   if (rule == nullptr || rule->key.empty()) {
     if (rule != nullptr && rule->value && *rule->value == value) return;
-    throw InputError(fmt::format("the {} family has no configurable '{}'", family.family, dim));
+    throw InputError(
+        fmt::format("the {} family has no configurable '{}'", family.family, name(dim)));
   }
   config[rule->key] = value;
 }
@@ -106,20 +107,26 @@ void set_dim(json& config, const FamilyProfile& family, const std::string& dim, 
 json random_model_config(const RandomModelOptions& options) {
   const FamilyProfile& family = family_by_name(options.family);
   json config = family.random_config;
-  std::map<std::string, int64_t> dims = default_dims();
-  for (const auto& [name, value] : options.dims) dims[name] = value;
-  if (!options.dims.count("kv_heads")) dims["kv_heads"] = std::min(dims["kv_heads"], dims["heads"]);
-  for (const auto& [name, value] : dims) {
-    if (value <= 0) throw InputError(fmt::format("--{} must be positive, found {}", name, value));
-    set_dim(config, family, name, value);
+  std::map<Dim, int64_t> dims = default_dims();
+  for (const auto& [dim, value] : options.dims) dims[dim] = value;
+  if (!options.dims.count(Dim::kKvHeads))
+    dims[Dim::kKvHeads] = std::min(dims[Dim::kKvHeads], dims[Dim::kHeads]);
+  // In name order, so that the first bad size reported does not depend on the enum's order.
+  std::vector<std::pair<Dim, int64_t>> by_name(dims.begin(), dims.end());
+  std::sort(by_name.begin(), by_name.end(),
+            [](const auto& a, const auto& b) { return name(a.first) < name(b.first); });
+  for (const auto& [dim, value] : by_name) {
+    if (value <= 0)
+      throw InputError(fmt::format("--{} must be positive, found {}", name(dim), value));
+    set_dim(config, family, dim, value);
   }
   // Keys the options do not cover but the family requires: widths of shared experts and dense
   // layers follow the expert width.
-  for (const auto& [name, rule] : family.dims) {
+  for (const auto& [dim, rule] : family.dims) {
     if (rule.key.empty() || rule.fallback || rule.expr || rule.value || config.contains(rule.key))
       continue;
-    if (name == "shared_expert_width" || name == "dense_width")
-      config[rule.key] = 2 * dims["expert_width"];
+    if (dim == Dim::kSharedExpertWidth || dim == Dim::kDenseWidth)
+      config[rule.key] = 2 * dims[Dim::kExpertWidth];
   }
   config["torch_dtype"] = options.dtype == DType::BF16  ? "bfloat16"
                           : options.dtype == DType::F16 ? "float16"
@@ -127,15 +134,15 @@ json random_model_config(const RandomModelOptions& options) {
   for (const auto& [key, value] : options.config_overrides.items()) config[key] = value;
   // A size key the profile's random_config lists as null is written with its resolved value
   // (real Qwen3 configs state head_dim even when it equals hidden / heads).
-  std::vector<std::string> to_fill;
-  for (const auto& [name, rule] : family.dims)
+  std::vector<Dim> to_fill;
+  for (const auto& [dim, rule] : family.dims)
     if (!rule.key.empty() && config.contains(rule.key) && config[rule.key].is_null())
-      to_fill.push_back(name);
+      to_fill.push_back(dim);
   if (!to_fill.empty()) {
     json partial = config;
-    for (const auto& name : to_fill) partial.erase(family.find_dim(name)->key);
+    for (Dim dim : to_fill) partial.erase(family.find_dim(dim)->key);
     const ModelSpec spec = resolve_model_spec(partial, kConfigFileName);
-    for (const auto& name : to_fill) config[family.find_dim(name)->key] = spec.dim(name);
+    for (Dim dim : to_fill) config[family.find_dim(dim)->key] = spec.dim(dim);
   }
   return config;
 }
@@ -158,11 +165,11 @@ uint64_t write_random_checkpoint(const RandomModelOptions& options,
     for (const auto& expert : layer.experts)
       for (const auto& tensor : expert) add(tensor);
   }
-  // gpt-oss keeps its experts fused; write the plain (not MXFP4) form.
-  if (spec.family->routing == RoutingKind::kGptOssTopKSoftmax)
+  // Fused experts: write the plain (not MXFP4) form.
+  if (spec.family->expert_storage == ExpertStorage::kFused)
     for (const auto& layer : spec.layers)
       for (const auto& tensor : layer.tensors)
-        if (tensor.role == "gate_up_proj" || tensor.role == "down_proj")
+        if (tensor.role == TensorRole::kGateUpProj || tensor.role == TensorRole::kDownProj)
           tensors.push_back(random_tensor(tensor, options.dtype, options.seed));
 
   AtomicOutputDir output(out_dir, options.overwrite);

@@ -12,14 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include "common/dtype.h"
+#include "model/model_vocabulary.h"
 
 namespace moeslice {
 
 struct RandomModelOptions {
   std::string family;
-  // Sizes by profile dim name ("layers", "hidden", "experts", "top_k", "expert_width", "vocab",
-  // "heads", "kv_heads"); absent ones take small defaults.
-  std::map<std::string, int64_t> dims;
+  // Sizes (layers, hidden, experts, top_k, expert_width, vocab, heads, kv_heads, or any other the
+  // family reads from a config key); absent ones take small defaults.
+  std::map<Dim, int64_t> dims;
   // Extra config keys (JSON values) applied last, e.g. {"mlp_only_layers": [0]}.
   nlohmann::json config_overrides = nlohmann::json::object();
   DType dtype = DType::F32;

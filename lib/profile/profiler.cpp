@@ -31,12 +31,9 @@ void UsageAccumulator::on_moe_layer(const MoeLayerEvent& event) {
 
 namespace {
 
-ForwardOptions forward_options(const ProfileOptions& options) {
-  ForwardOptions forward;
-  forward.threads = options.threads;
-  forward.max_seq = options.max_seq;
+ForwardOptions profiling_options(const ProfileOptions& options) {
+  ForwardOptions forward = forward_options(options.run);
   forward.keep = options.keep;
-  forward.compute = options.compute;
   forward.skip_lm_head = true;
   forward.stop_after_last_moe_layer = true;
   return forward;
@@ -49,7 +46,7 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
   UsageProfile profile;
   profile.layers = spec.num_layers;
   profile.experts = spec.num_experts;
-  ForwardPass probe(model, forward_options(options));
+  ForwardPass probe(model, profiling_options(options));
   profile.info = {{"family", spec.family->family},
                   {"model", normalized_absolute_path(model.checkpoint.dir())},
                   {"layers", spec.num_layers},
@@ -58,7 +55,7 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
                   {"top_k", spec.experts_per_token},
                   {"shared_experts", spec.shared_experts},
                   {"max_seq", probe.max_window()},
-                  {"compute", std::string(compute_mode_name(options.compute))},
+                  {"compute", std::string(compute_mode_name(options.run.compute))},
                   {"keep_plan", options.keep ? nlohmann::json::parse(keep_plan_json(*options.keep))
                                              : nlohmann::json()},
                   {"moeslice_version", MOESLICE_VERSION},
@@ -87,7 +84,7 @@ void profile_one(ForwardPass& forward, const TokenDocument& document, const std:
 void profile_documents(const Model& model, std::span<const TokenDocument> documents,
                        std::span<const std::string> domains, const ProfileOptions& options,
                        UsageProfile& profile) {
-  ForwardPass forward(model, forward_options(options));
+  ForwardPass forward(model, profiling_options(options));
   int64_t tokens_done = 0;
   for (size_t i = 0; i < documents.size(); ++i) {
     const TokenDocument& document = documents[i];
@@ -142,7 +139,7 @@ void profile_streamed(ForwardPass& forward, const DocumentSource& next,
 
 void profile_documents(const Model& model, const DocumentSource& next,
                        const ProfileOptions& options, UsageProfile& profile) {
-  ForwardPass forward(model, forward_options(options));
+  ForwardPass forward(model, profiling_options(options));
   if (options.stream_layers) {
     profile_streamed(forward, next, options, profile);
     return;

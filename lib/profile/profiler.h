@@ -9,6 +9,7 @@
 #include <string>
 
 #include "forward/forward_pass.h"
+#include "forward/run_settings.h"
 #include "profile/usage_profile.h"
 #include "text/corpus.h"
 
@@ -28,10 +29,8 @@ class UsageAccumulator : public ForwardObserver {
 };
 
 struct ProfileOptions {
-  size_t threads = 0;
-  size_t max_seq = 0;
+  RunSettings run;
   std::optional<KeepPlan> keep;
-  ComputeMode compute = ComputeMode::kFp32;
   // Layer-major order: a block of documents (up to stream_block_tokens tokens, at least one
   // document) goes through layer l, whose mapped pages are then released, before layer l+1, so
   // resident memory holds about one layer's weights plus the block's activations. The profile is

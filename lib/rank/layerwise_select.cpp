@@ -3,12 +3,14 @@
 #include "rank/layerwise_select.h"
 
 #include <numeric>
+#include <utility>
 
 #include <fmt/core.h>
 
 #include "common/atomic_output.h"
 #include "common/error.h"
 #include "forward/forward_pass.h"
+#include "forward/run_settings.h"
 #include "profile/profiler.h"
 
 namespace moeslice {
@@ -34,16 +36,13 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
                                        static_cast<int64_t>(layout.shared.size()));
 
   ProfileOptions profile_options;
-  profile_options.threads = options.threads;
-  profile_options.max_seq = options.max_seq;
+  profile_options.run = options.run;
   UsageProfile& usage = result.usage;
   usage = empty_usage_profile(model, profile_options);
 
-  ForwardOptions forward_options;
-  forward_options.threads = options.threads;
-  forward_options.max_seq = options.max_seq;
-  forward_options.stop_after_last_moe_layer = true;
-  ForwardPass forward(model, forward_options);
+  ForwardOptions pass_options = forward_options(options.run);
+  pass_options.stop_after_last_moe_layer = true;
+  ForwardPass forward(model, std::move(pass_options));
 
   // Every window of every document, embedded; each carries its document's profile row.
   struct CalibrationWindow {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <span>
 
+#include "forward/run_settings.h"
 #include "model/model_spec.h"
 #include "profile/usage_profile.h"
 #include "rank/expert_ranking.h"
@@ -22,8 +23,7 @@ namespace moeslice {
 
 struct SelectOptions {
   RankOptions rank;  // `domain` and `nonuniform` are refused: the corpus is the calibration set
-  size_t threads = 0;
-  size_t max_seq = 0;
+  RunSettings run;
   // Called after each MoE layer is chosen with (MoE layers done, MoE layers).
   std::function<void(int64_t, int64_t)> progress;
 };

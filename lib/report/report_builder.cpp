@@ -524,20 +524,32 @@ std::string domains_section(const ReportInputs& inputs, const UsageOverview& ove
 enum class MetricKind { Perplexity, Fraction, Plain };
 
 struct MetricColumn {
-  const char* key;
+  Metric metric;
   const char* header;
   MetricKind kind;
   bool higher_is_better;
 };
 
 constexpr MetricColumn kMetricColumns[] = {
-    {"perplexity", "Perplexity", MetricKind::Perplexity, false},
-    {"top1_accuracy", "Top-1", MetricKind::Fraction, true},
-    {"acc", "acc", MetricKind::Fraction, true},
-    {"acc_norm", "acc_norm", MetricKind::Fraction, true},
-    {"kl", "KL", MetricKind::Plain, false},
-    {"top1_agreement", "Top-1 agreement", MetricKind::Fraction, true},
+    {Metric::kPerplexity, "Perplexity", MetricKind::Perplexity, false},
+    {Metric::kTop1Accuracy, "Top-1", MetricKind::Fraction, true},
+    {Metric::kAcc, "acc", MetricKind::Fraction, true},
+    {Metric::kAccNorm, "acc_norm", MetricKind::Fraction, true},
+    {Metric::kKl, "KL", MetricKind::Plain, false},
+    {Metric::kTop1Agreement, "Top-1 agreement", MetricKind::Fraction, true},
 };
+
+// A variant's value of `metric` over everything, or over one domain; nullopt when not recorded.
+std::optional<double> metric_of(const ComparisonVariant& variant, Metric metric) {
+  return variant.metrics ? variant.metrics->all[metric] : std::nullopt;
+}
+
+std::optional<double> domain_metric_of(const ComparisonVariant& variant, const std::string& domain,
+                                       Metric metric) {
+  if (!variant.metrics) return std::nullopt;
+  const auto values = variant.metrics->domains.find(domain);
+  return values != variant.metrics->domains.end() ? values->second[metric] : std::nullopt;
+}
 
 std::string metric_text(double value, MetricKind kind) {
   switch (kind) {
@@ -571,9 +583,9 @@ std::string change_against(double value, double reference, const MetricColumn& c
   return change_text(value - reference, reference != 0 ? value / reference - 1 : NAN, column);
 }
 
-const json* full_variant(const json& variants) {
+const ComparisonVariant* full_variant(const std::vector<ComparisonVariant>& variants) {
   for (const auto& variant : variants)
-    if (string_at(variant, "kind") == "full") return &variant;
+    if (variant.kind == VariantKind::kFull) return &variant;
   return nullptr;
 }
 
@@ -594,11 +606,12 @@ std::string label_stem(const std::string& label) {
   return stem;
 }
 
-std::string comparison_table(const json& variants, const json* full) {
+std::string comparison_table(const std::vector<ComparisonVariant>& variants,
+                             const ComparisonVariant* full) {
   std::vector<const MetricColumn*> columns;
   for (const auto& column : kMetricColumns)
     for (const auto& variant : variants)
-      if (number_at(variant.value("metrics", json::object()), column.key)) {
+      if (metric_of(variant, column.metric)) {
         columns.push_back(&column);
         break;
       }
@@ -609,42 +622,41 @@ std::string comparison_table(const json& variants, const json* full) {
   html += "</tr></thead><tbody>\n";
   for (const auto& variant : variants) {
     const bool is_full = &variant == full;
-    const json metrics = variant.value("metrics", json::object());
-    const json change = variant.value("change", json::object());
     html += is_full ? "<tr class=\"full\">" : "<tr>";
-    html += "<td class=\"l\"><b>" + escape_html(string_at(variant, "label")) + "</b>";
-    const std::string plan = string_at(variant, "plan");
-    if (!plan.empty())
+    html += "<td class=\"l\"><b>" + escape_html(variant.label) + "</b>";
+    if (variant.plan && !variant.plan->empty())
       html += "<span class=\"chg muted mono\">" +
-              escape_html(std::filesystem::path(plan).filename().string()) + "</span>";
+              escape_html(std::filesystem::path(*variant.plan).filename().string()) + "</span>";
     html += "</td>";
-    const auto experts = number_at(variant, "experts_per_layer");
-    const auto fraction = number_at(variant, "fraction_kept");
-    const auto parameters = number_at(variant, "parameters");
-    const auto bytes = number_at(variant, "bytes");
-    html += "<td>" + (experts ? fmt::format("{}", static_cast<int64_t>(*experts)) : kDash);
-    if (fraction)
-      html += "<span class=\"chg muted\">" + format_percent(*fraction, 1) + " of experts</span>";
+    html += "<td>" +
+            (variant.experts_per_layer ? fmt::format("{}", *variant.experts_per_layer) : kDash);
+    if (variant.fraction_kept)
+      html += "<span class=\"chg muted\">" + format_percent(*variant.fraction_kept, 1) +
+              " of experts</span>";
     html += "</td>";
-    html += "<td>" + (parameters ? format_count(*parameters) : kDash) + "</td>";
-    html += "<td>" + (bytes ? format_bytes(*bytes) : kDash) + "</td>";
+    html += "<td>" +
+            (variant.parameters ? format_count(static_cast<double>(*variant.parameters)) : kDash) +
+            "</td>";
+    html += "<td>" + (variant.bytes ? format_bytes(static_cast<double>(*variant.bytes)) : kDash) +
+            "</td>";
     for (const auto* column : columns) {
-      const auto value = number_at(metrics, column->key);
+      const auto value = metric_of(variant, column->metric);
       html += "<td>";
       if (!value) {
         html += std::string(kDash) + "</td>";
         continue;
       }
       html += escape_html(metric_text(*value, column->kind));
-      const auto delta = change.find(column->key);
+      const MetricChange* delta = nullptr;
+      if (variant.change) {
+        const auto found = variant.change->find(column->metric);
+        if (found != variant.change->end()) delta = &found->second;
+      }
       const double full_value =
-          full != nullptr && !is_full
-              ? number_at(full->value("metrics", json::object()), column->key).value_or(NAN)
-              : NAN;
-      if (delta != change.end() && number_at(*delta, "abs")) {
-        html +=
-            change_text(*number_at(*delta, "abs"), number_at(*delta, "rel").value_or(NAN), *column);
-      } else if (column->key != std::string("kl") && column->key != std::string("top1_agreement")) {
+          full != nullptr && !is_full ? metric_of(*full, column->metric).value_or(NAN) : NAN;
+      if (delta != nullptr && delta->abs) {
+        html += change_text(*delta->abs, delta->rel.value_or(NAN), *column);
+      } else if (column->metric != Metric::kKl && column->metric != Metric::kTop1Agreement) {
         html += change_against(*value, full_value, *column);
       }
       html += "</td>";
@@ -655,7 +667,8 @@ std::string comparison_table(const json& variants, const json* full) {
   return html;
 }
 
-std::string metric_chart(const json& variants, const json* full, const MetricColumn& column,
+std::string metric_chart(const std::vector<ComparisonVariant>& variants,
+                         const ComparisonVariant* full, const MetricColumn& column,
                          const std::string& title) {
   struct Point {
     double x, y;
@@ -665,13 +678,13 @@ std::string metric_chart(const json& variants, const json* full, const MetricCol
   std::map<std::string, std::vector<Point>> groups;
   double low = INFINITY, high = -INFINITY;
   std::optional<double> full_value;
-  if (full != nullptr) full_value = number_at(full->value("metrics", json::object()), column.key);
+  if (full != nullptr) full_value = metric_of(*full, column.metric);
   for (const auto& variant : variants) {
     if (&variant == full) continue;
-    const auto fraction = number_at(variant, "fraction_kept");
-    const auto value = number_at(variant.value("metrics", json::object()), column.key);
+    const auto fraction = variant.fraction_kept;
+    const auto value = metric_of(variant, column.metric);
     if (!fraction || !value) continue;
-    const std::string label = string_at(variant, "label");
+    const std::string& label = variant.label;
     const std::string stem = label_stem(label);
     if (groups.find(stem) == groups.end()) stems.push_back(stem);
     groups[stem].push_back({*fraction, *value, label});
@@ -765,32 +778,26 @@ std::string metric_chart(const json& variants, const json* full, const MetricCol
          render_line_chart(chart) + "</figure>\n";
 }
 
-std::string domain_table(const json& variants, const json* full, const MetricColumn& column) {
+std::string domain_table(const std::vector<ComparisonVariant>& variants,
+                         const ComparisonVariant* full, const MetricColumn& column) {
   std::vector<std::string> domains;
   for (const auto& variant : variants) {
-    const json metrics = variant.value("metrics", json::object());
-    const auto it = metrics.find("domains");
-    if (it == metrics.end() || !it->is_object()) continue;
-    for (const auto& [domain, values] : it->items())
-      if (number_at(values, column.key) &&
+    if (!variant.metrics) continue;
+    for (const auto& [domain, values] : variant.metrics->domains)
+      if (values[column.metric] &&
           std::find(domains.begin(), domains.end(), domain) == domains.end())
         domains.push_back(domain);
   }
   if (domains.empty()) return {};
   std::sort(domains.begin(), domains.end());
-  const auto domain_value = [&](const json& variant, const std::string& domain) {
-    const json metrics = variant.value("metrics", json::object());
-    const auto it = metrics.find("domains");
-    if (it == metrics.end() || !it->is_object() || !it->contains(domain))
-      return std::optional<double>();
-    return number_at((*it)[domain], column.key);
+  const auto domain_value = [&](const ComparisonVariant& variant, const std::string& domain) {
+    return domain_metric_of(variant, domain, column.metric);
   };
   std::string html = fmt::format(
       "<h3>{} by domain</h3>\n<div class=\"table-wrap\"><table><thead><tr><th "
       "class=\"l\">Domain</th>",
       escape_html(column.header));
-  for (const auto& variant : variants)
-    html += "<th>" + escape_html(string_at(variant, "label")) + "</th>";
+  for (const auto& variant : variants) html += "<th>" + escape_html(variant.label) + "</th>";
   html += "</tr></thead><tbody>\n";
   for (const auto& domain : domains) {
     html += "<tr><td class=\"l\"><b>" + escape_html(domain) + "</b></td>";
@@ -820,20 +827,19 @@ std::string compare_section(const ReportInputs& inputs) {
         "<code>--compare C.json</code>).</p>\n</section>\n";
     return html;
   }
-  const json& comparison = *inputs.comparison;
-  const json& variants = comparison.at("variants");
+  const ComparisonDocument& comparison = *inputs.comparison;
+  const std::vector<ComparisonVariant>& variants = comparison.variants;
   if (variants.empty()) {
     html += "<p class=\"empty\">The comparison has no variants.</p>\n</section>\n";
     return html;
   }
-  const json* full = full_variant(variants);
+  const ComparisonVariant* full = full_variant(variants);
   std::string lead =
       "Each row is one model variant: the full model and the slices the plans stand for";
-  const std::string corpus = string_at(comparison, "corpus");
-  const std::string tasks = string_at(comparison, "tasks");
-  const json full_metrics = full != nullptr ? full->value("metrics", json::object()) : json();
-  const auto tokens = number_at(full_metrics, "tokens");
-  const auto task_count = number_at(full_metrics, "tasks");
+  const std::string& corpus = comparison.corpus;
+  const std::string& tasks = comparison.tasks;
+  const auto tokens = full != nullptr ? metric_of(*full, Metric::kTokens) : std::nullopt;
+  const auto task_count = full != nullptr ? metric_of(*full, Metric::kTasks) : std::nullopt;
   if (!corpus.empty())
     lead += fmt::format(", evaluated on {}<span class=\"mono path\">{}</span>",
                         tokens ? format_count(*tokens) + " tokens of " : std::string(),
@@ -852,12 +858,11 @@ std::string compare_section(const ReportInputs& inputs) {
 
   std::string charts;
   for (const auto& column : kMetricColumns) {
-    const std::string key = column.key;
-    if (key == "perplexity")
+    if (column.metric == Metric::kPerplexity)
       charts += metric_chart(variants, full, column, "Perplexity (lower is better)");
-    else if (key == "top1_accuracy")
+    else if (column.metric == Metric::kTop1Accuracy)
       charts += metric_chart(variants, full, column, "Next-token top-1 accuracy");
-    else if (key == "acc")
+    else if (column.metric == Metric::kAcc)
       charts += metric_chart(variants, full, column, "Task accuracy (acc)");
   }
   if (!charts.empty()) {
@@ -867,10 +872,9 @@ std::string compare_section(const ReportInputs& inputs) {
         "grey dashed line is the full model, which every method reaches at 100%.</p>\n";
     html += "<div class=\"grid three\">\n" + charts + "</div>\n";
   }
-  for (const auto& column : kMetricColumns) {
-    const std::string key = column.key;
-    if (key == "perplexity" || key == "acc") html += domain_table(variants, full, column);
-  }
+  for (const auto& column : kMetricColumns)
+    if (column.metric == Metric::kPerplexity || column.metric == Metric::kAcc)
+      html += domain_table(variants, full, column);
   html += "</section>\n";
   return html;
 }
@@ -892,7 +896,6 @@ std::string build_report_html(const ReportInputs& inputs) {
     if (static_cast<int64_t>(plan.kept.size()) != inputs.profile.layers)
       throw InputError(fmt::format("{}: plan has {} layers, the usage profile {}", plan.path,
                                    plan.kept.size(), inputs.profile.layers));
-  if (inputs.comparison) check_comparison(*inputs.comparison, inputs.comparison_path);
   const std::vector<double> shares = mass_shares(inputs.profile, overview);
   const std::string name = model_name(inputs.profile);
   const std::string title = !inputs.title.empty() ? inputs.title
@@ -921,7 +924,7 @@ std::string build_report_from_files(const std::filesystem::path& usage,
   for (const auto& plan : plans)
     inputs.plans.push_back(read_report_plan(plan, inputs.profile, overview.expert_layers));
   if (comparison) {
-    inputs.comparison = read_comparison(*comparison);
+    inputs.comparison = read_comparison_file(*comparison);
     inputs.comparison_path = comparison->string();
   }
   return build_report_html(inputs);

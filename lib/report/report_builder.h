@@ -10,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "eval/comparison_file.h"
 #include "profile/usage_profile.h"
 #include "report/report_inputs.h"
 
@@ -22,7 +21,7 @@ struct ReportInputs {
   std::string usage_path;  // as given, for the page
   UsageProfile profile;
   std::vector<ReportPlan> plans;
-  std::optional<nlohmann::json> comparison;  // checked with check_comparison
+  std::optional<ComparisonDocument> comparison;
   std::string comparison_path;
   std::string version = MOESLICE_VERSION;
 };

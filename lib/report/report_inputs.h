@@ -1,6 +1,6 @@
-// The files `moeslice report` reads besides the usage profile: keep plans (checked against the
-// profile's layers and experts) and the comparison JSON written by `moeslice compare` (checked
-// for shape only; keys it does not have are simply not shown). Errors name the file.
+// The keep plans `moeslice report` reads besides the usage profile, checked against the profile's
+// layers and experts. Errors name the file. (The comparison JSON is read by
+// eval/comparison_file.h.)
 #pragma once
 
 #include <cstdint>
@@ -30,11 +30,5 @@ ReportPlan parse_report_plan(const nlohmann::json& document, const UsageProfile&
                              const std::vector<int64_t>& expert_layers, const std::string& source);
 ReportPlan read_report_plan(const std::filesystem::path& path, const UsageProfile& profile,
                             const std::vector<int64_t>& expert_layers);
-
-// Checks the shape of a comparison document (schema 1, a 'variants' array of objects with a
-// string 'label', numbers where numbers belong, objects where objects belong). Throws
-// FormatError naming `source`.
-void check_comparison(const nlohmann::json& comparison, const std::string& source);
-nlohmann::json read_comparison(const std::filesystem::path& path);
 
 }  // namespace moeslice

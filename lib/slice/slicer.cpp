@@ -14,9 +14,10 @@
 #include "common/atomic_output.h"
 #include "common/error.h"
 #include "format/safetensors_writer.h"
-#include "kernels/thread_pool.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
+#include "kernels/thread_pool.h"
+#include "model/sliced_config.h"
 
 namespace moeslice {
 namespace fs = std::filesystem;
@@ -141,7 +142,6 @@ std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec) {
         spec.config_path.string()));
   std::vector<int64_t> counts(spec.layers.size(), 0);
   int64_t first = -1;
-  const bool per_layer_ok = !spec.family->slice_config_key("experts_per_layer").empty();
   for (const auto& layer : spec.layers) {
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
@@ -151,7 +151,7 @@ std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec) {
                       "for every layer with experts",
                       plan.source, layer.index));
     const auto size = static_cast<int64_t>(kept->size());
-    if (first >= 0 && size != first && !per_layer_ok)
+    if (first >= 0 && size != first && !spec.per_layer_expert_counts())
       throw InputError(
           fmt::format("{}: layer {} keeps {} experts but earlier layers keep {}; "
                       "standard loaders need the same count in every layer (only the emo "
@@ -159,19 +159,7 @@ std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec) {
                       plan.source, layer.index, size, first));
     if (first < 0) first = size;
     counts[static_cast<size_t>(layer.index)] = size;
-    if (spec.family->routing == RoutingKind::kDeepseekGroupSigmoid) {
-      const int64_t groups = spec.dim_or("n_group", 1);
-      if (groups > 1) {
-        std::vector<int64_t> per_group(static_cast<size_t>(groups), 0);
-        for (int32_t id : *kept) per_group[static_cast<size_t>(id * groups / spec.num_experts)]++;
-        if (std::adjacent_find(per_group.begin(), per_group.end(), std::not_equal_to<>()) !=
-            per_group.end())
-          throw InputError(fmt::format(
-              "{}: layer {} keeps [{}] experts in its {} routing groups; DeepSeek group routing "
-              "needs the same number in every group",
-              plan.source, layer.index, fmt::join(per_group, ", "), groups));
-      }
-    }
+    check_plan_fits_routing(spec, layer, *kept, plan.source);
   }
   if (first < 0)
     throw InputError(fmt::format("{}: the model has no layer with experts", plan.source));
@@ -188,27 +176,6 @@ std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec) {
             plan.source, layer.index, counts[static_cast<size_t>(layer.index)],
             spec.experts_per_token, spec.experts_per_token));
   return counts;
-}
-
-json sliced_config(const ModelSpec& spec, const std::vector<int64_t>& kept) {
-  json config = spec.config;
-  json& target = spec.text_config_key.empty() ? config : config[spec.text_config_key];
-  const int64_t largest = *std::max_element(kept.begin(), kept.end());
-  target[spec.family->slice_config_key("num_experts")] = largest;
-  target[spec.family->slice_config_key("experts_per_token")] =
-      std::min(spec.experts_per_token, largest);
-  bool uniform = true;
-  for (const auto& layer : spec.layers)
-    uniform = uniform && (!layer.has_experts || kept[static_cast<size_t>(layer.index)] == largest);
-  // A list already in the config (EMO may repeat the global count per layer) is rewritten too.
-  const std::string per_layer_key = spec.family->slice_config_key("experts_per_layer");
-  if (!uniform || (!per_layer_key.empty() && target.contains(per_layer_key))) {
-    json list = json::array();
-    for (const auto& layer : spec.layers)
-      list.push_back(layer.has_experts ? kept[static_cast<size_t>(layer.index)] : 0);
-    target[per_layer_key] = list;
-  }
-  return config;
 }
 
 void copy_side_files(const fs::path& from, const fs::path& to) {
@@ -244,11 +211,10 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   // EMO's prune_keep_k: the count per layer, or the average a nonuniform budget allows.
   const int64_t keep_k = uniform ? kept_count : (kept_total + moe_layers / 2) / moe_layers;
 
-  // Decide each tensor's fate: copied, renamed (a kept expert), cut along the expert axis, or
-  // dropped (an expert not kept).
+  // Decide each tensor's fate: copied, renamed (a kept expert's, companions included), cut along
+  // the expert axis, or dropped (an expert not kept).
   std::map<std::string, const std::vector<int32_t>*> cut_rows;
-  std::map<std::string, std::string> renamed;  // old name -> new name, kept experts
-  std::map<std::string, bool> dropped;
+  std::vector<std::vector<int64_t>> new_index(spec.layers.size());  // [layer][expert], -1: dropped
   for (const auto& layer : spec.layers) {
     if (!layer.has_experts) continue;
     const auto& kept = *plan.kept_in(layer.index);
@@ -259,22 +225,10 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
                                              tensor.name, *tensor.expert_axis));
         cut_rows[tensor.name] = &kept;
       }
-    if (layer.expert_prefix.empty()) continue;
-    std::vector<int64_t> new_index(static_cast<size_t>(spec.num_experts), -1);
+    auto& index = new_index[static_cast<size_t>(layer.index)];
+    index.assign(static_cast<size_t>(layer.num_experts), -1);
     for (size_t i = 0; i < kept.size(); ++i)
-      new_index[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
-    for (int64_t e = 0; e < spec.num_experts; ++e) {
-      const std::string prefix = layer.expert_prefix_of(e);
-      for (auto it = checkpoint.tensors().lower_bound(prefix);
-           it != checkpoint.tensors().end() && it->first.compare(0, prefix.size(), prefix) == 0;
-           ++it) {
-        if (new_index[static_cast<size_t>(e)] < 0)
-          dropped[it->first] = true;
-        else
-          renamed[it->first] = layer.expert_prefix_of(new_index[static_cast<size_t>(e)]) +
-                               it->first.substr(prefix.size());
-      }
-    }
+      index[static_cast<size_t>(kept[i])] = static_cast<int64_t>(i);
   }
 
   SliceReport report;
@@ -295,15 +249,19 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   };
   std::vector<Placed> placed;
   for (const auto& [name, view] : checkpoint.tensors()) {
-    if (dropped.count(name)) continue;
+    const std::optional<ExpertTensor> owner = spec.expert_tensor(name);
+    const int64_t new_id =
+        owner ? new_index[static_cast<size_t>(owner->layer)][static_cast<size_t>(owner->expert)]
+              : -1;
+    if (owner && new_id < 0) continue;
     const MappedFile* mapping = &checkpoint.file_of(name).mapped();
     Placed entry{mapping->path().string(),
                  static_cast<size_t>(view->bytes.data() - mapping->bytes().data()),
                  {}};
     if (auto cut = cut_rows.find(name); cut != cut_rows.end())
       entry.tensor = kept_rows(*view, *cut->second, mapping);
-    else if (auto rename = renamed.find(name); rename != renamed.end())
-      entry.tensor = TensorSource::copy_of(*view, mapping, rename->second);
+    else if (owner)
+      entry.tensor = TensorSource::copy_of(*view, mapping, spec.expert_tensor_name(*owner, new_id));
     else
       entry.tensor = TensorSource::copy_of(*view, mapping);
     placed.push_back(std::move(entry));

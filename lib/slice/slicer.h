@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/keep_plan.h"
 #include "kernels/matrix.h"
+#include "model/keep_plan.h"
 #include "model/model_spec.h"
 
 namespace moeslice {
@@ -41,8 +41,9 @@ struct SliceReport {
 // What a plan keeps per layer ([L], 0 for layers without experts). Throws InputError when a
 // layer with experts has no entry; when the counts differ and the family's config cannot list
 // per-layer counts (standard loaders need one count; EMO's `num_experts_per_layer` can), or a
-// layer keeps fewer than experts per token (one top-k serves every layer); or when DeepSeek group
-// routing would be unbalanced. Refuses to slice a model that already has per-layer counts.
+// layer keeps fewer than experts per token (one top-k serves every layer); or when the plan does
+// not fit the routing (check_plan_fits_routing: group-limited routing needs balanced groups).
+// Refuses to slice a model that already has per-layer counts.
 std::vector<int64_t> kept_counts(const KeepPlan& plan, const ModelSpec& spec);
 
 // The check run before a slice is published: the same random hidden states go through every MoE
@@ -56,11 +57,6 @@ struct RestrictedOutputs {
 RestrictedOutputs restricted_layer_outputs(const Model& full, const KeepPlan& plan);
 // Returns the largest relative difference; throws Error naming the first layer over the bar.
 double check_sliced_layers(const Model& sliced, const RestrictedOutputs& expected);
-
-// config.json of the sliced model: the family's expert-count keys set to the largest kept count,
-// experts per token to min(k, that), and the per-layer list when the counts differ; every other
-// key (nested text_config included) kept.
-nlohmann::json sliced_config(const ModelSpec& spec, const std::vector<int64_t>& kept);
 
 // Copies the small files beside a checkpoint's weights (tokenizer, generation config, ...):
 // everything but safetensors files, the index, config.json and pruning_metadata.json.

@@ -115,34 +115,29 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
       handled[tensor.name] = true;
       ++report.tensors_merged;
     }
-    if (layer.expert_prefix.empty()) continue;
-    for (int64_t e = 0; e < layer.num_experts; ++e) {
-      const auto position = std::lower_bound(ids.begin(), ids.end(), static_cast<int32_t>(e));
-      const bool from_sliced = position != ids.end() && *position == e;
-      const std::string prefix = layer.expert_prefix_of(e);
-      for (auto it = full.checkpoint.tensors().lower_bound(prefix);
-           it != full.checkpoint.tensors().end() &&
-           it->first.compare(0, prefix.size(), prefix) == 0;
-           ++it) {
-        handled[it->first] = true;
-        if (!from_sliced) {
-          tensors.push_back(TensorSource::copy_of(*it->second, nullptr));
-          ++report.tensors_from_full;
-          continue;
-        }
-        const std::string sliced_name =
-            layer.expert_prefix_of(position - ids.begin()) + it->first.substr(prefix.size());
-        const TensorView& source = sliced.checkpoint.tensor(sliced_name);
-        if (source.dtype != it->second->dtype || source.shape != it->second->shape)
-          require_same_layout(*it->second, source);
-        tensors.push_back(TensorSource::copy_of(source, nullptr, it->first));
-        ++report.tensors_from_sliced;
-      }
-    }
   }
-  // Shared tensors (attention, norms, embeddings, dense layers) come from the sliced model.
   for (const auto& [name, view] : full.checkpoint.tensors()) {
     if (handled.count(name)) continue;
+    // A tensor of one expert (companions included): the sliced model's when the expert was kept,
+    // under its renumbered name.
+    if (const std::optional<ExpertTensor> owner = full.spec.expert_tensor(name)) {
+      const auto& ids = kept[static_cast<size_t>(owner->layer)];
+      const auto position =
+          std::lower_bound(ids.begin(), ids.end(), static_cast<int32_t>(owner->expert));
+      if (position == ids.end() || *position != owner->expert) {
+        tensors.push_back(TensorSource::copy_of(*view, nullptr));
+        ++report.tensors_from_full;
+        continue;
+      }
+      const TensorView& source =
+          sliced.checkpoint.tensor(full.spec.expert_tensor_name(*owner, position - ids.begin()));
+      if (source.dtype != view->dtype || source.shape != view->shape)
+        require_same_layout(*view, source);
+      tensors.push_back(TensorSource::copy_of(source, nullptr, name));
+      ++report.tensors_from_sliced;
+      continue;
+    }
+    // Shared tensors (attention, norms, embeddings, dense layers) come from the sliced model.
     const TensorView* source = sliced.checkpoint.find(name);
     if (source == nullptr) {
       tensors.push_back(TensorSource::copy_of(*view, nullptr));

@@ -1,6 +1,6 @@
 // Dtype names and sizes, and the F16/BF16 <-> F32 conversions: exhaustive round trips over every
 // 16-bit pattern, round-to-nearest-even on crafted values, and agreement with the CPU's own F16C
-// conversion instructions.
+// conversion instructions; conversions of any other dtype throw std::logic_error.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "common/dtype.h"
@@ -289,6 +291,34 @@ TEST_CASE("convert_to_f32 and convert_from_f32 work on unaligned buffers of each
       CHECK(storage[1 + 2 * 1 + 1] == std::byte{0xbe});
     }
   }
+}
+
+TEST_CASE("a conversion to or from a dtype that is not a compute float is a logic error") {
+  // Callers refuse such tensors with a ModelError first, so reaching the conversion is a bug: a
+  // std::logic_error (reported as an internal error), never a user-facing moeslice::Error
+  // (a std::runtime_error), and in every build type (an assert left the output unwritten in
+  // Release).
+  const std::vector<std::byte> storage(16, std::byte{0x3c});
+  std::vector<float> values(4, 7.0f);
+  std::vector<std::byte> out(16, std::byte{0});
+  for (const DType dtype : {DType::I32, DType::F64, DType::U8, DType::F8_E4M3, DType::BOOL}) {
+    CAPTURE(dtype_name(dtype));
+    std::string message;
+    try {
+      convert_to_f32(dtype, storage.data(), values.data(), values.size());
+    } catch (const std::runtime_error&) {
+      FAIL("a library error instead of a logic error");
+    } catch (const std::logic_error& e) {
+      message = e.what();
+    }
+    CHECK(message.find("convert_to_f32: dtype " + std::string(dtype_name(dtype))) !=
+          std::string::npos);
+    CHECK_THROWS_AS(convert_from_f32(dtype, values.data(), out.data(), values.size()),
+                    std::logic_error);
+  }
+  // Nothing was written through either destination.
+  for (const float value : values) CHECK(value == 7.0f);
+  for (const std::byte byte : out) CHECK(byte == std::byte{0});
 }
 
 }  // namespace

@@ -114,9 +114,10 @@ TEST_CASE("a keep plan scores what the sliced checkpoint scores") {
                                           describe_sliced_model(sliced, full, "sliced")};
   CHECK(infos[1].parameters == infos[2].parameters);
   CHECK(infos[1].fraction_kept == doctest::Approx(0.5));
-  const auto json = comparison_json("full", "corpus", "", infos, reports);
+  const ComparisonDocument comparison = build_comparison("full", "corpus", "", infos, reports);
+  const auto json = comparison_json(comparison);
   CHECK(json["variants"][1]["metrics"].contains("kl"));
   CHECK(json["variants"][1]["change"].contains("perplexity"));
   CHECK(json["variants"][0]["metrics"]["domains"].contains("code"));
-  CHECK(!comparison_table(json).empty());
+  CHECK(!comparison_table(comparison).empty());
 }

@@ -27,8 +27,9 @@ Model random_model(const TempDir& dir, const std::string& family,
                    nlohmann::json overrides = nlohmann::json::object()) {
   RandomModelOptions options;
   options.family = family;
-  options.dims = {{"layers", 3},        {"hidden", 32}, {"experts", 6}, {"top_k", 2},
-                  {"expert_width", 16}, {"vocab", 50},  {"heads", 4},   {"kv_heads", 2}};
+  options.dims = {{Dim::kLayers, 3}, {Dim::kHidden, 32}, {Dim::kExperts, 6},
+                  {Dim::kTopK, 2},   {Dim::kVocab, 50},  {Dim::kExpertWidth, 16},
+                  {Dim::kHeads, 4},  {Dim::kKvHeads, 2}};
   options.config_overrides = std::move(overrides);
   options.seed = 3;
   write_random_checkpoint(options, dir / family);

@@ -319,8 +319,8 @@ static RankedPlan slow_select(const Model& model, const std::vector<TokenDocumen
   RankedPlan last;
   for (int64_t layer : spec.expert_layers()) {
     ProfileOptions profile_options;
-    profile_options.max_seq = max_seq;
-    profile_options.threads = 1;
+    profile_options.run.max_seq = max_seq;
+    profile_options.run.threads = 1;
     profile_options.keep = so_far;
     UsageProfile usage = empty_usage_profile(model, profile_options);
     profile_documents(model, documents, {}, profile_options, usage);
@@ -336,7 +336,7 @@ TEST_CASE("select equals profiling with the plan so far and ranking layer by lay
   test::TempDir dir;
   struct Case {
     std::string family;
-    std::map<std::string, int64_t> dims;
+    std::map<Dim, int64_t> dims;
     nlohmann::json overrides;
     RankMetric metric;
     std::string keep;
@@ -344,31 +344,31 @@ TEST_CASE("select equals profiling with the plan so far and ranking layer by lay
   };
   const std::vector<Case> cases = {
       {"olmoe",
-       {{"layers", 4}},
+       {{Dim::kLayers, 4}},
        nlohmann::json::object(),
        RankMetric::kMass,
        "50%",
        Weighting::kToken},
       {"emo",
-       {{"layers", 3}, {"top_k", 3}},
+       {{Dim::kLayers, 3}, {Dim::kTopK, 3}},
        nlohmann::json::object(),
        RankMetric::kReap,
        "4",
        Weighting::kDocument},
       {"flex_olmo",
-       {{"layers", 3}},
+       {{Dim::kLayers, 3}},
        nlohmann::json::object(),
        RankMetric::kFreq,
        "3",
        Weighting::kToken},
       {"qwen2_moe",
-       {{"layers", 4}},
+       {{Dim::kLayers, 4}},
        {{"mlp_only_layers", {1}}},
        RankMetric::kCoverage,
        "25%",
        Weighting::kToken},
       {"mixtral",
-       {{"layers", 3}},
+       {{Dim::kLayers, 3}},
        nlohmann::json::object(),
        RankMetric::kRandom,
        "5",
@@ -397,8 +397,8 @@ TEST_CASE("select equals profiling with the plan so far and ranking layer by lay
     select.rank.keep = parse_keep_amount(c.keep);
     select.rank.weighting = c.weighting;
     select.rank.seed = 4;
-    select.threads = 2;   // the slow way runs on one thread
-    select.max_seq = 16;  // documents longer than a window are cut
+    select.run.threads = 2;   // the slow way runs on one thread
+    select.run.max_seq = 16;  // documents longer than a window are cut
     const SelectResult fast = select_experts(model, documents, select);
     const RankedPlan slow = slow_select(model, documents, select.rank, 16);
     REQUIRE(fast.plan.layers.size() == slow.layers.size());
@@ -415,7 +415,7 @@ TEST_CASE("select equals profiling with the plan so far and ranking layer by lay
     // The greedy plan differs from ranking one unrestricted profile somewhere (otherwise the
     // test would not tell the two apart).
     ProfileOptions plain;
-    plain.max_seq = 16;
+    plain.run.max_seq = 16;
     UsageProfile usage = empty_usage_profile(model, plain);
     profile_documents(model, documents, {}, plain, usage);
     const RankedPlan one_shot = rank_experts(usage, select.rank, "one-shot");

@@ -1,0 +1,34 @@
+// What the CPU forward pass computes a model with, resolved from its config (eps, RoPE theta,
+// clip_qkv, context length, sliding window), and whether it can compute the model at all: the
+// refusals every family shares (hidden_act, rope_scaling, rope_parameters.rope_type, an odd head
+// size, clip_qkv outside the families that apply it) followed by the family's own
+// `forward_refusals` (config_refusal.h). Decided before any token is computed, so an unsupported
+// checkpoint fails fast and names the config key instead of producing wrong logits.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace moeslice {
+
+struct ModelSpec;
+
+struct ForwardSpec {
+  float rms_norm_eps = 1e-6f;
+  double rope_theta = 10000.0;    // rope_parameters.rope_theta when given (transformers v5)
+  std::optional<float> clip_qkv;  // families that apply it: clamp q, k, v after the q/k norms
+  std::optional<int64_t> max_positions;  // max_position_embeddings, when the config has it
+  // A sliding attention window that applies (the profile's attention.sliding_window rule);
+  // sequences longer than it are refused.
+  std::optional<int64_t> sliding_window;
+};
+
+// The numbers of `spec` (its config and family are resolved); never throws for a config that
+// resolved. Called by resolve_model_spec.
+ForwardSpec resolve_forward_spec(const ModelSpec& spec);
+
+// Throws UnsupportedError naming the family (forward_supported false) or the config key of the
+// first refusal that applies.
+void require_forward_support(const ModelSpec& spec);
+
+}  // namespace moeslice
