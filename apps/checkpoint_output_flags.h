@@ -7,10 +7,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "format/byte_size.h"
+
 namespace moeslice::app {
 
 struct CheckpointOutputFlags {
-  std::string max_shard_size = "5GB";
+  std::string max_shard_size = byte_size_flag(kDefaultMaxShardBytes);
   bool force = false;
 
   // --max-shard-size in bytes; InputError naming the text when it is not a size.

@@ -4,7 +4,7 @@
 #include "checkpoint_output_flags.h"
 #include "commands.h"
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
 #include "model/family_profile.h"
 #include "model/random_checkpoint.h"
 

@@ -3,7 +3,8 @@
 
 #include "checkpoint_output_flags.h"
 #include "commands.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
+#include "format/json_file.h"
 #include "slice/slicer.h"
 
 namespace moeslice::app {

@@ -3,7 +3,7 @@
 
 #include "checkpoint_output_flags.h"
 #include "commands.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
 #include "slice/unslicer.h"
 
 namespace moeslice::app {

@@ -12,7 +12,7 @@ EvalInputs read_eval_inputs(const CorpusFlags& flags, const std::string& tasks_p
   if (flags.corpus.empty() && tasks_path.empty())
     throw InputError("nothing to evaluate: give --corpus, --tasks or both");
   EvalInputs inputs;
-  const CorpusOptions options = corpus_options(flags, model.checkpoint.dir(), model.spec.vocab);
+  const CorpusOptions options = corpus_options(flags, model.checkpoint->path(), model.spec.vocab);
   if (!flags.corpus.empty()) {
     CorpusStats stats;
     inputs.documents = read_corpus(flags.corpus, options, &stats);
@@ -21,7 +21,7 @@ EvalInputs read_eval_inputs(const CorpusFlags& flags, const std::string& tasks_p
   if (!tasks_path.empty()) {
     if (!options.tokenizer)
       throw InputError(fmt::format("--tasks {} needs a tokenizer: none in {} and no --tokenizer",
-                                   tasks_path, model.checkpoint.dir().string()));
+                                   tasks_path, model.checkpoint->path().string()));
     McTaskOptions task_options(*options.tokenizer);
     task_options.vocab = model.spec.vocab;
     task_options.add_bos = flags.add_bos;

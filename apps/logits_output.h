@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "format/safetensors_writer.h"
+#include "format/safetensors/writer.h"
 #include "forward/forward_pass.h"
 #include "text/corpus.h"
 

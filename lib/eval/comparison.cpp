@@ -9,7 +9,7 @@
 
 #include <fmt/core.h>
 
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
 #include "model/model_summary.h"
 
 namespace moeslice {
@@ -55,7 +55,7 @@ VariantInfo describe_full_model(const Model& model) {
   VariantInfo info;
   info.label = "full";
   info.kind = VariantKind::kFull;
-  info.source = model.checkpoint.dir().string();
+  info.source = model.checkpoint->path().string();
   const auto [experts, layers] = experts_and_layers(model.spec);
   info.experts_per_layer = layers > 0 ? experts / layers : model.spec.num_experts;
   info.parameters = summary.total_parameters;
@@ -73,10 +73,10 @@ VariantInfo describe_plan(const Model& full, const KeepPlan& plan, const std::st
     if (!layer.has_experts) continue;
     const auto* kept = plan.kept_in(layer.index);
     const int64_t kept_count = kept ? static_cast<int64_t>(kept->size()) : layer.num_experts;
-    ExpertFootprint footprint = expert_footprint(full.checkpoint, full.spec, layer);
+    ExpertFootprint footprint = expert_footprint(*full.checkpoint, full.spec, layer);
     // A dropped expert also loses its router row (and router bias entry).
     for (const auto& tensor : layer.tensors) {
-      const TensorView* view = full.checkpoint.find(tensor.name);
+      const TensorView* view = full.checkpoint->find(tensor.name);
       if (!tensor.expert_axis || !is_router_part(tensor.role) || view == nullptr) continue;
       footprint.parameters += view->numel() / layer.num_experts;
       footprint.bytes += view->bytes.size() / static_cast<uint64_t>(layer.num_experts);

@@ -13,7 +13,7 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
-#include "format/checkpoint.h"
+#include "format/json_file.h"
 
 namespace moeslice {
 namespace {

@@ -27,10 +27,10 @@ kernels::NormWeightOrder norm_order(const FamilyProfile& family) {
 
 ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
     : spec_(model.spec),
-      checkpoint_(model.checkpoint),
+      checkpoint_(*model.checkpoint),
       options_(std::move(options)),
       config_(resolve_forward_config(spec_)),
-      weights_(load_model_weights(spec_, model.checkpoint)) {
+      weights_(load_model_weights(spec_, *model.checkpoint)) {
   if (options_.keep && options_.keep->kept.size() != static_cast<size_t>(spec_.num_layers))
     throw InputError(fmt::format("{}: the plan has {} layers, the model {}", options_.keep->source,
                                  options_.keep->kept.size(), spec_.num_layers));

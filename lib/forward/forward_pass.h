@@ -149,7 +149,7 @@ class ForwardPass {
   const kernels::RopeTable& rope_for(size_t positions);
 
   const ModelSpec& spec_;
-  const Checkpoint& checkpoint_;
+  const TensorStore& checkpoint_;
   ForwardOptions options_;
   ForwardConfig config_;
   ModelWeights weights_;

@@ -15,7 +15,7 @@ namespace {
 
 class Loader {
  public:
-  Loader(const ModelSpec& spec, const Checkpoint& checkpoint)
+  Loader(const ModelSpec& spec, const TensorStore& checkpoint)
       : spec_(spec), checkpoint_(checkpoint) {}
 
   const TensorView& tensor(const std::string& name) const { return checkpoint_.tensor(name); }
@@ -76,10 +76,10 @@ class Loader {
   }
 
   const ModelSpec& spec_;
-  const Checkpoint& checkpoint_;
+  const TensorStore& checkpoint_;
 };
 
-const TensorView& model_tensor(const ModelSpec& spec, const Checkpoint& checkpoint,
+const TensorView& model_tensor(const ModelSpec& spec, const TensorStore& checkpoint,
                                TensorRole role) {
   const ResolvedTensor* resolved = spec.find_model_tensor(role);
   if (resolved == nullptr)
@@ -89,7 +89,7 @@ const TensorView& model_tensor(const ModelSpec& spec, const Checkpoint& checkpoi
 }
 
 // A stored head under tie_word_embeddings must be the embedding itself.
-void check_tied_head(const Checkpoint& checkpoint, const TensorView& embed) {
+void check_tied_head(const TensorStore& checkpoint, const TensorView& embed) {
   const TensorView* head = checkpoint.find("lm_head.weight");
   if (head == nullptr) return;
   bool same = head->shape == embed.shape;
@@ -109,12 +109,12 @@ void check_tied_head(const Checkpoint& checkpoint, const TensorView& embed) {
     throw ModelError(fmt::format(
         "{}: config.json sets tie_word_embeddings but the checkpoint's lm_head.weight differs "
         "from model.embed_tokens.weight; fix the config or drop the stored head",
-        checkpoint.dir().string()));
+        checkpoint.path().string()));
 }
 
 }  // namespace
 
-ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpoint) {
+ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkpoint) {
   const Loader load(spec, checkpoint);
   ModelWeights weights;
   weights.embed = &model_tensor(spec, checkpoint, TensorRole::kEmbed);

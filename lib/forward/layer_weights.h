@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "format/checkpoint.h"
+#include "format/tensor_store.h"
 #include "kernels/moe.h"
 #include "kernels/weight_matrix.h"
 #include "model/model_spec.h"
@@ -50,6 +50,6 @@ struct ModelWeights {
 // Throws ModelError when a tensor the spec names is missing or not F32/BF16/F16, or when a tied
 // model stores an lm_head.weight different from its embedding (transformers would ignore it;
 // refusing keeps a mislabelled checkpoint from being evaluated as something it is not).
-ModelWeights load_model_weights(const ModelSpec& spec, const Checkpoint& checkpoint);
+ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkpoint);
 
 }  // namespace moeslice

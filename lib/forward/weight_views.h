@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "format/safetensors.h"
+#include "format/tensor_view.h"
 #include "kernels/weight_matrix.h"
 
 namespace moeslice {

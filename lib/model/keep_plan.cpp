@@ -6,7 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
-#include "format/checkpoint.h"
+#include "format/json_file.h"
 
 namespace moeslice {
 

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "format/format_registry.h"
 #include "model/dim_expression.h"
 
 namespace moeslice {
@@ -405,18 +406,18 @@ ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& co
   return spec;
 }
 
-void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint) {
+void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
   auto check = [&](const ResolvedTensor& expected) {
     const TensorView* found = checkpoint.find(expected.name);
     if (found == nullptr) {
       if (expected.optional) return;
       throw ModelError(fmt::format("{}: tensor '{}' is missing (the {} family expects shape {})",
-                                   checkpoint.dir().string(), expected.name, spec.family->family,
+                                   checkpoint.path().string(), expected.name, spec.family->family,
                                    format_shape(expected.shape)));
     }
     if (found->shape != expected.shape)
       throw ModelError(fmt::format("{}: tensor '{}' has shape {}, expected {} from {}",
-                                   checkpoint.dir().string(), expected.name,
+                                   checkpoint.path().string(), expected.name,
                                    format_shape(found->shape), format_shape(expected.shape),
                                    spec.config_path.filename().string()));
   };
@@ -435,15 +436,15 @@ void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint) {
       const bool mxfp4 = checkpoint.find(mxfp4_name) != nullptr;
       if (layer.has_experts && !plain && !mxfp4)
         throw ModelError(fmt::format("{}: layer {} has neither '{}' nor '{}'",
-                                     checkpoint.dir().string(), layer.index, plain_name,
+                                     checkpoint.path().string(), layer.index, plain_name,
                                      mxfp4_name));
     }
 }
 
-Model open_model(const std::filesystem::path& dir) {
-  Checkpoint checkpoint = Checkpoint::open(dir);
-  ModelSpec spec = resolve_model_spec(checkpoint.config(), dir / kConfigFileName);
-  check_checkpoint(spec, checkpoint);
+Model open_model(const std::filesystem::path& path) {
+  std::shared_ptr<const TensorStore> checkpoint = open_tensor_store(path);
+  ModelSpec spec = resolve_model_spec(checkpoint->config(), checkpoint->config_path());
+  check_checkpoint(spec, *checkpoint);
   return Model{std::move(checkpoint), std::move(spec)};
 }
 
@@ -451,13 +452,10 @@ Model open_model(const std::filesystem::path& dir) {
 
 namespace moeslice {
 
-void release_layer_pages(const Checkpoint& checkpoint, const LayerSpec& spec) {
+void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& spec) {
   auto release = [&checkpoint](const std::string& name) {
     const TensorView* view = checkpoint.find(name);
-    if (view == nullptr) return;
-    const MappedFile& mapped = checkpoint.file_of(name).mapped();
-    mapped.dont_need(static_cast<size_t>(view->bytes.data() - mapped.bytes().data()),
-                     view->bytes.size());
+    if (view != nullptr) checkpoint.release_pages(*view);
   };
   for (const ResolvedTensor& tensor : spec.tensors) release(tensor.name);
   for (const auto& expert : spec.experts)

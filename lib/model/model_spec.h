@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "format/checkpoint.h"
+#include "format/tensor_store.h"
 #include "model/expert_naming.h"
 #include "model/family_profile.h"
 #include "model/forward_spec.h"
@@ -118,17 +119,19 @@ ModelSpec resolve_model_spec(const nlohmann::json& config,
 // Checks that every tensor the spec expects exists with the expected shape, and that fused
 // experts are stored in one of their forms (plain or MXFP4). Throws ModelError naming the tensor
 // and expected versus found.
-void check_checkpoint(const ModelSpec& spec, const Checkpoint& checkpoint);
+void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint);
 
-// A checkpoint opened, resolved and checked.
+// A checkpoint opened (in any format the registry knows), resolved and checked.
 struct Model {
-  Checkpoint checkpoint;
+  std::shared_ptr<const TensorStore> checkpoint;  // never null
   ModelSpec spec;
 };
-Model open_model(const std::filesystem::path& dir);
+// Opens `path` through open_tensor_store (format_registry.h), resolves its config and checks its
+// tensors.
+Model open_model(const std::filesystem::path& path);
 
 // Drops this process's mapped pages of every tensor of `layer` (they stay in the page cache):
 // code that walks a model layer by layer keeps resident memory near one layer.
-void release_layer_pages(const Checkpoint& checkpoint, const LayerSpec& layer);
+void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& layer);
 
 }  // namespace moeslice

@@ -4,7 +4,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
 
 namespace moeslice {
 namespace {
@@ -30,7 +30,7 @@ std::string layer_list(const std::vector<int64_t>& layers, int64_t total) {
 
 }  // namespace
 
-ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const ModelSpec& spec,
+ExpertFootprint expert_footprint(const TensorStore& checkpoint, const ModelSpec& spec,
                                  const LayerSpec& layer) {
   ExpertFootprint footprint;
   if (!layer.has_experts || layer.num_experts == 0) return footprint;
@@ -58,11 +58,11 @@ ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const ModelSpec& 
 
 ModelSummary summarize_model(const Model& model) {
   const auto& spec = model.spec;
-  const auto& checkpoint = model.checkpoint;
+  const TensorStore& checkpoint = *model.checkpoint;
   ModelSummary summary;
   summary.family = spec.family->family;
   summary.model_type = spec.model_type;
-  summary.directory = checkpoint.dir().string();
+  summary.directory = checkpoint.path().string();
   summary.layers = spec.num_layers;
   summary.hidden = spec.hidden;
   summary.heads = spec.heads;
@@ -97,13 +97,8 @@ ModelSummary summarize_model(const Model& model) {
     inactive += footprint.parameters * (layer.num_experts - spec.experts_per_token);
   }
   summary.active_parameters = summary.total_parameters - inactive;
-  for (const auto& shard : checkpoint.shards()) {
-    ShardSummary entry;
-    entry.file = shard->path().filename().string();
-    entry.bytes = shard->mapped().size();
-    entry.tensors = static_cast<int64_t>(shard->tensors().size());
-    summary.shards.push_back(entry);
-  }
+  for (const TensorFile& file : checkpoint.tensor_files())
+    summary.shards.push_back({file.path.filename().string(), file.bytes, file.tensors});
   return summary;
 }
 

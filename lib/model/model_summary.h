@@ -48,7 +48,7 @@ struct ExpertFootprint {
   int64_t parameters = 0;
   uint64_t bytes = 0;
 };
-ExpertFootprint expert_footprint(const Checkpoint& checkpoint, const ModelSpec& spec,
+ExpertFootprint expert_footprint(const TensorStore& checkpoint, const ModelSpec& spec,
                                  const LayerSpec& layer);
 
 }  // namespace moeslice

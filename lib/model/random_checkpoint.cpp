@@ -9,7 +9,8 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/safetensors/checkpoint.h"
+#include "format/safetensors/writer.h"
 #include "model/model_spec.h"
 
 namespace moeslice {
@@ -173,10 +174,9 @@ uint64_t write_random_checkpoint(const RandomModelOptions& options,
           tensors.push_back(random_tensor(tensor, options.dtype, options.seed));
 
   AtomicOutputDir output(out_dir, options.overwrite);
-  write_checkpoint_tensors(output.staging(), tensors,
-                           {{"moeslice", "make-random"}, {"seed", std::to_string(options.seed)}},
-                           options.max_shard_bytes);
-  write_file_atomically(output.staging() / kConfigFileName, config.dump(2) + "\n", false);
+  SafetensorsWriter().write(output.staging(), config, tensors,
+                            {{"moeslice", "make-random"}, {"seed", std::to_string(options.seed)}},
+                            {.max_shard_bytes = options.max_shard_bytes});
   output.commit();
   uint64_t total = 0;
   for (const auto& tensor : tensors) total += tensor.byte_size();

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/dtype.h"
+#include "format/byte_size.h"
 #include "model/model_vocabulary.h"
 
 namespace moeslice {
@@ -25,7 +26,7 @@ struct RandomModelOptions {
   nlohmann::json config_overrides = nlohmann::json::object();
   DType dtype = DType::F32;
   uint64_t seed = 0;
-  uint64_t max_shard_bytes = 5'000'000'000;
+  uint64_t max_shard_bytes = kDefaultMaxShardBytes;
   bool overwrite = false;
 };
 

@@ -48,7 +48,7 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
   profile.experts = spec.num_experts;
   ForwardPass probe(model, profiling_options(options));
   profile.info = {{"family", spec.family->family},
-                  {"model", normalized_absolute_path(model.checkpoint.dir())},
+                  {"model", normalized_absolute_path(model.checkpoint->path())},
                   {"layers", spec.num_layers},
                   {"experts", spec.num_experts},
                   {"expert_layers", spec.expert_layers()},

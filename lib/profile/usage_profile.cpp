@@ -6,8 +6,8 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
-#include "format/safetensors.h"
-#include "format/safetensors_writer.h"
+#include "format/safetensors/file.h"
+#include "format/safetensors/writer.h"
 
 namespace moeslice {
 namespace {

@@ -28,7 +28,7 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
 
   SelectResult result;
   RankedPlan& plan = result.plan;
-  plan.layout = layout_from_spec(spec, normalized_absolute_path(model.checkpoint.dir()));
+  plan.layout = layout_from_spec(spec, normalized_absolute_path(model.checkpoint->path()));
   plan.options = options.rank;
   plan.method = fmt::format("moeslice-select-{}", metric_name(options.rank.metric));
   const ExpertLayout& layout = plan.layout;

@@ -13,7 +13,9 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/format_registry.h"
+#include "format/json_file.h"
+#include "format/safetensors/checkpoint.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
 #include "kernels/thread_pool.h"
@@ -27,7 +29,7 @@ namespace {
 
 // Copies the rows `kept` (along axis 0) of a mapped tensor.
 TensorSource kept_rows(const TensorView& view, const std::vector<int32_t>& kept,
-                       const MappedFile* mapping) {
+                       const TensorStore& store) {
   TensorSource source;
   source.name = view.name;
   source.dtype = view.dtype;
@@ -35,19 +37,19 @@ TensorSource kept_rows(const TensorView& view, const std::vector<int32_t>& kept,
   source.shape[0] = static_cast<int64_t>(kept.size());
   const auto bytes = view.bytes;
   const size_t row_bytes = bytes.size() / static_cast<size_t>(view.shape[0]);
-  source.produce = [bytes, row_bytes, kept, mapping](const ByteSink& sink) {
+  source.produce = [&view, bytes, row_bytes, kept, &store](const ByteSink& sink) {
     for (int32_t id : kept) sink(bytes.subspan(static_cast<size_t>(id) * row_bytes, row_bytes));
-    if (mapping != nullptr)
-      mapping->dont_need(static_cast<size_t>(bytes.data() - mapping->bytes().data()), bytes.size());
+    store.release_pages(view);
   };
   return source;
 }
 
 // The original-model ids of the kept experts: when the input is itself a slice, its
 // pruning_metadata.json maps its ids back to the model it was cut from.
-json original_ids(const Checkpoint& checkpoint, const KeepPlan& plan, std::string& original_model) {
+json original_ids(const TensorStore& checkpoint, const KeepPlan& plan,
+                  std::string& original_model) {
   json layers = json::array();
-  const fs::path previous = checkpoint.dir() / kPruningMetadataFileName;
+  const fs::path previous = checkpoint.path() / kPruningMetadataFileName;
   json earlier;
   if (fs::exists(previous)) {
     earlier = read_json_file(previous);
@@ -82,7 +84,7 @@ json original_ids(const Checkpoint& checkpoint, const KeepPlan& plan, std::strin
 constexpr size_t kVerifyTokens = 8;
 
 RestrictedOutputs restricted_layer_outputs(const Model& full, const KeepPlan& plan) {
-  const ModelWeights weights = load_model_weights(full.spec, full.checkpoint);
+  const ModelWeights weights = load_model_weights(full.spec, *full.checkpoint);
   kernels::ThreadPool pool(0);  // every core: converting the experts' weights is the cost
   const auto hidden = static_cast<size_t>(full.spec.hidden);
   RestrictedOutputs out;
@@ -99,13 +101,13 @@ RestrictedOutputs restricted_layer_outputs(const Model& full, const KeepPlan& pl
     moe_block(*weights.layers[l].moe, layer_routing(full.spec, layer, plan.kept_in(layer.index)),
               out.x.cref(), out.y[l].ref(), record, &pool);
     // The full layer's routed experts may be most of a huge checkpoint: keep memory near a layer.
-    release_layer_pages(full.checkpoint, layer);
+    release_layer_pages(*full.checkpoint, layer);
   }
   return out;
 }
 
 double check_sliced_layers(const Model& sliced, const RestrictedOutputs& expected) {
-  const ModelWeights weights = load_model_weights(sliced.spec, sliced.checkpoint);
+  const ModelWeights weights = load_model_weights(sliced.spec, *sliced.checkpoint);
   kernels::ThreadPool pool(0);
   kernels::Matrix y(expected.x.rows(), expected.x.cols());
   double worst = 0;
@@ -123,7 +125,7 @@ double check_sliced_layers(const Model& sliced, const RestrictedOutputs& expecte
     }
     const double relative = max_ref > 0 ? max_diff / max_ref : max_diff;
     worst = std::max(worst, relative);
-    release_layer_pages(sliced.checkpoint, layer);
+    release_layer_pages(*sliced.checkpoint, layer);
     // Different GEMM shapes (the router has E rows in one model, K in the other) may round
     // differently: ~1e-7 per value at hidden 2048, so the bar is 1e-5; a wrong expert is O(1).
     if (relative > 1e-5)
@@ -196,9 +198,8 @@ void copy_side_files(const fs::path& from, const fs::path& to) {
 SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const json& plan_document,
                              const fs::path& out_dir, const SliceOptions& options) {
   const ModelSpec& spec = model.spec;
-  const Checkpoint& checkpoint = model.checkpoint;
-  const std::vector<fs::path> inputs = {checkpoint.dir()};
-  check_output_outside_inputs(out_dir, inputs);
+  const TensorStore& checkpoint = *model.checkpoint;
+  check_output_outside_inputs(out_dir, checkpoint.input_paths());
   const std::vector<int64_t> counts = kept_counts(plan, spec);
   int64_t kept_total = 0, moe_layers = 0;
   for (const auto& layer : spec.layers)
@@ -244,7 +245,7 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   // then read front to back, which the page cache serves a third faster than name order.
   struct Placed {
     std::string shard;
-    size_t offset = 0;
+    uint64_t offset = 0;
     TensorSource tensor;
   };
   std::vector<Placed> placed;
@@ -254,16 +255,15 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
         owner ? new_index[static_cast<size_t>(owner->layer)][static_cast<size_t>(owner->expert)]
               : -1;
     if (owner && new_id < 0) continue;
-    const MappedFile* mapping = &checkpoint.file_of(name).mapped();
-    Placed entry{mapping->path().string(),
-                 static_cast<size_t>(view->bytes.data() - mapping->bytes().data()),
-                 {}};
+    const std::optional<FileRange> range = checkpoint.file_range(*view);
+    Placed entry{range ? range->path.string() : std::string(), range ? range->offset : 0, {}};
     if (auto cut = cut_rows.find(name); cut != cut_rows.end())
-      entry.tensor = kept_rows(*view, *cut->second, mapping);
+      entry.tensor = kept_rows(*view, *cut->second, checkpoint);
     else if (owner)
-      entry.tensor = TensorSource::copy_of(*view, mapping, spec.expert_tensor_name(*owner, new_id));
+      entry.tensor =
+          TensorSource::copy_of(checkpoint, *view, spec.expert_tensor_name(*owner, new_id));
     else
-      entry.tensor = TensorSource::copy_of(*view, mapping);
+      entry.tensor = TensorSource::copy_of(checkpoint, *view);
     placed.push_back(std::move(entry));
   }
   std::sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) {
@@ -274,11 +274,11 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   for (const auto& tensor : tensors) report.bytes_after += tensor.byte_size();
   report.tensors_written = static_cast<int64_t>(tensors.size());
 
-  std::string original_model = normalized_absolute_path(checkpoint.dir());
+  std::string original_model = normalized_absolute_path(checkpoint.path());
   json metadata = plan_document.is_object() ? plan_document : json::object();
   metadata["experts_kept_per_layer"] = original_ids(checkpoint, plan, original_model);
   metadata["original_model"] = original_model;
-  metadata["sliced_from"] = normalized_absolute_path(checkpoint.dir());
+  metadata["sliced_from"] = normalized_absolute_path(checkpoint.path());
   metadata["prune_keep_k"] = keep_k;
   metadata["num_shared_experts"] = spec.shared_experts;
   if (!metadata.contains("pruning_method")) metadata["pruning_method"] = "moeslice";
@@ -290,17 +290,17 @@ SliceReport slice_checkpoint(const Model& model, const KeepPlan& plan, const jso
   if (options.verify && spec.family->forward_supported)
     expected =
         std::async(std::launch::async, [&] { return restricted_layer_outputs(model, plan); });
-  write_checkpoint_tensors(output.staging(), tensors,
-                           {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(keep_k)}},
-                           options.max_shard_bytes,
-                           // Copying past the page cache is fastest, but the check reads the
-                           // kept experts back: then they had better stay cached.
-                           expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect);
-  write_file_atomically(output.staging() / kConfigFileName,
-                        sliced_config(spec, counts).dump(2) + "\n", false);
+  // Written in the input's format, which the check then reads back through the registry.
+  checkpoint_format(checkpoint.format_name())
+      .writer->write(output.staging(), sliced_config(spec, counts), tensors,
+                     {{"moeslice", "slice"}, {"prune_keep_k", std::to_string(keep_k)}},
+                     {.max_shard_bytes = options.max_shard_bytes,
+                      // Copying past the page cache is fastest, but the check reads the kept
+                      // experts back: then they had better stay cached.
+                      .copy = expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect});
   write_file_atomically(output.staging() / kPruningMetadataFileName, metadata.dump(2) + "\n",
                         false);
-  copy_side_files(checkpoint.dir(), output.staging());
+  copy_side_files(checkpoint.path(), output.staging());
   // The written checkpoint must open as its family expects before it is published.
   const Model sliced = open_model(output.staging());
   if (expected.valid())

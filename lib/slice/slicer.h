@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "format/byte_size.h"
 #include "kernels/matrix.h"
 #include "model/keep_plan.h"
 #include "model/model_spec.h"
@@ -22,7 +23,7 @@ namespace moeslice {
 inline constexpr const char* kPruningMetadataFileName = "pruning_metadata.json";
 
 struct SliceOptions {
-  uint64_t max_shard_bytes = 5'000'000'000;
+  uint64_t max_shard_bytes = kDefaultMaxShardBytes;
   bool overwrite = false;
   bool verify = true;  // compare each sliced MoE layer with the restricted full layer
 };

@@ -8,7 +8,8 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/format_registry.h"
+#include "format/json_file.h"
 #include "slice/slicer.h"
 
 namespace moeslice {
@@ -20,7 +21,7 @@ namespace {
 // Kept original ids per layer from the sliced model's pruning_metadata.json, validated against
 // both models.
 std::vector<std::vector<int32_t>> read_kept_ids(const Model& full, const Model& sliced) {
-  const fs::path path = sliced.checkpoint.dir() / kPruningMetadataFileName;
+  const fs::path path = sliced.checkpoint->path() / kPruningMetadataFileName;
   const json metadata = read_json_file(path);
   const json* layers = metadata.is_object() && metadata.contains("experts_kept_per_layer")
                            ? &metadata["experts_kept_per_layer"]
@@ -82,12 +83,13 @@ TensorSource merged_rows(const TensorView& full, const TensorView& sliced,
 
 UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const fs::path& out_dir,
                                  uint64_t max_shard_bytes, bool overwrite) {
-  const std::vector<fs::path> inputs = {full.checkpoint.dir(), sliced.checkpoint.dir()};
+  std::vector<fs::path> inputs = full.checkpoint->input_paths();
+  for (const fs::path& path : sliced.checkpoint->input_paths()) inputs.push_back(path);
   check_output_outside_inputs(out_dir, inputs);
   if (full.spec.family != sliced.spec.family)
-    throw InputError(fmt::format("{} is a {} model but {} is {}", sliced.checkpoint.dir().string(),
-                                 sliced.spec.family->family, full.checkpoint.dir().string(),
-                                 full.spec.family->family));
+    throw InputError(fmt::format("{} is a {} model but {} is {}",
+                                 sliced.checkpoint->path().string(), sliced.spec.family->family,
+                                 full.checkpoint->path().string(), full.spec.family->family));
   const auto kept = read_kept_ids(full, sliced);
 
   UnsliceReport report;
@@ -107,16 +109,16 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
     const auto& ids = kept[static_cast<size_t>(layer.index)];
     for (const auto& tensor : layer.tensors) {
       if (!tensor.expert_axis) continue;
-      const TensorView* full_view = full.checkpoint.find(tensor.name);
+      const TensorView* full_view = full.checkpoint->find(tensor.name);
       if (full_view == nullptr) continue;
-      const TensorView& sliced_view = sliced.checkpoint.tensor(tensor.name);
+      const TensorView& sliced_view = sliced.checkpoint->tensor(tensor.name);
       require_same_layout(*full_view, sliced_view);
       tensors.push_back(merged_rows(*full_view, sliced_view, ids));
       handled[tensor.name] = true;
       ++report.tensors_merged;
     }
   }
-  for (const auto& [name, view] : full.checkpoint.tensors()) {
+  for (const auto& [name, view] : full.checkpoint->tensors()) {
     if (handled.count(name)) continue;
     // A tensor of one expert (companions included): the sliced model's when the expert was kept,
     // under its renumbered name.
@@ -125,22 +127,22 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
       const auto position =
           std::lower_bound(ids.begin(), ids.end(), static_cast<int32_t>(owner->expert));
       if (position == ids.end() || *position != owner->expert) {
-        tensors.push_back(TensorSource::copy_of(*view, nullptr));
+        tensors.push_back(TensorSource::copy_of(*view));
         ++report.tensors_from_full;
         continue;
       }
       const TensorView& source =
-          sliced.checkpoint.tensor(full.spec.expert_tensor_name(*owner, position - ids.begin()));
+          sliced.checkpoint->tensor(full.spec.expert_tensor_name(*owner, position - ids.begin()));
       if (source.dtype != view->dtype || source.shape != view->shape)
         require_same_layout(*view, source);
-      tensors.push_back(TensorSource::copy_of(source, nullptr, name));
+      tensors.push_back(TensorSource::copy_of(source, name));
       ++report.tensors_from_sliced;
       continue;
     }
     // Shared tensors (attention, norms, embeddings, dense layers) come from the sliced model.
-    const TensorView* source = sliced.checkpoint.find(name);
+    const TensorView* source = sliced.checkpoint->find(name);
     if (source == nullptr) {
-      tensors.push_back(TensorSource::copy_of(*view, nullptr));
+      tensors.push_back(TensorSource::copy_of(*view));
       ++report.tensors_from_full;
       continue;
     }
@@ -150,7 +152,7 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
                       "the full model",
                       name, dtype_name(source->dtype), format_shape(source->shape),
                       dtype_name(view->dtype), format_shape(view->shape)));
-    tensors.push_back(TensorSource::copy_of(*source, nullptr));
+    tensors.push_back(TensorSource::copy_of(*source));
     ++report.tensors_from_sliced;
   }
   std::sort(tensors.begin(), tensors.end(),
@@ -158,10 +160,10 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
   for (const auto& tensor : tensors) report.bytes += tensor.byte_size();
 
   AtomicOutputDir output(out_dir, overwrite);
-  write_checkpoint_tensors(output.staging(), tensors, {{"moeslice", "unslice"}}, max_shard_bytes);
-  write_file_atomically(output.staging() / kConfigFileName, full.checkpoint.config().dump(2) + "\n",
-                        false);
-  copy_side_files(full.checkpoint.dir(), output.staging());
+  checkpoint_format(full.checkpoint->format_name())
+      .writer->write(output.staging(), full.checkpoint->config(), tensors,
+                     {{"moeslice", "unslice"}}, {.max_shard_bytes = max_shard_bytes});
+  copy_side_files(full.checkpoint->path(), output.staging());
   open_model(output.staging());
   output.commit();
   return report;

@@ -1,5 +1,7 @@
-// Checkpoint directories: writing tensors as one file or as shards plus an index, reading them back
-// bit-exact through Checkpoint, the index's total_size, and the byte-size flag parser.
+// Safetensors checkpoint directories: writing tensors as one file or as shards plus an index (also
+// through the CheckpointWriter interface), reading them back bit-exact through
+// SafetensorsCheckpoint and its TensorStore interface, the index's total_size, and the byte-size
+// flag parser.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -12,8 +14,10 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
-#include "format/checkpoint.h"
-#include "format/safetensors_writer.h"
+#include "format/byte_size.h"
+#include "format/json_file.h"
+#include "format/safetensors/checkpoint.h"
+#include "format/safetensors/writer.h"
 #include "test_util.h"
 
 namespace moeslice {
@@ -55,7 +59,7 @@ std::vector<std::string> write_checkpoint(const fs::path& out,
   return names;
 }
 
-void check_same_tensors(const Checkpoint& checkpoint, std::span<const TensorSource> tensors) {
+void check_same_tensors(const TensorStore& checkpoint, std::span<const TensorSource> tensors) {
   REQUIRE(checkpoint.tensors().size() == tensors.size());
   for (const auto& source : tensors) {
     CAPTURE(source.name);
@@ -78,22 +82,22 @@ TEST_CASE(
                                             "model-00003-of-00004.safetensors",
                                             "model-00004-of-00004.safetensors", kIndexFileName});
 
-  const auto checkpoint = Checkpoint::open(out);
-  CHECK(checkpoint.sharded());
-  CHECK(checkpoint.shards().size() == 4);
-  check_same_tensors(checkpoint, tensors);
-  CHECK(checkpoint.total_tensor_bytes() == 7 * 40);
-  CHECK(checkpoint.file_of("layer.0.weight").path().filename() ==
+  const auto checkpoint = SafetensorsCheckpoint::open(out);
+  CHECK(checkpoint->sharded());
+  CHECK(checkpoint->shards().size() == 4);
+  check_same_tensors(*checkpoint, tensors);
+  CHECK(checkpoint->total_tensor_bytes() == 7 * 40);
+  CHECK(checkpoint->file_of("layer.0.weight").path().filename() ==
         "model-00001-of-00004.safetensors");
-  CHECK(checkpoint.file_of("layer.6.weight").path().filename() ==
+  CHECK(checkpoint->file_of("layer.6.weight").path().filename() ==
         "model-00004-of-00004.safetensors");
-  for (const auto& shard : checkpoint.shards()) {
+  for (const auto& shard : checkpoint->shards()) {
     CAPTURE(shard->path());
     CHECK(shard->mapped().size() - shard->data_start() <= 100);
     CHECK(shard->metadata().at("format") == "pt");
     CHECK(shard->metadata().at("k") == "v");
   }
-  CHECK(checkpoint.config().at("model_type") == "test");
+  CHECK(checkpoint->config().at("model_type") == "test");
 }
 
 TEST_CASE("the index's total_size is the sum of tensor bytes and weight_map names each shard") {
@@ -112,7 +116,7 @@ TEST_CASE("the index's total_size is the sum of tensor bytes and weight_map name
     const auto shard = weight_map.at(source.name).get<std::string>();
     CHECK(SafetensorsFile::open(out / shard)->find(source.name) != nullptr);
   }
-  check_same_tensors(Checkpoint::open(out), tensors);
+  check_same_tensors(*SafetensorsCheckpoint::open(out), tensors);
 }
 
 TEST_CASE("a tensor larger than the shard limit gets a shard of its own") {
@@ -123,9 +127,9 @@ TEST_CASE("a tensor larger than the shard limit gets a shard of its own") {
   tensors.push_back(layers(3)[2]);
   const auto written = write_checkpoint(out, tensors, 100);
   CHECK(written.size() == 4);  // three shards and the index
-  const auto checkpoint = Checkpoint::open(out);
-  CHECK(checkpoint.file_of("big").tensors().size() == 1);
-  check_same_tensors(checkpoint, tensors);
+  const auto checkpoint = SafetensorsCheckpoint::open(out);
+  CHECK(checkpoint->file_of("big").tensors().size() == 1);
+  check_same_tensors(*checkpoint, tensors);
 }
 
 TEST_CASE("a checkpoint that fits the limit is one model.safetensors without an index") {
@@ -141,26 +145,106 @@ TEST_CASE("a checkpoint that fits the limit is one model.safetensors without an 
   SUBCASE("no tensors at all") {
     CHECK(write_checkpoint(dir / "single", {}, 100) == std::vector<std::string>{kSingleFileName});
   }
-  const auto checkpoint = Checkpoint::open(dir / "single");
-  CHECK_FALSE(checkpoint.sharded());
-  CHECK(checkpoint.shards().size() == 1);
+  const auto checkpoint = SafetensorsCheckpoint::open(dir / "single");
+  CHECK_FALSE(checkpoint->sharded());
+  CHECK(checkpoint->shards().size() == 1);
   CHECK_FALSE(fs::exists(dir / "single" / kIndexFileName));
-  CHECK(checkpoint.total_tensor_bytes() == checkpoint.tensors().size() * 40);
+  CHECK(checkpoint->total_tensor_bytes() == checkpoint->tensors().size() * 40);
 }
 
 TEST_CASE("a sharded checkpoint copied with copy_of into one file is bit-exact") {
   TempDir dir;
   const auto tensors = layers(6);
   write_checkpoint(dir / "sharded", tensors, 100);
-  const auto sharded = Checkpoint::open(dir / "sharded");
+  const auto sharded = SafetensorsCheckpoint::open(dir / "sharded");
   std::vector<TensorSource> copies;
   for (const auto& source : tensors)
-    copies.push_back(
-        TensorSource::copy_of(sharded.tensor(source.name), &sharded.file_of(source.name).mapped()));
+    copies.push_back(TensorSource::copy_of(*sharded, sharded->tensor(source.name)));
   write_checkpoint(dir / "merged", copies, kDefaultMaxShardBytes);
-  const auto merged = Checkpoint::open(dir / "merged");
-  CHECK_FALSE(merged.sharded());
-  check_same_tensors(merged, tensors);
+  const auto merged = SafetensorsCheckpoint::open(dir / "merged");
+  CHECK_FALSE(merged->sharded());
+  check_same_tensors(*merged, tensors);
+}
+
+TEST_CASE("the TensorStore interface: files, file ranges, inputs and released pages") {
+  TempDir dir;
+  const auto tensors = layers(7);
+  write_checkpoint(dir / "sharded", tensors, 100);
+  const auto checkpoint = SafetensorsCheckpoint::open(dir / "sharded");
+  const TensorStore& store = *checkpoint;
+  CHECK(store.format_name() == "safetensors");
+  CHECK(store.path() == dir / "sharded");
+  CHECK(store.config_path() == dir / "sharded" / kConfigFileName);
+  CHECK(store.input_paths() == std::vector<fs::path>{dir / "sharded"});
+  const auto files = store.tensor_files();
+  REQUIRE(files.size() == 4);
+  for (size_t i = 0; i < files.size(); ++i) {
+    CAPTURE(i);
+    CHECK(files[i].path == checkpoint->shards()[i]->path());
+    CHECK(files[i].bytes == fs::file_size(files[i].path));
+    CHECK(files[i].tensors == (i < 3 ? 2 : 1));
+  }
+  for (const auto& source : tensors) {
+    CAPTURE(source.name);
+    const TensorView& view = store.tensor(source.name);
+    const auto range = store.file_range(view);
+    REQUIRE(range.has_value());
+    CHECK(range->path == checkpoint->file_of(source.name).path());
+    CHECK(range->length == view.bytes.size());
+    const auto file = test::read_file(range->path);
+    REQUIRE(range->offset + range->length <= file.size());
+    CHECK(std::equal(view.bytes.begin(), view.bytes.end(),
+                     file.begin() + static_cast<std::ptrdiff_t>(range->offset)));
+    // Released pages are read back from the page cache (or the disk) unchanged.
+    store.release_pages(view);
+    store.release_pages(view, 1, 2);
+    const auto expected = produced(source);
+    CHECK(std::equal(view.bytes.begin(), view.bytes.end(), expected.begin(), expected.end()));
+  }
+  TensorView stranger = store.tensor("layer.0.weight");
+  stranger.name = "not.in.the.store";
+  CHECK_FALSE(store.file_range(stranger).has_value());
+  store.release_pages(stranger);  // not one of its tensors: nothing to release
+}
+
+TEST_CASE("copy_of a store's tensor carries its file range; copy_of a view does not") {
+  TempDir dir;
+  write_checkpoint(dir / "ckpt", layers(2), kDefaultMaxShardBytes);
+  const auto checkpoint = SafetensorsCheckpoint::open(dir / "ckpt");
+  const TensorView& view = checkpoint->tensor("layer.1.weight");
+  const TensorSource ranged = TensorSource::copy_of(*checkpoint, view, "renamed");
+  CHECK(ranged.name == "renamed");
+  REQUIRE(ranged.file_range.has_value());
+  CHECK(ranged.file_range->path == dir / "ckpt" / kSingleFileName);
+  CHECK(ranged.file_range->length == 40);
+  CHECK(produced(ranged) == std::vector<std::byte>(view.bytes.begin(), view.bytes.end()));
+  const TensorSource plain = TensorSource::copy_of(view);
+  CHECK(plain.name == "layer.1.weight");
+  CHECK_FALSE(plain.file_range.has_value());
+  CHECK(produced(plain) == produced(ranged));
+}
+
+TEST_CASE("SafetensorsWriter writes the tensors, then config.json, as write_checkpoint_tensors") {
+  TempDir dir;
+  const auto tensors = layers(7);
+  const nlohmann::json config = {{"model_type", "test"}, {"hidden_size", 4}};
+  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
+    CAPTURE(static_cast<int>(copy));
+    const auto out = dir / fmt::format("out{}", static_cast<int>(copy));
+    fs::create_directory(out);
+    const SafetensorsWriter writer;
+    CHECK(writer.format_name() == "safetensors");
+    const auto written =
+        writer.write(out, config, tensors, {{"k", "v"}}, {.max_shard_bytes = 100, .copy = copy});
+    REQUIRE(written.size() == 6);  // four shards, the index, config.json
+    CHECK(written[4] == out / kIndexFileName);
+    CHECK(written[5] == out / kConfigFileName);
+    CHECK(test::read_text(out / kConfigFileName) == config.dump(2) + "\n");
+    const auto checkpoint = SafetensorsCheckpoint::open(out);
+    CHECK(checkpoint->config() == config);
+    CHECK(checkpoint->shards().size() == 4);
+    check_same_tensors(*checkpoint, tensors);
+  }
 }
 
 TEST_CASE("write_checkpoint_tensors refuses the same name twice, even in different shards") {
@@ -176,12 +260,12 @@ TEST_CASE("write_checkpoint_tensors refuses the same name twice, even in differe
 TEST_CASE("looking up a tensor a checkpoint lacks is a ModelError naming it and the directory") {
   TempDir dir;
   write_checkpoint(dir / "ckpt", layers(2), kDefaultMaxShardBytes);
-  const auto checkpoint = Checkpoint::open(dir / "ckpt");
-  CHECK(checkpoint.find("layer.1.weight") != nullptr);
-  CHECK(checkpoint.find("absent") == nullptr);
-  check_mentions(thrown_message<ModelError>([&] { (void)checkpoint.tensor("absent"); }),
+  const auto checkpoint = SafetensorsCheckpoint::open(dir / "ckpt");
+  CHECK(checkpoint->find("layer.1.weight") != nullptr);
+  CHECK(checkpoint->find("absent") == nullptr);
+  check_mentions(thrown_message<ModelError>([&] { (void)checkpoint->tensor("absent"); }),
                  {"'absent'", (dir / "ckpt").string()});
-  check_mentions(thrown_message<ModelError>([&] { (void)checkpoint.file_of("absent"); }),
+  check_mentions(thrown_message<ModelError>([&] { (void)checkpoint->file_of("absent"); }),
                  {"'absent'"});
 }
 
@@ -213,6 +297,18 @@ TEST_CASE("byte sizes parse with decimal and binary units, as Hugging Face write
   CHECK(format_byte_size(999) == "999 B");
   CHECK(format_byte_size(1500) == "1.50 kB");
   CHECK(format_byte_size(5'000'000'000) == "5.00 GB");
+}
+
+TEST_CASE("byte_size_flag writes a size in the largest unit that divides it, as flags take it") {
+  CHECK(byte_size_flag(kDefaultMaxShardBytes) == "5GB");
+  CHECK(byte_size_flag(500'000'000) == "500MB");
+  CHECK(byte_size_flag(1500) == "1500B");
+  CHECK(byte_size_flag(2'000) == "2KB");
+  CHECK(byte_size_flag(3'000'000'000'000) == "3TB");
+  CHECK(byte_size_flag(1) == "1B");
+  for (const uint64_t bytes : {uint64_t{1}, uint64_t{999}, uint64_t{1'000}, uint64_t{123'000'000},
+                               kDefaultMaxShardBytes, uint64_t{1} << 40})
+    CHECK(parse_byte_size(byte_size_flag(bytes)) == bytes);
 }
 
 }  // namespace

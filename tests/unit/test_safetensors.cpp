@@ -1,17 +1,13 @@
 // Reading and writing single safetensors files: bit-exact round trips for every dtype (sub-byte,
 // 0-dim and zero-size tensors included), the canonical header, zero-copy views, streaming
-// producers, byte-for-byte copies (file ranges copied by several threads, and the fallbacks when
-// the kernel will not copy) and atomic, non-clobbering output.
+// producers, byte-for-byte copies (file ranges copied by the range-copy engine give the streamed
+// writer's bytes, sharded or not) and atomic, non-clobbering output. The engine's own modes,
+// fallbacks and errors are test_range_copy.cpp's.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 #include <map>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,8 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "format/safetensors.h"
-#include "format/safetensors_writer.h"
+#include "file_ranges.h"
+#include "format/safetensors/file.h"
+#include "format/safetensors/writer.h"
 #include "test_util.h"
 
 namespace moeslice {
@@ -30,6 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::check_mentions;
 using test::counting_bytes;
+using test::many_ranges;
 using test::read_file;
 using test::TempDir;
 using test::thrown_message;
@@ -107,7 +105,7 @@ TEST_CASE("read -> write -> read reproduces the file byte for byte") {
   // Copy in the order the first file was written in (its data-buffer order).
   std::vector<TensorSource> copies;
   for (const auto& source : tensors_of_every_dtype())
-    copies.push_back(TensorSource::copy_of(*file->find(source.name), &file->mapped()));
+    copies.push_back(TensorSource::copy_of(*file->find(source.name)));
   const auto second = dir / "second.safetensors";
   write_safetensors(second, copies, file->metadata(), false);
   CHECK(read_file(first) == read_file(second));
@@ -271,8 +269,8 @@ TEST_CASE("copy_of copies a tensor byte for byte, under a new name if asked") {
   const TensorView& view = *source->find("F8_E4M3.matrix");
   const auto copied = dir / "copied.safetensors";
   write_safetensors(copied,
-                    {{TensorSource::copy_of(view, &source->mapped(), "renamed"),
-                      TensorSource::copy_of(*source->find("I64.scalar"), nullptr)}},
+                    {{TensorSource::copy_of(view, "renamed"),
+                      TensorSource::copy_of(*source->find("I64.scalar"))}},
                     {}, false);
   const auto file = SafetensorsFile::open(copied);
   REQUIRE(file->find("renamed") != nullptr);
@@ -298,66 +296,6 @@ TEST_CASE("the writer refuses a tensor name given twice or named __metadata__") 
   check_mentions(thrown_message<InputError>([&] { write_safetensors(path, reserved, {}, false); }),
                  {"'__metadata__'"});
   CHECK(fs::is_empty(dir.path()));
-}
-
-// A U8 tensor that is bytes [offset, offset + length) of `file` (whose contents are `contents`):
-// a file range for the writer to copy, and the same bytes from produce().
-TensorSource range_of(std::string name, const fs::path& file, std::span<const std::byte> contents,
-                      uint64_t offset, uint64_t length) {
-  const auto bytes = contents.subspan(offset, length);
-  TensorSource source = TensorSource::from_bytes(
-      std::move(name), DType::U8, {static_cast<int64_t>(length)}, {bytes.begin(), bytes.end()});
-  source.file_range = FileRange{file, offset, length};
-  return source;
-}
-
-// Three source files in `dir` and ~300 tensors drawn from them: ranges of every small size (empty
-// ones too) at every alignment, runs of neighbours in a file (copied as one), a run longer than
-// the writer's copy pieces, and produce()-only tensors in between.
-std::vector<TensorSource> many_ranges(const TempDir& dir) {
-  std::mt19937 random(7);
-  std::vector<fs::path> files;
-  std::vector<std::vector<std::byte>> contents;
-  for (size_t f = 0; f < 3; ++f) {
-    std::vector<std::byte> bytes(f == 0 ? (20u << 20) + 5 : (1u << 20) + 12345 * f);
-    for (auto& byte : bytes) byte = static_cast<std::byte>(random());
-    files.push_back(dir / fmt::format("source{}.bin", f));
-    test::write_file(files.back(), bytes);
-    contents.push_back(std::move(bytes));
-  }
-  std::vector<TensorSource> tensors;
-  size_t previous_file = 0;
-  uint64_t previous_end = 0;
-  for (size_t i = 0; i < 300; ++i) {
-    const std::string name = fmt::format("t{}", i);
-    if (i == 150) {  // 17 MB in three neighbouring tensors, from an unaligned offset
-      uint64_t offset = 12345;
-      for (const uint64_t length : {(5u << 20) + 3, (7u << 20) + 1, (5u << 20) + 77}) {
-        tensors.push_back(
-            range_of(fmt::format("{}.{}", name, length), files[0], contents[0], offset, length));
-        offset += length;
-      }
-      previous_file = 0;
-      previous_end = offset;
-      continue;
-    }
-    if (random() % 5 == 0) {
-      tensors.push_back(
-          TensorSource::from_bytes(name, DType::U8, {static_cast<int64_t>(i * 37 % 9001)},
-                                   counting_bytes(i * 37 % 9001, static_cast<unsigned>(i))));
-      continue;
-    }
-    const size_t f = random() % 2 == 0 ? previous_file : random() % 3;
-    const uint64_t sizes[] = {0, 1, 7, 4095, 4096, 4097, 8192, random() % 40000};
-    const uint64_t length = sizes[random() % std::size(sizes)];
-    const uint64_t size = contents[f].size();
-    const bool follow = f == previous_file && random() % 2 == 0 && previous_end + length <= size;
-    const uint64_t offset = follow ? previous_end : random() % (size - length);
-    tensors.push_back(range_of(name, files[f], contents[f], offset, length));
-    previous_file = f;
-    previous_end = offset + length;
-  }
-  return tensors;
 }
 
 TEST_CASE("file ranges copied by several threads give the bytes the streamed writer gives") {
@@ -395,73 +333,6 @@ TEST_CASE("every shard of a checkpoint of file ranges equals its streamed file")
       CHECK(read_file(out / name) == read_file(dir / "expected.safetensors"));
     }
   }
-}
-
-TEST_CASE("ranges the kernel will not copy are streamed through produce()") {
-  // /proc files refuse O_DIRECT, and copy_file_range across file systems (as recent kernels do);
-  // their tensors then come from produce(), between ranges that were copied.
-  const fs::path proc = "/proc/version";
-  TempDir dir;
-  const int in = ::open(proc.c_str(), O_RDONLY | O_DIRECT);
-  if (in >= 0) ::close(in);
-  bool refused = in < 0;
-  {
-    const int from = ::open(proc.c_str(), O_RDONLY);
-    const int to = ::open((dir / "probe").c_str(), O_WRONLY | O_CREAT, 0644);
-    loff_t offset = 0;
-    refused = refused && from >= 0 && to >= 0 &&
-              ::copy_file_range(from, &offset, to, nullptr, 8, 0) < 0 &&
-              (errno == EXDEV || errno == EINVAL);
-    if (from >= 0) ::close(from);
-    if (to >= 0) ::close(to);
-  }
-  if (!refused) {
-    MESSAGE("the kernel copies from /proc here; skipped");
-    return;
-  }
-  const auto version = read_file(proc);
-  REQUIRE(version.size() >= 8);
-  auto tensors = many_ranges(dir);
-  for (const size_t at : {size_t{0}, size_t{100}, tensors.size()})
-    tensors.insert(tensors.begin() + static_cast<std::ptrdiff_t>(at),
-                   range_of(fmt::format("proc.{}", at), proc, version, 1, version.size() - 1));
-  write_safetensors(dir / "streamed.safetensors", tensors, {}, false);
-  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
-    CAPTURE(static_cast<int>(copy));
-    write_safetensors_file(dir / "copied.safetensors", tensors, {}, copy);
-    CHECK(read_file(dir / "copied.safetensors") == read_file(dir / "streamed.safetensors"));
-  }
-}
-
-TEST_CASE("a range the source cannot supply is an IoError naming the source") {
-  TempDir dir;
-  const auto source = dir / "short.bin";
-  const auto contents = counting_bytes(10000);
-  test::write_file(source, contents);
-  std::vector<TensorSource> tensors = {range_of("ok", source, contents, 0, 10000),
-                                       range_of("past_the_end", source, contents, 5000, 5000)};
-  tensors[1].file_range->offset = 9000;  // 4000 bytes past the end of the file
-  for (const RangeCopy copy : {RangeCopy::kCached, RangeCopy::kDirect}) {
-    CAPTURE(static_cast<int>(copy));
-    auto write = [&] { write_safetensors_file(dir / "out.safetensors", tensors, {}, copy); };
-    check_mentions(thrown_message<IoError>(write), {source.string(), "ended early"});
-    const FileRange past_the_end = *tensors[1].file_range;
-    tensors[1].file_range->path = dir / "missing.bin";
-    check_mentions(thrown_message<IoError>(write), {(dir / "missing.bin").string(), "cannot open"});
-    tensors[1].file_range = past_the_end;
-  }
-}
-
-TEST_CASE("a disk that refuses the bytes is an IoError naming the file") {
-  const fs::path full = "/dev/full";  // every write fails with ENOSPC
-  if (!fs::exists(full)) {
-    MESSAGE("no /dev/full here; skipped");
-    return;
-  }
-  const std::vector<TensorSource> tensors = {
-      TensorSource::from_bytes("t", DType::U8, {1 << 21}, counting_bytes(1 << 21))};
-  check_mentions(thrown_message<IoError>([&] { write_safetensors_file(full, tensors, {}); }),
-                 {"/dev/full", "No space left"});
 }
 
 TEST_CASE("a tensor whose size overflows cannot be written") {

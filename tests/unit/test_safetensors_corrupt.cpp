@@ -13,8 +13,8 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
-#include "format/checkpoint.h"
-#include "format/safetensors.h"
+#include "format/safetensors/checkpoint.h"
+#include "format/safetensors/file.h"
 #include "test_util.h"
 
 namespace moeslice {
@@ -535,17 +535,17 @@ struct ShardedDir {
 
 TEST_CASE("the valid sharded directory used by this matrix opens") {
   ShardedDir sharded;
-  const auto checkpoint = Checkpoint::open(sharded.dir.path());
-  CHECK(checkpoint.sharded());
-  CHECK(checkpoint.tensors().size() == 3);
-  CHECK(checkpoint.file_of("c").path().filename() == "s2.safetensors");
+  const auto checkpoint = SafetensorsCheckpoint::open(sharded.dir.path());
+  CHECK(checkpoint->sharded());
+  CHECK(checkpoint->tensors().size() == 3);
+  CHECK(checkpoint->file_of("c").path().filename() == "s2.safetensors");
 }
 
 TEST_CASE("a shard named in the index that does not exist is refused") {
   ShardedDir sharded;
   fs::remove(sharded.dir / "s2.safetensors");
   const auto message =
-      thrown_message<InputError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<InputError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.index().string(), "s2.safetensors", "'c'", "missing"});
 }
 
@@ -554,7 +554,7 @@ TEST_CASE("a tensor listed in the index but absent from its shard is refused") {
   sharded.write_index(
       R"({"a":"s1.safetensors","b":"s1.safetensors","c":"s2.safetensors","d":"s2.safetensors"})");
   const auto message =
-      thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.index().string(), "'d'", "s2.safetensors", "does not hold"});
 }
 
@@ -562,7 +562,7 @@ TEST_CASE("a tensor held by a shard but missing from the index is refused") {
   ShardedDir sharded;
   sharded.write_index(R"({"a":"s1.safetensors","c":"s2.safetensors"})");
   const auto message =
-      thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.index().string(), "s1.safetensors", "'b'", "does not list"});
 }
 
@@ -570,7 +570,7 @@ TEST_CASE("the same tensor in two shards is refused") {
   ShardedDir sharded;
   write_file(sharded.dir / "s2.safetensors", shard_image({"b", "c"}));
   const auto message =
-      thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.index().string(), "'b'", "s1.safetensors", "s2.safetensors"});
 }
 
@@ -578,7 +578,7 @@ TEST_CASE("an index that is not JSON is refused") {
   ShardedDir sharded;
   write_file(sharded.index(), R"({"weight_map": {"a": "s1.safetensors",)");
   const auto message =
-      thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.index().string(), "not valid JSON"});
 }
 
@@ -588,7 +588,7 @@ TEST_CASE("an index without a weight_map object is refused") {
     ShardedDir sharded;
     write_file(sharded.index(), index);
     const auto message =
-        thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+        thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
     check_mentions(message, {sharded.index().string(), "'weight_map' object"});
   }
 }
@@ -597,7 +597,7 @@ TEST_CASE("a weight_map entry that is not a string is refused") {
   ShardedDir sharded;
   sharded.write_index(R"({"a":1})");
   const auto message =
-      thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.index().string(), "'a'", "must be a file name"});
 }
 
@@ -608,7 +608,7 @@ TEST_CASE("a weight_map file name that leaves the directory is refused") {
     ShardedDir sharded;
     sharded.write_index(fmt::format(R"({{"a":"{}"}})", shard));
     const auto message =
-        thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+        thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
     check_mentions(message,
                    {sharded.index().string(), "'a'", "expected a file name inside the directory"});
   }
@@ -620,7 +620,7 @@ TEST_CASE("a corrupt shard is refused naming the shard") {
   image.pop_back();
   write_file(sharded.dir / "s2.safetensors", image);
   const auto message =
-      thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {(sharded.dir / "s2.safetensors").string()});
 }
 
@@ -630,19 +630,19 @@ TEST_CASE("a missing config.json is an InputError, a malformed one a FormatError
   SUBCASE("missing") {
     fs::remove(config);
     const auto message =
-        thrown_message<InputError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+        thrown_message<InputError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
     check_mentions(message, {config.string(), "does not exist"});
   }
   SUBCASE("not JSON") {
     write_file(config, "{\"model_type\": ");
     const auto message =
-        thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+        thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
     check_mentions(message, {config.string(), "not valid JSON"});
   }
   SUBCASE("JSON but not an object") {
     write_file(config, "[1, 2]");
     const auto message =
-        thrown_message<FormatError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+        thrown_message<FormatError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
     check_mentions(message, {config.string(), "expected a JSON object, found array"});
   }
 }
@@ -651,11 +651,11 @@ TEST_CASE("a directory with neither model.safetensors nor an index is refused") 
   ShardedDir sharded;
   fs::remove(sharded.index());
   const auto message =
-      thrown_message<InputError>([&] { (void)Checkpoint::open(sharded.dir.path()); });
+      thrown_message<InputError>([&] { (void)SafetensorsCheckpoint::open(sharded.dir.path()); });
   check_mentions(message, {sharded.dir.path().string(), kSingleFileName, kIndexFileName});
-  check_mentions(
-      thrown_message<InputError>([&] { (void)Checkpoint::open(sharded.dir / "no-such-dir"); }),
-      {"no-such-dir", "does not exist"});
+  check_mentions(thrown_message<InputError>(
+                     [&] { (void)SafetensorsCheckpoint::open(sharded.dir / "no-such-dir"); }),
+                 {"no-such-dir", "does not exist"});
 }
 
 }  // namespace

@@ -7,7 +7,8 @@
 #include <filesystem>
 
 #include "common/error.h"
-#include "format/safetensors_writer.h"
+#include "format/safetensors/checkpoint.h"
+#include "format/safetensors/writer.h"
 #include "model/random_checkpoint.h"
 #include "slice/slicer.h"
 #include "test_util.h"
@@ -61,11 +62,11 @@ TEST_CASE("a slice renumbers every tensor an expert owns, FP8 scales the profile
   write_random_checkpoint(random_options, dir / "plain");
   {
     // The same checkpoint with a distinct one-value scale beside every expert weight.
-    const Checkpoint plain = Checkpoint::open(dir / "plain");
+    const auto plain = SafetensorsCheckpoint::open(dir / "plain");
     std::vector<TensorSource> tensors;
     float scale = 0;
-    for (const auto& [name, view] : plain.tensors()) {
-      tensors.push_back(TensorSource::copy_of(*view, nullptr));
+    for (const auto& [name, view] : plain->tensors()) {
+      tensors.push_back(TensorSource::copy_of(*view));
       if (name.find(".experts.") != std::string::npos && name.ends_with(".weight"))
         tensors.push_back(
             TensorSource::from_floats(name + "_scale_inv", DType::F32, {1}, {++scale}));
@@ -80,18 +81,18 @@ TEST_CASE("a slice renumbers every tensor an expert owns, FP8 scales the profile
   slice_checkpoint(full, plan, nlohmann::json::object(), dir / "sliced", SliceOptions{});
   const Model sliced = open_model(dir / "sliced");
   int scales = 0;
-  for (const auto& [name, view] : sliced.checkpoint.tensors()) {
+  for (const auto& [name, view] : sliced.checkpoint->tensors()) {
     const auto owner = sliced.spec.expert_tensor(name);
     if (!owner || name.find("_scale_inv") == std::string::npos) continue;
     ++scales;
     const int32_t original = (*plan.kept_in(owner->layer))[static_cast<size_t>(owner->expert)];
     const TensorView& source =
-        full.checkpoint.tensor(full.spec.expert_tensor_name(*owner, original));
+        full.checkpoint->tensor(full.spec.expert_tensor_name(*owner, original));
     CAPTURE(name);
     CHECK(std::equal(view->bytes.begin(), view->bytes.end(), source.bytes.begin(),
                      source.bytes.end()));
   }
   CHECK(scales == 2 * 4 * 3);  // two MoE layers, four kept experts, three weights each
-  CHECK(sliced.checkpoint.tensors().size() ==
-        full.checkpoint.tensors().size() - 2 * 4 * 3 * 2);  // dropped: weights and scales
+  CHECK(sliced.checkpoint->tensors().size() ==
+        full.checkpoint->tensors().size() - 2 * 4 * 3 * 2);  // dropped: weights and scales
 }

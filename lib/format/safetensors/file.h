@@ -12,29 +12,15 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <span>
 #include <string>
 #include <vector>
 
-#include "common/dtype.h"
 #include "common/mapped_file.h"
+#include "format/tensor_view.h"
 
 namespace moeslice {
 
 inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
-
-// A tensor inside a mapped file: dtype, shape and its bytes. No data is copied.
-struct TensorView {
-  std::string name;
-  DType dtype = DType::F32;
-  std::vector<int64_t> shape;
-  std::span<const std::byte> bytes;
-
-  int64_t numel() const;
-  int64_t dim(size_t axis) const { return shape.at(axis); }
-  // "[64, 2048]"
-  std::string shape_string() const;
-};
 
 class SafetensorsFile {
  public:
@@ -59,12 +45,5 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
   std::map<std::string, TensorView> tensors_;
 };
-
-// "[64, 2048]" for any shape vector.
-std::string format_shape(std::span<const int64_t> shape);
-
-// Byte size of a tensor of `shape` and `dtype`; nullopt on overflow or when the bit count is not a
-// whole number of bytes.
-std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape);
 
 }  // namespace moeslice

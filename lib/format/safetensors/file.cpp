@@ -1,5 +1,5 @@
 // SafetensorsFile: header parsing and validation.
-#include "format/safetensors.h"
+#include "format/safetensors/file.h"
 
 #include <algorithm>
 #include <cstring>
@@ -82,44 +82,6 @@ std::optional<uint64_t> as_unsigned(const json& value) {
 }
 
 }  // namespace
-
-int64_t TensorView::numel() const {
-  int64_t count = 1;
-  for (int64_t extent : shape) count *= extent;
-  return count;
-}
-
-std::string TensorView::shape_string() const { return format_shape(shape); }
-
-std::string format_shape(std::span<const int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
-namespace {
-
-// Element count x bits per element, multiplied left to right as the reference does; nullopt on
-// overflow or a negative extent.
-std::optional<uint64_t> tensor_bit_count(DType dtype, std::span<const int64_t> shape) {
-  uint64_t count = 1;
-  for (int64_t extent : shape) {
-    if (extent < 0) return std::nullopt;
-    if (__builtin_mul_overflow(count, static_cast<uint64_t>(extent), &count)) return std::nullopt;
-  }
-  uint64_t bits = 0;
-  if (__builtin_mul_overflow(count, static_cast<uint64_t>(dtype_bits(dtype)), &bits))
-    return std::nullopt;
-  return bits;
-}
-
-}  // namespace
-
-std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape) {
-  const auto bits = tensor_bit_count(dtype, shape);
-  if (!bits || *bits % 8 != 0) return std::nullopt;
-  return *bits / 8;
-}
 
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   std::shared_ptr<SafetensorsFile> file(new SafetensorsFile(MappedFile(path)));

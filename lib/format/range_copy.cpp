@@ -1,11 +1,11 @@
-// Canonical safetensors writing, sharding and the shard index.
+// The range-copy engine: a file written at explicit offsets, with file ranges copied by threads.
 //
-// A file is written with its layout fixed up front: the header gives every tensor its offset, so
-// the bytes need not be written front to back. Tensors that are ranges of existing files (an
-// expert kept by a slice) are copied in pieces of at most kPieceBytes of the output, by copier
-// threads that each take the next piece not yet taken. Meanwhile the calling thread writes the
-// header and the tensors only produce() can give (cut tensors). The output is preallocated
-// (fallocate), so that pieces landing out of order still make a contiguous file.
+// A file is written with its layout fixed up front, so the bytes need not be written front to
+// back. Tensors that are ranges of existing files (an expert kept by a slice) are copied in pieces
+// of at most kPieceBytes of the output, by copier threads that each take the next piece not yet
+// taken. Meanwhile the calling thread writes the literal bytes (a header) and the tensors only
+// produce() can give (cut tensors). The output is preallocated (fallocate), so that pieces landing
+// out of order still make a contiguous file.
 //
 // RangeCopy::kDirect copies a piece with O_DIRECT reads and writes through an aligned buffer, on
 // kDirectCopyThreads threads (the partial blocks at the two ends of a run go through the page
@@ -18,7 +18,7 @@
 // the pages of the next kReadAheadPieces pieces before copying one, so the disk reads ahead of
 // it. Where the kernel refuses copy_file_range too (across file systems on some kernels), the
 // tensors are streamed through produce() once the threads are done.
-#include "format/safetensors_writer.h"
+#include "format/range_copy.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -26,30 +26,24 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 #include <thread>
 
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
-#include "common/atomic_output.h"
 #include "common/error.h"
 
 namespace moeslice {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace {
 
-constexpr size_t kCopyChunkBytes = 64u << 20;  // produce() chunks of a mapped tensor
 constexpr unsigned kDirectCopyThreads = 4;
 constexpr uint64_t kPieceBytes = 8u << 20;
 constexpr size_t kReadAheadPieces = 8;
@@ -337,138 +331,40 @@ class ParallelCopy {
   std::vector<std::jthread> threads_;  // last: joined before the members above go
 };
 
-// A repeated name would silently collapse two tensors into one header entry (leaving a gap in the
-// data buffer), and a tensor named __metadata__ would replace the metadata.
-void check_unique_names(std::span<const TensorSource> tensors) {
-  std::set<std::string_view> names;
-  for (const auto& tensor : tensors) {
-    if (tensor.name == "__metadata__")
-      throw InputError("a tensor cannot be named '__metadata__' in a safetensors file");
-    if (!names.insert(tensor.name).second)
-      throw InputError(
-          fmt::format("tensor '{}' appears twice among the tensors to write", tensor.name));
-  }
-}
-
-std::string build_header(std::span<const TensorSource> tensors, const Metadata& metadata) {
-  check_unique_names(tensors);
-  json header = json::object();
-  json meta = json::object();
-  meta["format"] = "pt";
-  for (const auto& [key, value] : metadata) meta[key] = value;
-  header["__metadata__"] = meta;
-  uint64_t offset = 0;
-  for (const auto& tensor : tensors) {
-    const uint64_t size = tensor.byte_size();
-    header[tensor.name] = {{"dtype", std::string(dtype_name(tensor.dtype))},
-                           {"shape", tensor.shape},
-                           {"data_offsets", {offset, offset + size}}};
-    offset += size;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  return text;
-}
-
 }  // namespace
 
-uint64_t TensorSource::byte_size() const {
-  const auto size = tensor_byte_size(dtype, shape);
-  if (!size)
-    throw InputError(fmt::format("tensor '{}': shape {} of {} is too large", name,
-                                 format_shape(shape), dtype_name(dtype)));
-  return *size;
-}
-
-TensorSource TensorSource::copy_of(const TensorView& view, const MappedFile* mapping,
-                                   std::string new_name) {
-  TensorSource source;
-  source.name = new_name.empty() ? view.name : std::move(new_name);
-  source.dtype = view.dtype;
-  source.shape = view.shape;
-  const auto bytes = view.bytes;
-  if (mapping != nullptr)
-    source.file_range =
-        FileRange{mapping->path(), static_cast<uint64_t>(bytes.data() - mapping->bytes().data()),
-                  bytes.size()};
-  source.produce = [bytes, mapping](const ByteSink& sink) {
-    for (size_t done = 0; done < bytes.size(); done += kCopyChunkBytes) {
-      const size_t length = std::min(kCopyChunkBytes, bytes.size() - done);
-      sink(bytes.subspan(done, length));
-      if (mapping != nullptr)
-        mapping->dont_need(static_cast<size_t>(bytes.data() + done - mapping->bytes().data()),
-                           length);
-    }
-  };
-  return source;
-}
-
-TensorSource TensorSource::from_bytes(std::string name, DType dtype, std::vector<int64_t> shape,
-                                      std::vector<std::byte> bytes) {
-  TensorSource source{std::move(name), dtype, std::move(shape), {}, std::nullopt};
-  auto shared = std::make_shared<std::vector<std::byte>>(std::move(bytes));
-  source.produce = [shared](const ByteSink& sink) { sink(*shared); };
-  return source;
-}
-
-TensorSource TensorSource::from_floats(std::string name, DType dtype, std::vector<int64_t> shape,
-                                       std::vector<float> values) {
-  std::vector<std::byte> bytes(values.size() * dtype_bits(dtype) / 8);
-  convert_from_f32(dtype, values.data(), bytes.data(), values.size());
-  return from_bytes(std::move(name), dtype, std::move(shape), std::move(bytes));
-}
-
-// The 8-byte little-endian header length, then the header.
-static std::string file_prefix(const std::string& header) {
-  std::string prefix(8, '\0');
-  for (size_t i = 0; i < 8; ++i) prefix[i] = static_cast<char>(header.size() >> (8 * i) & 0xff);
-  return prefix + header;
-}
-
-// Streams the tensor's bytes into `sink`; throws std::logic_error when the producer emits the
-// wrong byte count (the bytes past the expected count are not passed on).
-static void produce_checked(const TensorSource& tensor, const ByteSink& sink) {
-  const uint64_t expected = tensor.byte_size();
-  uint64_t written = 0;
-  tensor.produce([&](std::span<const std::byte> bytes) {
-    written += bytes.size();
-    if (written <= expected) sink(bytes);
-  });
-  if (written != expected)
-    throw std::logic_error(
-        fmt::format("tensor '{}' produced {} bytes, expected {}", tensor.name, written, expected));
-}
-
-// Streams a whole safetensors file (length, header, data) into `out`, front to back.
-static void stream_safetensors(const ByteSink& out, std::span<const TensorSource> tensors,
-                               const Metadata& metadata) {
-  const std::string prefix = file_prefix(build_header(tensors, metadata));
-  out(std::as_bytes(std::span(prefix.data(), prefix.size())));
-  for (const auto& tensor : tensors) produce_checked(tensor, out);
-}
-
-void write_safetensors_file(const fs::path& path, std::span<const TensorSource> tensors,
-                            const Metadata& metadata, RangeCopy copy_mode) {
-  const std::string prefix = file_prefix(build_header(tensors, metadata));
-  // The layout: tensors that are their file range byte for byte are copied, as one run where
-  // they also follow each other in their source (an expert's projections); the others are
-  // produced. Runs are cut into pieces at multiples of kPieceBytes of the output, so that only a
-  // run's two ends are unaligned.
+void write_file_layout(const FileLayout& layout, RangeCopy copy_mode) {
+  for (const LiteralBytes& literal : layout.literals)
+    if (literal.offset > layout.size || literal.bytes.size() > layout.size - literal.offset)
+      throw std::logic_error(fmt::format("{}: {} bytes at offset {} lie past the file's {} bytes",
+                                         layout.path.string(), literal.bytes.size(), literal.offset,
+                                         layout.size));
+  // Tensors that are their file range byte for byte are copied, as one run where they also follow
+  // each other in their source (an expert's projections); the others are produced. Runs are cut
+  // into pieces at multiples of kPieceBytes of the output, so that only a run's two ends are
+  // unaligned.
   struct Run {
     size_t first = 0, last = 0;  // tensors
     uint64_t out_offset = 0;
     FileRange range;
     size_t pieces_begin = 0, pieces_end = 0;
   };
+  const auto& tensors = layout.tensors;
   std::vector<Run> runs;
-  std::vector<std::pair<size_t, uint64_t>> produced;  // tensor, output offset
-  uint64_t offset = prefix.size();
+  std::vector<size_t> produced;  // tensors
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const uint64_t size = tensors[i].byte_size();
-    const auto& range = tensors[i].file_range;
+    const uint64_t offset = tensors[i].offset;
+    const uint64_t size = tensors[i].tensor->byte_size();
+    if (offset > layout.size || size > layout.size - offset)
+      throw std::logic_error(
+          fmt::format("{}: tensor '{}' ({} bytes at offset {}) lies past the "
+                      "file's {} bytes",
+                      layout.path.string(), tensors[i].tensor->name, size, offset, layout.size));
+    const auto& range = tensors[i].tensor->file_range;
     if (!range || range->length != size) {
-      produced.emplace_back(i, offset);
+      produced.push_back(i);
     } else if (!runs.empty() && runs.back().last + 1 == i &&
+               runs.back().out_offset + runs.back().range.length == offset &&
                runs.back().range.path == range->path &&
                runs.back().range.offset + runs.back().range.length == range->offset) {
       runs.back().last = i;
@@ -476,7 +372,6 @@ void write_safetensors_file(const fs::path& path, std::span<const TensorSource> 
     } else {
       runs.push_back({i, i, offset, *range});
     }
-    offset += size;
   }
   std::vector<CopyPiece> pieces;
   for (Run& run : runs) {
@@ -490,115 +385,28 @@ void write_safetensors_file(const fs::path& path, std::span<const TensorSource> 
     run.pieces_end = pieces.size();
   }
 
-  const OutputFile out(path, copy_mode);
-  ::fallocate(out.fd(), 0, 0, static_cast<off_t>(offset));  // may be refused: only a layout hint
+  const OutputFile out(layout.path, copy_mode);
+  // May be refused: only a layout hint.
+  ::fallocate(out.fd(), 0, 0, static_cast<off_t>(layout.size));
   ParallelCopy copy(out, pieces);
-  out.write_at(0, std::as_bytes(std::span(prefix.data(), prefix.size())));
-  auto write_produced = [&](size_t first, size_t last, uint64_t at) {
-    BufferedWriter writer(out, at);
+  for (const LiteralBytes& literal : layout.literals) out.write_at(literal.offset, literal.bytes);
+  auto write_produced = [&](size_t first, size_t last) {
+    BufferedWriter writer(out, tensors[first].offset);
     for (size_t i = first; i <= last; ++i)
-      produce_checked(tensors[i], [&](std::span<const std::byte> bytes) { writer.write(bytes); });
+      tensors[i].tensor->produce_checked(
+          [&](std::span<const std::byte> bytes) { writer.write(bytes); });
     writer.flush();
   };
-  for (const auto& [index, at] : produced) write_produced(index, index, at);
+  for (const size_t index : produced) write_produced(index, index);
   copy.wait();
   // The runs the kernel would not copy, whole (some of their pieces may have been: the bytes are
   // the same).
   for (const Run& run : runs)
     for (size_t piece = run.pieces_begin; piece < run.pieces_end; ++piece)
       if (!copy.copied(piece)) {
-        write_produced(run.first, run.last, run.out_offset);
+        write_produced(run.first, run.last);
         break;
       }
-}
-
-void write_safetensors(const fs::path& path, std::span<const TensorSource> tensors,
-                       const Metadata& metadata, bool overwrite) {
-  AtomicOutputFile output(path, overwrite);
-  stream_safetensors([&](std::span<const std::byte> bytes) { output.write(bytes); }, tensors,
-                     metadata);
-  output.commit();
-}
-
-std::vector<fs::path> write_checkpoint_tensors(const fs::path& dir,
-                                               std::span<const TensorSource> tensors,
-                                               const Metadata& metadata, uint64_t max_shard_bytes,
-                                               RangeCopy copy) {
-  // Greedy packing in the given order, as transformers does: a new shard starts when the next
-  // tensor would overflow the current one; a tensor larger than the limit gets a shard alone.
-  check_unique_names(tensors);  // across shards too: the index maps each name to one shard
-  std::vector<std::pair<size_t, size_t>> shard_ranges;  // [begin, end) into tensors
-  uint64_t current = 0;
-  uint64_t total = 0;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const uint64_t size = tensors[i].byte_size();
-    total += size;
-    if (shard_ranges.empty() || (current > 0 && current + size > max_shard_bytes)) {
-      shard_ranges.push_back({i, i});
-      current = 0;
-    }
-    shard_ranges.back().second = i + 1;
-    current += size;
-  }
-  std::vector<fs::path> written;
-  if (shard_ranges.size() <= 1) {
-    written.push_back(dir / kSingleFileName);
-    write_safetensors_file(written.back(), tensors, metadata, copy);
-    return written;
-  }
-  json weight_map = json::object();
-  const size_t count = shard_ranges.size();
-  for (size_t s = 0; s < count; ++s) {
-    const std::string name = fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, count);
-    const auto [begin, end] = shard_ranges[s];
-    const auto part = tensors.subspan(begin, end - begin);
-    for (const auto& tensor : part) weight_map[tensor.name] = name;
-    written.push_back(dir / name);
-    write_safetensors_file(written.back(), part, metadata, copy);
-  }
-  const json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
-  written.push_back(dir / kIndexFileName);
-  write_file_atomically(written.back(), index.dump(2) + "\n", /*overwrite=*/false);
-  return written;
-}
-
-uint64_t parse_byte_size(const std::string& text) {
-  size_t digits_end = 0;
-  double number = 0;
-  try {
-    number = std::stod(text, &digits_end);
-  } catch (const std::exception&) {
-    digits_end = 0;
-  }
-  std::string unit = text.substr(digits_end);
-  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  const std::map<std::string, double> units = {{"", 1},
-                                               {"B", 1},
-                                               {"KB", 1e3},
-                                               {"MB", 1e6},
-                                               {"GB", 1e9},
-                                               {"TB", 1e12},
-                                               {"KIB", 1024.0},
-                                               {"MIB", 1048576.0},
-                                               {"GIB", 1073741824.0},
-                                               {"TIB", 1099511627776.0}};
-  const auto it = units.find(unit);
-  // At least one byte, and below 2^64 so that the conversion to an integer is defined.
-  const double bytes = it == units.end() ? 0 : number * it->second;
-  if (digits_end == 0 || it == units.end() || !(bytes >= 1) || !(bytes < 0x1p64))
-    throw InputError(
-        fmt::format("cannot read size '{}': expected a positive number with an "
-                    "optional unit (B, KB, MB, GB, KiB, MiB, GiB), e.g. 5GB",
-                    text));
-  return static_cast<uint64_t>(bytes);
-}
-
-std::string format_byte_size(uint64_t bytes) {
-  const double value = static_cast<double>(bytes);
-  if (value >= 1e9) return fmt::format("{:.2f} GB", value / 1e9);
-  if (value >= 1e6) return fmt::format("{:.2f} MB", value / 1e6);
-  if (value >= 1e3) return fmt::format("{:.2f} kB", value / 1e3);
-  return fmt::format("{} B", bytes);
 }
 
 }  // namespace moeslice

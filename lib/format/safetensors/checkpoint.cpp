@@ -1,42 +1,26 @@
-// Checkpoint: config.json, single or sharded safetensors, and the index cross-check.
-#include "format/checkpoint.h"
-
-#include <fstream>
-#include <set>
-#include <sstream>
+// SafetensorsCheckpoint: config.json, single or sharded safetensors, and the index cross-check.
+#include "format/safetensors/checkpoint.h"
 
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "format/json_file.h"
 
 namespace moeslice {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json read_json_file(const fs::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) {
-    if (!fs::exists(path)) throw InputError(fmt::format("{} does not exist", path.string()));
-    throw InputError(fmt::format("cannot read {}", path.string()));
-  }
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  try {
-    return json::parse(buffer.str());
-  } catch (const json::parse_error& error) {
-    throw FormatError(fmt::format("{}: not valid JSON ({})", path.string(), error.what()));
-  }
-}
-
-Checkpoint Checkpoint::open(const fs::path& dir) {
-  Checkpoint checkpoint;
+std::shared_ptr<const SafetensorsCheckpoint> SafetensorsCheckpoint::open(const fs::path& dir) {
+  std::shared_ptr<SafetensorsCheckpoint> opened(new SafetensorsCheckpoint());
+  SafetensorsCheckpoint& checkpoint = *opened;
   checkpoint.dir_ = dir;
+  checkpoint.config_path_ = dir / kConfigFileName;
   if (!fs::is_directory(dir))
     throw InputError(fmt::format("model directory {} does not exist", dir.string()));
-  checkpoint.config_ = read_json_file(dir / kConfigFileName);
+  checkpoint.config_ = read_json_file(checkpoint.config_path_);
   if (!checkpoint.config_.is_object())
     throw FormatError(fmt::format("{}: expected a JSON object, found {}",
-                                  (dir / kConfigFileName).string(),
+                                  checkpoint.config_path_.string(),
                                   checkpoint.config_.type_name()));
 
   const fs::path index_path = dir / kIndexFileName;
@@ -103,32 +87,42 @@ Checkpoint Checkpoint::open(const fs::path& dir) {
     throw InputError(
         fmt::format("{} holds neither {} nor {}", dir.string(), kSingleFileName, kIndexFileName));
   }
-  return checkpoint;
+  return opened;
 }
 
-const TensorView* Checkpoint::find(const std::string& name) const {
-  auto it = tensors_.find(name);
-  return it == tensors_.end() ? nullptr : it->second;
-}
+std::string_view SafetensorsCheckpoint::format_name() const { return "safetensors"; }
 
-const TensorView& Checkpoint::tensor(const std::string& name) const {
-  const TensorView* view = find(name);
-  if (view == nullptr)
-    throw ModelError(fmt::format("tensor '{}' is missing from {}", name, dir_.string()));
-  return *view;
-}
-
-const SafetensorsFile& Checkpoint::file_of(const std::string& name) const {
+const SafetensorsFile& SafetensorsCheckpoint::file_of(const std::string& name) const {
   auto it = shard_of_.find(name);
   if (it == shard_of_.end())
     throw ModelError(fmt::format("tensor '{}' is missing from {}", name, dir_.string()));
   return *shards_[it->second];
 }
 
-uint64_t Checkpoint::total_tensor_bytes() const {
-  uint64_t total = 0;
-  for (const auto& [name, view] : tensors_) total += view->bytes.size();
-  return total;
+std::vector<TensorFile> SafetensorsCheckpoint::tensor_files() const {
+  std::vector<TensorFile> files;
+  for (const auto& shard : shards_)
+    files.push_back(
+        {shard->path(), shard->mapped().size(), static_cast<int64_t>(shard->tensors().size())});
+  return files;
+}
+
+std::optional<FileRange> SafetensorsCheckpoint::file_range(const TensorView& tensor) const {
+  const auto it = shard_of_.find(tensor.name);
+  if (it == shard_of_.end()) return std::nullopt;
+  const MappedFile& mapped = shards_[it->second]->mapped();
+  return FileRange{mapped.path(),
+                   static_cast<uint64_t>(tensor.bytes.data() - mapped.bytes().data()),
+                   tensor.bytes.size()};
+}
+
+void SafetensorsCheckpoint::release_pages(const TensorView& tensor, uint64_t offset,
+                                          uint64_t length) const {
+  const auto it = shard_of_.find(tensor.name);
+  if (it == shard_of_.end()) return;
+  const MappedFile& mapped = shards_[it->second]->mapped();
+  mapped.dont_need(static_cast<size_t>(tensor.bytes.data() - mapped.bytes().data() + offset),
+                   static_cast<size_t>(length));
 }
 
 }  // namespace moeslice
