@@ -36,6 +36,17 @@ Model random_model(const TempDir& dir, const std::string& family,
   return open_model(dir / family);
 }
 
+const char* const kForwardFamilies[] = {"olmoe",   "flex_olmo", "emo",
+                                        "mixtral", "qwen2_moe", "qwen3_moe"};
+
+// A random model of a family the forward pass runs; the Qwen families get a dense first layer, so
+// both MLP kinds are computed.
+Model family_model(const TempDir& dir, const std::string& family) {
+  nlohmann::json overrides = nlohmann::json::object();
+  if (family == "qwen2_moe" || family == "qwen3_moe") overrides["mlp_only_layers"] = {0};
+  return random_model(dir, family, overrides);
+}
+
 std::vector<int32_t> tokens(size_t n) {
   std::vector<int32_t> out(n);
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>((i * 7 + 3) % 50);
@@ -85,12 +96,9 @@ struct Recorder : ForwardObserver {
 
 TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
   const TempDir dir;
-  for (const std::string family :
-       {"olmoe", "flex_olmo", "emo", "mixtral", "qwen2_moe", "qwen3_moe"}) {
+  for (const std::string family : kForwardFamilies) {
     CAPTURE(family);
-    nlohmann::json overrides = nlohmann::json::object();
-    if (family == "qwen2_moe" || family == "qwen3_moe") overrides["mlp_only_layers"] = {0};
-    const Model model = random_model(dir, family, overrides);
+    const Model model = family_model(dir, family);
     const auto doc = tokens(20);
 
     ForwardPass one(model, options(1));
@@ -140,12 +148,9 @@ TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
 
 TEST_CASE("bf16 compute: every family's logits are BF16 values near fp32, for any thread count") {
   const TempDir dir;
-  for (const std::string family :
-       {"olmoe", "flex_olmo", "emo", "mixtral", "qwen2_moe", "qwen3_moe"}) {
+  for (const std::string family : kForwardFamilies) {
     CAPTURE(family);
-    nlohmann::json overrides = nlohmann::json::object();
-    if (family == "qwen2_moe" || family == "qwen3_moe") overrides["mlp_only_layers"] = {0};
-    const Model model = random_model(dir, family, overrides);
+    const Model model = family_model(dir, family);
     const auto doc = tokens(20);
     ForwardOptions bf16 = options(1);
     bf16.compute = ComputeMode::kBf16;
