@@ -1,6 +1,7 @@
-// Throughput of the forward-pass compute kernels (lib/kernels): fp32 GEMM through
-// matmul_xWt, causal attention, and the batched MoE expert block at OLMoE width. Prints numbers;
-// not a test. Usage: bench_kernels [--quick]
+// Throughput of the forward-pass compute kernels (lib/kernels): the GEMM through matmul_xWt,
+// causal attention, and the batched MoE expert block at OLMoE width, under each precision policy
+// (fp32, and bf16 where this build and CPU run it). Prints numbers; not a test.
+// Usage: bench_kernels [--quick]
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -10,10 +11,14 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "common/error.h"
 #include "kernels/attention.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/linear.h"
 #include "kernels/matrix.h"
 #include "kernels/moe.h"
+#include "kernels/precision.h"
 #include "kernels/routing.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_matrix.h"
@@ -51,8 +56,10 @@ std::vector<std::byte> random_weights(DType dtype, size_t rows, size_t cols, uin
   return bytes;
 }
 
+template <class Math>
 void bench_gemm(bool quick) {
-  std::printf("\n## matmul_xWt (fp32 compute, backend %s)\n", std::string(gemm_backend()).c_str());
+  std::printf("\n## matmul_xWt (%s compute, backends %s / %s)\n", Math::kName,
+              std::string(gemm_backend()).c_str(), bf16_gemm_backend().c_str());
   std::printf("%-28s %-6s %8s %10s\n", "shape [n x in] x [in x out]", "dtype", "threads",
               "GFLOP/s");
   struct Shape {
@@ -68,7 +75,7 @@ void bench_gemm(bool quick) {
       for (size_t threads : {1u, 2u}) {
         ThreadPool pool(threads);
         const double seconds =
-            time_best(quick ? 2 : 5, [&] { matmul_xWt(x.cref(), w, y.ref(), {}, &pool); });
+            time_best(quick ? 2 : 5, [&] { matmul_xWt<Math>(x.cref(), w, y.ref(), {}, &pool); });
         const double flops = 2.0 * static_cast<double>(s.n * s.in * s.out);
         std::printf("[%4zu x %4zu] x [%4zu x %4zu] %-6s %8zu %10.1f\n", s.n, s.in, s.in, s.out,
                     std::string(dtype_name(dtype)).c_str(), threads, flops / seconds / 1e9);
@@ -77,8 +84,9 @@ void bench_gemm(bool quick) {
   }
 }
 
+template <class Math>
 void bench_attention(bool quick) {
-  std::printf("\n## causal_attention (16 heads x 128, kv 16)\n");
+  std::printf("\n## causal_attention (%s compute, 16 heads x 128, kv 16)\n", Math::kName);
   std::printf("%8s %8s %10s %12s\n", "tokens", "threads", "ms", "GFLOP/s");
   const AttentionShape shape{16, 16, 128};
   for (size_t n : {512u, 2048u}) {
@@ -89,7 +97,7 @@ void bench_attention(bool quick) {
     for (size_t threads : {1u, 2u}) {
       ThreadPool pool(threads);
       const double seconds = time_best(quick ? 2 : 5, [&] {
-        causal_attention(q.cref(), k.cref(), v.cref(), shape, out.ref(), &pool);
+        causal_attention<Math>(q.cref(), k.cref(), v.cref(), shape, out.ref(), &pool);
       });
       // Useful work: QK^T and PV over the causal triangle.
       const double flops =
@@ -99,13 +107,14 @@ void bench_attention(bool quick) {
   }
 }
 
+template <class Math>
 void bench_moe(bool quick) {
   const size_t hidden = 2048, width = 1024, experts = 64, k = 8;
   const size_t tokens = quick ? 512 : 2048;
   std::printf(
-      "\n## moe_experts (OLMoE width: H %zu, %zu experts x I %zu, top-%zu, BF16 weights, %zu "
-      "tokens)\n",
-      hidden, experts, width, k, tokens);
+      "\n## moe_experts (%s compute, OLMoE width: H %zu, %zu experts x I %zu, top-%zu, BF16 "
+      "weights, %zu tokens)\n",
+      Math::kName, hidden, experts, width, k, tokens);
   std::vector<std::vector<std::byte>> storage;
   std::vector<ExpertMlp> mlps;
   for (size_t e = 0; e < experts; ++e) {
@@ -129,11 +138,18 @@ void bench_moe(bool quick) {
   for (size_t threads : {1u, 2u}) {
     ThreadPool pool(threads);
     const double seconds = time_best(
-        quick ? 1 : 2, [&] { moe_experts(x.cref(), routing, mlps, y.ref(), norms, &pool); });
+        quick ? 1 : 2, [&] { moe_experts<Math>(x.cref(), routing, mlps, y.ref(), norms, &pool); });
     const double flops = 2.0 * 3.0 * static_cast<double>(tokens * k * hidden * width);
     std::printf("%8zu %10.3f %12.0f %10.1f\n", threads, seconds,
                 static_cast<double>(tokens) / seconds, flops / seconds / 1e9);
   }
+}
+
+template <class Math>
+void bench_all(bool quick) {
+  bench_gemm<Math>(quick);
+  bench_attention<Math>(quick);
+  bench_moe<Math>(quick);
 }
 
 }  // namespace
@@ -141,8 +157,13 @@ void bench_moe(bool quick) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   std::printf("# bench_kernels%s\n", quick ? " (quick)" : "");
-  bench_gemm(quick);
-  bench_attention(quick);
-  bench_moe(quick);
+  bench_all<Fp32Math>(quick);
+  try {
+    Bf16Math::require_available();
+  } catch (const UnsupportedError& e) {
+    std::printf("\n# bf16 skipped: %s\n", e.what());
+    return 0;
+  }
+  bench_all<Bf16Math>(quick);
   return 0;
 }

@@ -1,12 +1,13 @@
 // The attention sublayer of every supported family: q/k/v projections (with biases where the
 // model has them), the family's q/k RMSNorm (whole projected vector: olmoe, flex_olmo; per head:
 // qwen3_moe), olmoe's clip_qkv, rotate-half RoPE, causal GQA attention and the output projection.
+// Written once over a precision policy (kernels/precision.h), instantiated for Fp32Math and
+// Bf16Math.
 #pragma once
 
 #include <cstddef>
 #include <optional>
 
-#include "forward/forward_config.h"
 #include "forward/layer_weights.h"
 #include "kernels/matrix.h"
 #include "kernels/rms_norm.h"
@@ -26,16 +27,17 @@ struct AttentionParams {
   QkNorm qk_norm = QkNorm::kNone;
   float rms_norm_eps = 1e-6f;
   std::optional<float> clip_qkv;
-  // bf16 mode: BF16 GEMMs and rounding; the family's norm order applies to the q/k norms, and
-  // its profile says how RoPE rounds (Llama style casts cos/sin to BF16 before rotating, OLMo2
-  // style rotates in fp32 and rounds once).
-  ComputeMode compute = ComputeMode::kFp32;
+  // Where a bf16 run rounds: the family's norm order applies to the q/k norms, and its profile
+  // says how RoPE rounds (Llama style casts cos/sin to BF16 before rotating, OLMo2 style rotates
+  // in fp32 and rounds once). No difference in fp32.
   kernels::NormWeightOrder norm_order = kernels::NormWeightOrder::kCastThenScale;
   RopeBf16 rope_bf16 = RopeBf16::kCastTables;
 };
 
 // out [n, hidden] = attention(x [n, hidden]) for one sequence whose first token has position 0.
-// `rope` must cover n positions. out must not overlap x.
+// `rope` must cover n positions. out must not overlap x. In bf16, x holds BF16 values and so does
+// out.
+template <class Math>
 void attention_block(const AttentionWeights& weights, const AttentionParams& params,
                      kernels::ConstMatrixRef x, const kernels::RopeTable& rope,
                      kernels::MatrixRef out, kernels::ThreadPool* pool);

@@ -9,13 +9,10 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
-#include "forward/attention_block.h"
-#include "kernels/gemm_bf16.h"
-#include "kernels/moe.h"
+#include "forward/layer_math.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/thread_pool.h"
-#include "kernels/weight_matrix.h"
 
 namespace moeslice {
 namespace {
@@ -24,41 +21,6 @@ kernels::NormWeightOrder norm_order(const FamilyProfile& family) {
   return family.rms_norm_order == RmsNormOrder::kCastThenWeight
              ? kernels::NormWeightOrder::kCastThenScale
              : kernels::NormWeightOrder::kScaleThenCast;
-}
-
-void add_into(kernels::MatrixRef dst, kernels::ConstMatrixRef src) {
-  for (size_t r = 0; r < dst.rows; ++r) {
-    float* d = dst.row(r);
-    const float* s = src.row(r);
-    for (size_t c = 0; c < dst.cols; ++c) d[c] += s[c];
-  }
-}
-
-// bf16 mode residual: the sum of two BF16 tensors, rounded.
-void add_into_bf16(kernels::MatrixRef dst, kernels::ConstMatrixRef src) {
-  for (size_t r = 0; r < dst.rows; ++r) {
-    float* d = dst.row(r);
-    const float* s = src.row(r);
-    for (size_t c = 0; c < dst.cols; ++c) d[c] = kernels::round_bf16(d[c] + s[c]);
-  }
-}
-
-void round_vector_bf16(std::vector<float>& values) {
-  for (float& value : values) value = kernels::round_bf16(value);
-}
-
-// bf16 mode: the reference converts every weight to BF16, the small fp32 copies (norm weights,
-// biases, the shared-expert gate) included; exact for BF16 checkpoints.
-void round_small_weights_bf16(ModelWeights& weights) {
-  round_vector_bf16(weights.final_norm);
-  for (LayerWeights& layer : weights.layers) {
-    round_vector_bf16(layer.attn_norm);
-    round_vector_bf16(layer.ffn_norm);
-    AttentionWeights& a = layer.attention;
-    for (std::vector<float>* v : {&a.q_bias, &a.k_bias, &a.v_bias, &a.o_bias, &a.q_norm, &a.k_norm})
-      round_vector_bf16(*v);
-    if (layer.moe) round_vector_bf16(layer.moe->shared_gate);
-  }
 }
 
 }  // namespace
@@ -94,10 +56,8 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
   max_window_ = std::numeric_limits<size_t>::max();
   if (config_.max_positions) max_window_ = static_cast<size_t>(*config_.max_positions);
   if (options_.max_seq > 0) max_window_ = std::min(max_window_, options_.max_seq);
-  if (options_.compute == ComputeMode::kBf16) {
-    kernels::require_bf16_gemm();
-    round_small_weights_bf16(weights_);
-  }
+  math_ = make_layer_math(options_.compute);
+  math_->prepare(weights_);
   pool_ = std::make_unique<kernels::ThreadPool>(options_.threads);
 }
 
@@ -156,7 +116,7 @@ WindowState ForwardPass::embed(std::span<const int32_t> document, Window window)
     convert_to_f32(embedding.dtype,
                    embedding.bytes.data() + static_cast<size_t>(tokens[t]) * row_bytes,
                    state.hidden.row(t), hidden);
-  if (options_.compute == ComputeMode::kBf16) kernels::round_bf16(state.hidden.ref());
+  math_->round_activations(state.hidden.ref());
   return state;
 }
 
@@ -167,14 +127,8 @@ AttentionParams ForwardPass::attention_params() const {
                          spec_.family->qk_norm,
                          config_.rms_norm_eps,
                          config_.clip_qkv,
-                         options_.compute,
                          norm_order(*spec_.family),
                          spec_.family->rope_bf16};
-}
-
-DType ForwardPass::activation_dtype() const {
-  // Activations are rounded to this after every op (F32: never).
-  return options_.compute == ComputeMode::kBf16 ? DType::BF16 : DType::F32;
 }
 
 bool ForwardPass::post_norm() const { return spec_.family->norm_placement == NormPlacement::kPost; }
@@ -195,39 +149,30 @@ void ForwardPass::run_attention(int64_t l, WindowState& state) {
   sublayer_.resize(h.rows(), h.cols());
   // Pre-norm h += attn(norm(h)); post-norm (FlexOlmo) h += norm(attn(h)).
   if (post_norm()) {
-    attention_block(layer.attention, attention_params(), h.cref(), rope, sublayer_.ref(),
-                    pool_.get());
-    kernels::rms_norm(sublayer_.cref(), layer.attn_norm, eps, sublayer_.ref(), order,
-                      activation_dtype());
+    math_->attention(layer.attention, attention_params(), h.cref(), rope, sublayer_.ref(),
+                     pool_.get());
+    math_->rms_norm(sublayer_.cref(), layer.attn_norm, eps, sublayer_.ref(), order);
   } else {
-    kernels::rms_norm(h.cref(), layer.attn_norm, eps, normed_.ref(), order, activation_dtype());
-    attention_block(layer.attention, attention_params(), normed_.cref(), rope, sublayer_.ref(),
-                    pool_.get());
+    math_->rms_norm(h.cref(), layer.attn_norm, eps, normed_.ref(), order);
+    math_->attention(layer.attention, attention_params(), normed_.cref(), rope, sublayer_.ref(),
+                     pool_.get());
   }
-  add_residual(h.ref(), sublayer_.cref());
-}
-
-void ForwardPass::add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer) const {
-  if (options_.compute == ComputeMode::kBf16)
-    add_into_bf16(h, sublayer);
-  else
-    add_into(h, sublayer);
+  math_->add_residual(h.ref(), sublayer_.cref());
 }
 
 kernels::ConstMatrixRef ForwardPass::mlp_input(int64_t l, const kernels::Matrix& h) {
   normed_.resize(h.rows(), h.cols());
   sublayer_.resize(h.rows(), h.cols());
   if (post_norm()) return h.cref();  // the norm comes after the MLP
-  kernels::rms_norm(h.cref(), weights_.layers[static_cast<size_t>(l)].ffn_norm,
-                    config_.rms_norm_eps, normed_.ref(), norm_order(*spec_.family),
-                    activation_dtype());
+  math_->rms_norm(h.cref(), weights_.layers[static_cast<size_t>(l)].ffn_norm, config_.rms_norm_eps,
+                  normed_.ref(), norm_order(*spec_.family));
   return normed_.cref();
 }
 
 void ForwardPass::route_experts(int64_t l, const WindowState& state, const MoeRouting& routing,
                                 kernels::ConstMatrixRef input, ForwardObserver* observer) {
-  moe_block(*weights_.layers[static_cast<size_t>(l)].moe, routing, input, sublayer_.ref(), record_,
-            pool_.get(), options_.compute);
+  math_->moe(*weights_.layers[static_cast<size_t>(l)].moe, routing, input, sublayer_.ref(), record_,
+             pool_.get());
   if (observer == nullptr) return;
   MoeLayerEvent event;
   event.layer = l;
@@ -249,21 +194,18 @@ void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observ
   const kernels::ConstMatrixRef input = mlp_input(l, h);
   if (layer.moe)
     route_experts(l, state, *routing_[static_cast<size_t>(l)], input, observer);
-  else if (options_.compute == ComputeMode::kBf16)
-    kernels::expert_mlp_bf16(input, *layer.mlp, sublayer_.ref(), pool_.get());
   else
-    kernels::expert_mlp(input, *layer.mlp, sublayer_.ref(), pool_.get());
+    math_->dense_mlp(*layer.mlp, input, sublayer_.ref(), pool_.get());
   if (post_norm())
-    kernels::rms_norm(sublayer_.cref(), layer.ffn_norm, config_.rms_norm_eps, sublayer_.ref(),
-                      norm_order(*spec_.family), activation_dtype());
-  add_residual(h.ref(), sublayer_.cref());
+    math_->rms_norm(sublayer_.cref(), layer.ffn_norm, config_.rms_norm_eps, sublayer_.ref(),
+                    norm_order(*spec_.family));
+  math_->add_residual(h.ref(), sublayer_.cref());
 }
 
 void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserver& observer,
                               bool unrestricted) {
   const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
-  if (!layer.has_experts)
-    throw std::logic_error(fmt::format("observe_moe: layer {} has no experts", l));
+  if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to observe", l));
   std::optional<MoeRouting> full;
   if (unrestricted) full = layer_routing(spec_, layer, nullptr);
   const kernels::ConstMatrixRef input = mlp_input(l, state.hidden);
@@ -281,13 +223,9 @@ void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {
     throw std::logic_error("ForwardPass::finish called with skip_lm_head set");
   const kernels::Matrix& h = state.hidden;
   normed_.resize(h.rows(), h.cols());
-  const DType act = options_.compute == ComputeMode::kBf16 ? DType::BF16 : DType::F32;
-  kernels::rms_norm(h.cref(), weights_.final_norm, config_.rms_norm_eps, normed_.ref(),
-                    norm_order(*spec_.family), act);
-  if (options_.compute == ComputeMode::kBf16)
-    kernels::matmul_xWt_bf16(normed_.cref(), weights_.lm_head, logits, {}, pool_.get());
-  else
-    kernels::matmul_xWt(normed_.cref(), weights_.lm_head, logits, {}, pool_.get());
+  math_->rms_norm(h.cref(), weights_.final_norm, config_.rms_norm_eps, normed_.ref(),
+                  norm_order(*spec_.family));
+  math_->lm_head(normed_.cref(), weights_.lm_head, logits, pool_.get());
 }
 
 void ForwardPass::release_layer(int64_t layer) const {

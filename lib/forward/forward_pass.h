@@ -8,6 +8,7 @@
 // block by block; all maths is fp32. Semantics follow tests/reference/README.md. With
 // ForwardOptions::compute = kBf16, weights and activations are BF16 instead (BF16 weights used in
 // place, others rounded block by block) with fp32 accumulation, as the reference's bfloat16 mode.
+// The mode picks a precision policy once, at construction (forward/layer_math.h).
 //
 // This is the API the profiler and evaluator reuse: an observer sees every MoE layer's routing.
 //
@@ -37,6 +38,7 @@ namespace kernels {
 class RopeTable;
 class ThreadPool;
 }  // namespace kernels
+class LayerMath;
 
 struct ForwardOptions {
   size_t threads = 0;            // 0: every hardware thread
@@ -124,6 +126,7 @@ class ForwardPass {
   // Routes and runs a MoE layer's experts on `state` (after run_attention) as run_mlp would, or
   // with every expert allowed when `unrestricted`, and reports it to `observer`; `state` is not
   // changed. The layer-wise selector measures a layer this way before choosing its experts.
+  // Throws InputError for a layer without experts, as restrict_layer does.
   void observe_moe(int64_t layer, const WindowState& state, ForwardObserver& observer,
                    bool unrestricted);
   // From now on route MoE layer `layer` over `kept` only (ascending ids), as a keep plan would.
@@ -137,9 +140,7 @@ class ForwardPass {
  private:
   void check_ids(std::span<const int32_t> tokens, size_t first_index) const;
   AttentionParams attention_params() const;
-  DType activation_dtype() const;
   bool post_norm() const;
-  void add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer) const;
   // The MLP sublayer's input (normalised into normed_, or h itself when post-norm); also sizes
   // sublayer_ for its output.
   kernels::ConstMatrixRef mlp_input(int64_t layer, const kernels::Matrix& h);
@@ -155,6 +156,7 @@ class ForwardPass {
   std::vector<std::optional<MoeRouting>> routing_;  // per layer
   int64_t last_layer_ = 0;                          // the last layer run
   size_t max_window_ = 0;
+  std::unique_ptr<LayerMath> math_;  // the compute mode's arithmetic, chosen once
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unique_ptr<kernels::RopeTable> rope_;
   kernels::Matrix normed_, sublayer_;  // per-layer scratch, reused

@@ -11,20 +11,19 @@
 #include <vector>
 
 #include "common/error.h"
-#include "kernels/elementwise.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/linear.h"
 #include "kernels/moe.h"
-#include "kernels/weight_matrix.h"
 
 namespace moeslice {
 namespace {
 
-// bf16 mode: BF16 router logits tie exactly far more often than fp32 ones, and on exact ties
-// torch.topk (CPU, PyTorch 1.13) does not take the lower index first: it selects with
-// std::nth_element and sorts the first k - 1 (std::partial_sort when k * 64 <= n), comparing
-// values only. This replays that selection on one token's probabilities [0, n) and, when it
-// picks the same values as the routing kernel (it always does; only tied ids can differ), takes
-// its expert ids. Weights are unchanged: tied entries carry equal values.
+// For a policy with kTorchTopkTies (bf16): BF16 router logits tie exactly far more often than
+// fp32 ones, and on exact ties torch.topk (CPU, PyTorch 1.13) does not take the lower index
+// first: it selects with std::nth_element and sorts the first k - 1 (std::partial_sort when
+// k * 64 <= n), comparing values only. This replays that selection on one token's
+// probabilities [0, n) and, when it picks the same values as the routing kernel (it always does;
+// only tied ids can differ), takes its expert ids. Weights are unchanged: tied entries carry
+// equal values.
 void apply_torch_tie_order(const float* probs, size_t n, int32_t offset,
                            std::span<const uint8_t> keep, int32_t* ids, size_t picked) {
   if (picked == 0) return;
@@ -70,22 +69,6 @@ void apply_torch_tie_order(const MoeRouting& routing, kernels::ConstMatrixRef pr
   }
 }
 
-// bf16 mode, Qwen2-MoE: y = bf16(y + bf16(bf16(sigmoid(bf16(x . gate))) * shared_expert(x))),
-// each tensor op of `out + sigmoid(linear(x, gate)) * shared(x)` rounded as in a bf16 run.
-void add_shared_expert_bf16(const MoeWeights& weights, kernels::ConstMatrixRef x,
-                            kernels::MatrixRef y, kernels::ThreadPool* pool) {
-  using kernels::round_bf16;
-  kernels::Matrix shared(x.rows, x.cols);
-  kernels::expert_mlp_bf16(x, *weights.shared, shared.ref(), pool);
-  for (size_t t = 0; t < x.rows; ++t) {
-    const float logit = round_bf16(kernels::dot(x.row(t), weights.shared_gate.data(), x.cols));
-    const float gate = round_bf16(kernels::sigmoid(logit));
-    float* dst = y.row(t);
-    const float* src = shared.row(t);
-    for (size_t c = 0; c < x.cols; ++c) dst[c] = round_bf16(dst[c] + round_bf16(gate * src[c]));
-  }
-}
-
 }  // namespace
 
 MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
@@ -123,16 +106,12 @@ MoeRouting layer_routing(const ModelSpec& spec, const LayerSpec& layer,
                           static_cast<size_t>(spec.shared_experts), spec.routing.renormalise, kept);
 }
 
+template <class Math>
 void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
-               ComputeMode compute) {
-  const bool bf16 = compute == ComputeMode::kBf16;
+               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool) {
   const size_t n = x.rows;
   record.router_logits = kernels::Matrix(n, routing.experts);
-  if (bf16)
-    kernels::matmul_xWt_bf16(x, weights.router, record.router_logits.ref(), {}, pool);
-  else
-    kernels::matmul_xWt(x, weights.router, record.router_logits.ref(), {}, pool);
+  kernels::matmul_xWt<Math>(x, weights.router, record.router_logits.ref(), {}, pool);
   // The routing kernels turn logits into probabilities in place; the raw logits are kept for
   // the caller (they equal a sliced model's logits on the kept columns).
   record.router_probs = record.router_logits;
@@ -142,26 +121,20 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
   else
     record.routing = kernels::route_softmax_topk(record.router_probs.ref(), routing.slots,
                                                  routing.renormalise, routing.keep);
-  record.slot_norms.assign(n * routing.slots, 0.0f);
-  if (bf16) {
+  if (Math::kTorchTopkTies)
     apply_torch_tie_order(routing, record.router_probs.cref(), record.routing);
-    kernels::moe_experts_bf16(x, record.routing, weights.experts, y, record.slot_norms, pool);
-    if (weights.shared) add_shared_expert_bf16(weights, x, y, pool);
-    return;
-  }
-  kernels::moe_experts(x, record.routing, weights.experts, y, record.slot_norms, pool);
-
-  if (weights.shared) {
-    // Qwen2-MoE: shared_expert(x) * sigmoid(x . shared_expert_gate), added after the routed sum.
-    kernels::Matrix shared(n, x.cols);
-    kernels::expert_mlp(x, *weights.shared, shared.ref(), pool);
-    kernels::scale_by_sigmoid_gate(x, weights.shared_gate.data(), shared.ref());
-    for (size_t t = 0; t < n; ++t) {
-      float* dst = y.row(t);
-      const float* src = shared.row(t);
-      for (size_t c = 0; c < x.cols; ++c) dst[c] += src[c];
-    }
-  }
+  record.slot_norms.assign(n * routing.slots, 0.0f);
+  kernels::moe_experts<Math>(x, record.routing, weights.experts, y, record.slot_norms, pool);
+  // Qwen2-MoE: shared_expert(x) * sigmoid(x . shared_expert_gate), added after the routed sum.
+  if (weights.shared)
+    kernels::add_sigmoid_gated_expert<Math>(x, *weights.shared, weights.shared_gate, y, pool);
 }
+
+template void moe_block<kernels::Fp32Math>(const MoeWeights&, const MoeRouting&,
+                                           kernels::ConstMatrixRef, kernels::MatrixRef, MoeRecord&,
+                                           kernels::ThreadPool*);
+template void moe_block<kernels::Bf16Math>(const MoeWeights&, const MoeRouting&,
+                                           kernels::ConstMatrixRef, kernels::MatrixRef, MoeRecord&,
+                                           kernels::ThreadPool*);
 
 }  // namespace moeslice

@@ -11,6 +11,7 @@
 #include "forward/forward_config.h"
 #include "forward/layer_weights.h"
 #include "kernels/matrix.h"
+#include "kernels/precision.h"
 #include "kernels/routing.h"
 #include "model/family_profile.h"
 
@@ -51,10 +52,12 @@ struct MoeRecord {
   std::vector<float> slot_norms;  // [n * slots] L2 norm of each chosen expert's output
 };
 
-// y [n, hidden] = MoE(x [n, hidden]); fills `record`. y must not overlap x. In bf16 mode x holds
-// BF16 values, the router logits are rounded to BF16 (routing itself stays fp32) and y is BF16.
+// y [n, hidden] = MoE(x [n, hidden]); fills `record`. y must not overlap x. Written once over a
+// precision policy (kernels/precision.h; fp32 unless told), instantiated for Fp32Math and
+// Bf16Math. In bf16 x holds BF16 values, the router logits are rounded to BF16 (routing itself
+// stays fp32, with torch.topk's order among tied experts) and y is BF16.
+template <class Math = kernels::Fp32Math>
 void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
-               ComputeMode compute = ComputeMode::kFp32);
+               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool);
 
 }  // namespace moeslice

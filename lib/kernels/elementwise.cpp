@@ -17,10 +17,6 @@ float reduce_lanes(float (&acc)[kLanes]) {
 
 }  // namespace
 
-void silu_glu(const float* gate, const float* up, float* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = silu(gate[i]) * up[i];
-}
-
 float dot(const float* a, const float* b, size_t n) {
   float acc[kLanes] = {};
   size_t i = 0;
@@ -51,15 +47,6 @@ void round_to(DType dtype, MatrixRef values) {
   for (size_t r = 0; r < values.rows; ++r) {
     float* row = values.row(r);
     for (size_t c = 0; c < values.cols; ++c) row[c] = round_to(dtype, row[c]);
-  }
-}
-
-void scale_by_sigmoid_gate(ConstMatrixRef x, const float* gate_weight, MatrixRef y) {
-  assert(x.rows == y.rows);
-  for (size_t t = 0; t < x.rows; ++t) {
-    const float scale = sigmoid(dot(x.row(t), gate_weight, x.cols));
-    float* row = y.row(t);
-    for (size_t c = 0; c < y.cols; ++c) row[c] *= scale;
   }
 }
 

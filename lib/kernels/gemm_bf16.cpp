@@ -1,5 +1,4 @@
-// gemm_bf16_abt / gemm_bf16_ab on oneDNN's matmul primitive, with a process-wide primitive cache,
-// and the BF16 conversion helpers.
+// gemm_bf16_abt / gemm_bf16_ab on oneDNN's matmul primitive, with a process-wide primitive cache.
 #include "kernels/gemm_bf16.h"
 
 #include <algorithm>
@@ -205,40 +204,5 @@ void gemm_bf16_abt(ConstBf16Ref, ConstBf16Ref, MatrixRef) { require_bf16_gemm();
 void gemm_bf16_ab(ConstBf16Ref, ConstBf16Ref, MatrixRef) { require_bf16_gemm(); }
 
 #endif
-
-void f32_to_bf16(const float* src, uint16_t* dst, size_t count) {
-  for (size_t i = 0; i < count; ++i) dst[i] = to_bf16_bits(src[i]);
-}
-
-void bf16_to_f32(const uint16_t* src, float* dst, size_t count) {
-  for (size_t i = 0; i < count; ++i) dst[i] = bf16_bits_to_f32(src[i]);
-}
-
-void f32_to_bf16(ConstMatrixRef src, uint16_t* dst) {
-  for (size_t r = 0; r < src.rows; ++r) f32_to_bf16(src.row(r), dst + r * src.cols, src.cols);
-}
-
-void storage_to_bf16(DType dtype, const std::byte* src, uint16_t* dst, size_t count) {
-  if (dtype == DType::BF16) {
-    std::memcpy(dst, src, count * sizeof(uint16_t));
-    return;
-  }
-  // Through fp32 (exact for F16), in chunks that stay in L1.
-  float buffer[1024];
-  for (size_t done = 0; done < count;) {
-    const size_t chunk = std::min<size_t>(1024, count - done);
-    const size_t bytes = dtype_bits(dtype) / 8;
-    convert_to_f32(dtype, src + done * bytes, buffer, chunk);
-    f32_to_bf16(buffer, dst + done, chunk);
-    done += chunk;
-  }
-}
-
-void round_bf16(MatrixRef values) {
-  for (size_t r = 0; r < values.rows; ++r) {
-    float* row = values.row(r);
-    for (size_t c = 0; c < values.cols; ++c) row[c] = round_bf16(row[c]);
-  }
-}
 
 }  // namespace moeslice::kernels

@@ -1,13 +1,15 @@
 // The expert MLPs of a MoE layer, batched: tokens are grouped by chosen expert, each expert runs
-// down(silu(gate(x)) * up(x)) on its tokens with gate and up as one fused GEMM, and outputs are
-// added into Y weighted by the routing weight. Also the dense SiLU-GLU MLP (Qwen2-MoE's shared
-// expert, dense layers) on the same code.
+// down(silu(gate(x)) * up(x)) on its tokens, and outputs are added into Y weighted by the routing
+// weight. Also the dense SiLU-GLU MLP (Qwen2-MoE's shared expert, dense layers) on the same code.
+// Written once over a precision policy (precision.h), instantiated for Fp32Math and Bf16Math; the
+// policy decides how gate and up are multiplied (fp32: one fused GEMM, or dot products when at
+// most kFewTokens tokens reach the expert; bf16: two GEMMs), the SiLU, and how weighted outputs
+// accumulate.
 //
 // Determinism: experts are visited in ascending id and each token's output starts at 0 and adds
 // its experts' weighted outputs in that order -- the order of transformers' index_add_ loop --
 // whatever the thread count. Threads split each expert's GEMMs into fixed blocks of weight rows
-// (converted BF16/F16 -> fp32 per block, <= kWeightBlockBytes each), so no expert is a straggler
-// and no per-slot output buffer is needed.
+// (converted per block), so no expert is a straggler and no per-slot output buffer is needed.
 #pragma once
 
 #include <span>
@@ -27,25 +29,25 @@ struct ExpertMlp {
   WeightMatrix down;
 };
 
-// y [n, H] = down(silu(gate(x)) * up(x)) for x [n, H]. y must not overlap x.
+// y [n, H] = down(silu(gate(x)) * up(x)) for x [n, H], with the policy's rounding (bf16: gate,
+// up, silu, their product and down each rounded). y must not overlap x.
+template <class Math>
 void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool* pool = nullptr);
 
 // y [n, H] = sum over token t's non-empty slots s, in ascending expert id, of
-// routing.weight(t, s) * experts[routing.expert(t, s)](x[t]). y is overwritten and must not
-// overlap x. slot_norms, when non-empty ([n * k]), receives the L2 norm of each slot's expert
-// output before weighting (0 for empty slots): what the profiler records.
+// routing.weight(t, s) * experts[routing.expert(t, s)](x[t]), accumulated as the policy does
+// (bf16: the weight, each weighted output and every partial sum rounded). y is overwritten and
+// must not overlap x. slot_norms, when non-empty ([n * k]), receives the fp32 L2 norm of each
+// slot's expert output before weighting (0 for empty slots): what the profiler records.
+template <class Math>
 void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
                  MatrixRef y, std::span<float> slot_norms = {}, ThreadPool* pool = nullptr);
 
-// bf16 mode (--compute bf16): the same two computations with BF16 weights and activations (fp32
-// accumulation) and the rounding points of transformers' bf16 run (tests/reference/README.md,
-// "Numerics modes"): gate, up, silu, their product and down each rounded to BF16; the weight
-// rounded to BF16, each weighted expert output rounded, and the sum kept in BF16 (every
-// addition rounded), in ascending expert id. x must hold BF16 values; slot norms are fp32 norms of
-// the rounded expert outputs. Weights stored as BF16 are used in place.
-void expert_mlp_bf16(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y,
-                     ThreadPool* pool = nullptr);
-void moe_experts_bf16(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
-                      MatrixRef y, std::span<float> slot_norms = {}, ThreadPool* pool = nullptr);
+// Qwen2-MoE's gated shared expert: y = round(y + round(g_t * mlp(x))) per token t, with
+// g_t = round(sigmoid(round(x[t] . gate_weight))); gate_weight [H].
+template <class Math>
+void add_sigmoid_gated_expert(ConstMatrixRef x, const ExpertMlp& mlp,
+                              std::span<const float> gate_weight, MatrixRef y,
+                              ThreadPool* pool = nullptr);
 
 }  // namespace moeslice::kernels

@@ -3,6 +3,9 @@
 
 #include <cassert>
 #include <cmath>
+#include <vector>
+
+#include "kernels/precision.h"
 
 namespace moeslice::kernels {
 
@@ -26,14 +29,29 @@ RopeTable::RopeTable(size_t head_dim, double theta, size_t positions)
     }
 }
 
-void apply_rope(MatrixRef x, size_t heads, const RopeTable& table, size_t first_position) {
+namespace {
+
+// One RoPE variant: kCastTables rounds the tables and every product (Llama style), otherwise only
+// the rotated value is rounded.
+template <class Math, bool kCastTables>
+void rotate(MatrixRef x, size_t heads, const RopeTable& table, size_t first_position) {
   const size_t d = table.head_dim();
   const size_t half = d / 2;
   assert(x.cols == heads * d);
   assert(first_position + x.rows <= table.positions());
+  const auto product = [](float value) { return kCastTables ? Math::round(value) : value; };
+  std::vector<float> cos_cast(kCastTables ? half : 0), sin_cast(kCastTables ? half : 0);
   for (size_t t = 0; t < x.rows; ++t) {
     const float* c = table.cos(first_position + t);
     const float* s = table.sin(first_position + t);
+    if constexpr (kCastTables) {
+      for (size_t j = 0; j < half; ++j) {
+        cos_cast[j] = Math::round(c[j]);
+        sin_cast[j] = Math::round(s[j]);
+      }
+      c = cos_cast.data();
+      s = sin_cast.data();
+    }
     float* row = x.row(t);
     for (size_t h = 0; h < heads; ++h) {
       float* lo = row + h * d;
@@ -42,11 +60,25 @@ void apply_rope(MatrixRef x, size_t heads, const RopeTable& table, size_t first_
         // q * cos + rotate_half(q) * sin, with rotate_half(q) = [-q_hi, q_lo].
         const float a = lo[j];
         const float b = hi[j];
-        lo[j] = a * c[j] - b * s[j];
-        hi[j] = b * c[j] + a * s[j];
+        lo[j] = Math::round(product(a * c[j]) - product(b * s[j]));
+        hi[j] = Math::round(product(b * c[j]) + product(a * s[j]));
       }
     }
   }
 }
+
+}  // namespace
+
+template <class Math>
+void apply_rope(MatrixRef x, size_t heads, const RopeTable& table, size_t first_position,
+                bool cast_tables) {
+  // Without rounding, casting the tables changes nothing: one variant serves.
+  if constexpr (Math::kRoundsResults)
+    if (cast_tables) return rotate<Math, true>(x, heads, table, first_position);
+  rotate<Math, false>(x, heads, table, first_position);
+}
+
+template void apply_rope<Fp32Math>(MatrixRef, size_t, const RopeTable&, size_t, bool);
+template void apply_rope<Bf16Math>(MatrixRef, size_t, const RopeTable&, size_t, bool);
 
 }  // namespace moeslice::kernels

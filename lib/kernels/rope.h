@@ -6,6 +6,11 @@
 // angle = float(pos) * inv_freq (one fp32 product), cos/sin of that fp32 angle. A double-precision
 // angle would differ from PyTorch's by up to ~1e-4 rad at position 2000.
 //
+// apply_rope is written once over a precision policy (precision.h). In bf16 the activations hold
+// BF16 values and the family's RoPE code decides the rounding: Llama style casts cos/sin to BF16
+// and rounds each product and the sum (x * bf16(cos) + rotate_half(x) * bf16(sin)); OLMo2 style
+// rotates in fp32 against the fp32 tables and rounds once. In fp32 both are the same computation.
+//
 // Thread safety: RopeTable is immutable after construction.
 #pragma once
 
@@ -37,6 +42,9 @@ class RopeTable {
 };
 
 // Rotates x [n, heads * head_dim] in place; row t gets position first_position + t.
-void apply_rope(MatrixRef x, size_t heads, const RopeTable& table, size_t first_position = 0);
+// `cast_tables`: the Llama-style rounding above (bf16 only).
+template <class Math>
+void apply_rope(MatrixRef x, size_t heads, const RopeTable& table, size_t first_position = 0,
+                bool cast_tables = false);
 
 }  // namespace moeslice::kernels

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/attention.h"
+#include "kernels/softmax.h"
 
 namespace moeslice::kernels {
 namespace {

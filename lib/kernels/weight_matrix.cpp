@@ -1,4 +1,4 @@
-// WeightMatrix conversion and the blocked Linear layer.
+// WeightMatrix conversion, block sizes and the few-token product.
 #include "kernels/weight_matrix.h"
 
 #include <algorithm>
@@ -6,9 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kernels/bf16.h"
 #include "kernels/elementwise.h"
-#include "kernels/gemm.h"
-#include "kernels/thread_pool.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -99,64 +98,9 @@ size_t weight_block_rows(size_t cols) {
   return std::max<size_t>(rows, 16);
 }
 
-void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y, std::span<const float> bias,
-                ThreadPool* pool) {
-  assert(x.cols == w.cols() && y.rows == x.rows && y.cols == w.rows());
-  assert(bias.empty() || bias.size() == w.rows());
-  const size_t block = weight_block_rows(w.cols());
-  const size_t blocks = (w.rows() + block - 1) / block;
-  parallel_for(pool, blocks, [&](size_t b, size_t) {
-    thread_local std::vector<float> scratch;
-    const size_t begin = b * block;
-    const size_t count = std::min(block, w.rows() - begin);
-    MatrixRef out = y.columns(begin, count);
-    gemm_abt(x, w.rows_f32(begin, count, scratch), out);
-    if (!bias.empty())
-      for (size_t r = 0; r < out.rows; ++r) {
-        float* row = out.row(r);
-        for (size_t j = 0; j < count; ++j) row[j] += bias[begin + j];
-      }
-  });
-}
-
 size_t bf16_block_rows(size_t cols) {
   const size_t rows = kBf16WeightBlockBytes / (std::max<size_t>(cols, 1) * sizeof(uint16_t));
   return std::max<size_t>(rows, 64);
-}
-
-void matmul_xWt_bf16(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
-                     std::span<const float> bias, ThreadPool* pool) {
-  // Reused per calling thread: a fresh multi-megabyte buffer per call costs page faults.
-  thread_local Bf16Matrix xb;
-  xb.resize(x.rows, x.cols);
-  f32_to_bf16(x, xb.data());
-  matmul_xWt_bf16(xb.cref(), w, y, bias, pool);
-}
-
-void matmul_xWt_bf16(ConstBf16Ref x, const WeightMatrix& w, MatrixRef y,
-                     std::span<const float> bias, ThreadPool* pool) {
-  assert(x.cols == w.cols() && y.rows == x.rows && y.cols == w.rows());
-  assert(bias.empty() || bias.size() == w.rows());
-  const size_t m = x.rows;
-  const size_t block = bf16_block_rows(w.cols());
-  const size_t blocks = (w.rows() + block - 1) / block;
-  parallel_for(pool, blocks, [&](size_t b, size_t) {
-    thread_local std::vector<uint16_t> weights;
-    thread_local std::vector<float> product;  // dense: oneDNN is slower on a strided output
-    const size_t begin = b * block;
-    const size_t count = std::min(block, w.rows() - begin);
-    if (product.size() < m * count) product.resize(m * count);
-    gemm_bf16_abt(x, w.rows_bf16(begin, count, weights), MatrixRef(product.data(), m, count));
-    for (size_t r = 0; r < m; ++r) {
-      const float* src = product.data() + r * count;
-      float* dst = y.row(r) + begin;
-      if (bias.empty()) {
-        for (size_t j = 0; j < count; ++j) dst[j] = round_bf16(src[j]);
-      } else {
-        for (size_t j = 0; j < count; ++j) dst[j] = round_bf16(src[j] + bias[begin + j]);
-      }
-    }
-  });
 }
 
 }  // namespace moeslice::kernels

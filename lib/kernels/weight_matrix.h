@@ -1,21 +1,20 @@
 // Weights as the forward pass reads them: a view over a mapped [out, in] tensor (row-major, the
-// layout of a HF Linear weight) in F32, BF16 or F16, converted to fp32 one block of rows at a
-// time so the whole model is never held in fp32. Also matmul_xWt, the Linear layer.
+// layout of a HF Linear weight) in F32, BF16 or F16, turned into a GEMM operand one block of rows
+// at a time (fp32 or BF16, read in place when the storage already is one) so the whole model is
+// never held converted. Also the block sizes and few_tokens_xWt, the product for an expert that
+// only a few tokens reach. The Linear layer itself is kernels/linear.h.
 //
 // Thread safety: WeightMatrix is an immutable view; any number of threads may read it.
 #pragma once
 
 #include <cstddef>
-#include <span>
+#include <cstdint>
 #include <vector>
 
 #include "common/dtype.h"
-#include "kernels/gemm_bf16.h"
 #include "kernels/matrix.h"
 
 namespace moeslice::kernels {
-
-class ThreadPool;
 
 class WeightMatrix {
  public:
@@ -65,24 +64,10 @@ inline constexpr size_t kFewTokens = 8;
 void few_tokens_xWt(ConstMatrixRef x, const WeightMatrix& w, size_t begin, size_t count,
                     MatrixRef out);
 
-// Y = X W^T (+ bias): X [n, in], W [out, in], Y [n, out], bias empty or [out]. Blocks of W's rows
-// are converted and multiplied independently, spread over `pool` when given. Y must not overlap X.
-void matmul_xWt(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
-                std::span<const float> bias = {}, ThreadPool* pool = nullptr);
-
 // bf16 mode (--compute bf16): rows of weights per block of the BF16 GEMMs, about 1 MB of BF16
 // per block and at least 64 rows; fixed per weight shape, never per thread count. (oneDNN keeps its
 // speed down to 64-column blocks when each block's output is dense.)
 inline constexpr size_t kBf16WeightBlockBytes = size_t{1024} << 10;
 size_t bf16_block_rows(size_t cols);
-
-// bf16 mode Linear: Y = bf16(X W^T + bias), one rounding of the fp32-accumulated sum, as PyTorch's
-// bf16 addmm. X [n, in] holds BF16 values (stored as fp32, as every bf16-mode activation is); W
-// is read in place when stored as BF16, else rounded to BF16 block by block.
-void matmul_xWt_bf16(ConstMatrixRef x, const WeightMatrix& w, MatrixRef y,
-                     std::span<const float> bias = {}, ThreadPool* pool = nullptr);
-// Same with X already in BF16.
-void matmul_xWt_bf16(ConstBf16Ref x, const WeightMatrix& w, MatrixRef y,
-                     std::span<const float> bias = {}, ThreadPool* pool = nullptr);
 
 }  // namespace moeslice::kernels

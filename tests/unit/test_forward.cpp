@@ -1,8 +1,9 @@
 // The model-level forward pass on make-random checkpoints of every family: causality, windows,
-// thread-count independence, the observer, restricted routing, refusals; and the keep-plan and
-// token-corpus readers. Numerical parity with PyTorch is tests/cli/logits_parity.sh.
+// thread-count independence, the observer, restricted routing, refusals, the bf16 mode; and the
+// keep-plan and token-corpus readers. Numerical parity with PyTorch is tests/cli/logits_parity.sh.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 
 #include <doctest/doctest.h>
@@ -11,6 +12,7 @@
 #include "forward/forward_pass.h"
 #include "forward/moe_block.h"
 #include "forward/weight_views.h"
+#include "kernels/bf16.h"
 #include "model/keep_plan.h"
 #include "model/random_checkpoint.h"
 #include "test_util.h"
@@ -32,6 +34,17 @@ Model random_model(const TempDir& dir, const std::string& family,
   options.seed = 3;
   write_random_checkpoint(options, dir / family);
   return open_model(dir / family);
+}
+
+const char* const kForwardFamilies[] = {"olmoe",   "flex_olmo", "emo",
+                                        "mixtral", "qwen2_moe", "qwen3_moe"};
+
+// A random model of a family the forward pass runs; the Qwen families get a dense first layer, so
+// both MLP kinds are computed.
+Model family_model(const TempDir& dir, const std::string& family) {
+  nlohmann::json overrides = nlohmann::json::object();
+  if (family == "qwen2_moe" || family == "qwen3_moe") overrides["mlp_only_layers"] = {0};
+  return random_model(dir, family, overrides);
 }
 
 std::vector<int32_t> tokens(size_t n) {
@@ -83,12 +96,9 @@ struct Recorder : ForwardObserver {
 
 TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
   const TempDir dir;
-  for (const std::string family :
-       {"olmoe", "flex_olmo", "emo", "mixtral", "qwen2_moe", "qwen3_moe"}) {
+  for (const std::string family : kForwardFamilies) {
     CAPTURE(family);
-    nlohmann::json overrides = nlohmann::json::object();
-    if (family == "qwen2_moe" || family == "qwen3_moe") overrides["mlp_only_layers"] = {0};
-    const Model model = random_model(dir, family, overrides);
+    const Model model = family_model(dir, family);
     const auto doc = tokens(20);
 
     ForwardPass one(model, options(1));
@@ -134,6 +144,53 @@ TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
     for (size_t i = 0; i < recorder.events.size(); ++i)
       CHECK(routing_events.events[i].chosen == recorder.events[i].chosen);
   }
+}
+
+TEST_CASE("bf16 compute: every family's logits are BF16 values near fp32, for any thread count") {
+  const TempDir dir;
+  for (const std::string family : kForwardFamilies) {
+    CAPTURE(family);
+    const Model model = family_model(dir, family);
+    const auto doc = tokens(20);
+    ForwardOptions bf16 = options(1);
+    bf16.compute = ComputeMode::kBf16;
+    std::unique_ptr<ForwardPass> one;
+    try {
+      one = std::make_unique<ForwardPass>(model, bf16);
+    } catch (const UnsupportedError& e) {
+      MESSAGE("bf16 forward pass skipped: " << e.what());
+      return;
+    }
+    const DocumentResult result = one->run(doc);
+    for (size_t i = 0; i < 20 * 50; ++i) {
+      const float logit = result.logits.data()[i];
+      REQUIRE(kernels::round_bf16(logit) == logit);
+    }
+    bf16.threads = 2;
+    const DocumentResult threaded = ForwardPass(model, bf16).run(doc);
+    CHECK(std::equal(result.logits.data(), result.logits.data() + 20 * 50, threaded.logits.data()));
+    const DocumentResult fp32 = ForwardPass(model, options(1)).run(doc);
+    // Loose: on these random models a token's top-k can flip between near-tied experts.
+    CHECK(max_rel_diff(result.logits.cref(), fp32.logits.cref()) < 0.5);
+  }
+}
+
+TEST_CASE("observe_moe and restrict_layer refuse a layer without experts alike") {
+  const TempDir dir;
+  const Model model = random_model(dir, "qwen2_moe", {{"mlp_only_layers", {0}}});
+  ForwardPass forward(model, options(1));
+  const auto doc = tokens(5);
+  WindowState state = forward.embed(doc, {0, 5});
+  forward.run_layer(0, state);
+  forward.run_attention(1, state);
+  Recorder recorder;
+  test::check_mentions(
+      test::thrown_message<InputError>([&] { forward.observe_moe(0, state, recorder, true); }),
+      {"layer 0", "no experts"});
+  test::check_mentions(test::thrown_message<InputError>([&] { forward.restrict_layer(0, {1}); }),
+                       {"layer 0", "no experts"});
+  forward.observe_moe(1, state, recorder, true);
+  CHECK(recorder.events.size() == 1);
 }
 
 TEST_CASE("restricted routing picks only kept experts, min(k, kept) of them") {

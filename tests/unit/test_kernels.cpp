@@ -1,28 +1,36 @@
 // Compute kernels of the forward pass (lib/kernels) against naive double-precision loops:
 // weight conversion and Linear, RMSNorm, RoPE, causal attention, routing, expert MLPs, and the
-// thread pool. Also checks that results do not depend on the thread count.
+// thread pool. Also checks that results do not depend on the thread count, and the precision
+// policies: what each rounds, and the bf16 ops against the fp32 ones.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
+#include <span>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "common/dtype.h"
 #include "common/error.h"
 #include "kernels/attention.h"
+#include "kernels/bf16.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/linear.h"
 #include "kernels/matrix.h"
 #include "kernels/moe.h"
+#include "kernels/precision.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/routing.h"
+#include "kernels/softmax.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_matrix.h"
 
@@ -59,6 +67,27 @@ struct StoredWeights {
   }
   WeightMatrix weights() const { return {dtype, data, rows, cols}; }
   const std::byte* data;
+};
+
+// Experts e = 0..count-1 with random gate, up and down weights (seeds seed + 3e, +1, +2), stored
+// in dtype_of(e) at byte offset `offset`.
+struct RandomExperts {
+  std::vector<StoredWeights> stored;  // gate, up, down of each expert
+  std::vector<ExpertMlp> mlps;
+
+  RandomExperts(size_t count, size_t hidden, size_t width, uint32_t seed,
+                const std::function<DType(size_t)>& dtype_of, size_t offset) {
+    stored.reserve(3 * count);
+    for (size_t e = 0; e < count; ++e) {
+      const auto first = static_cast<uint32_t>(seed + 3 * e);
+      stored.emplace_back(random_matrix(width, hidden, first, 0.2f), dtype_of(e), offset);
+      stored.emplace_back(random_matrix(width, hidden, first + 1, 0.2f), dtype_of(e), offset);
+      stored.emplace_back(random_matrix(hidden, width, first + 2, 0.2f), dtype_of(e), offset);
+    }
+    for (size_t e = 0; e < count; ++e)
+      mlps.push_back(
+          {stored[3 * e].weights(), stored[3 * e + 1].weights(), stored[3 * e + 2].weights()});
+  }
 };
 
 // |a - b| <= tol * scale for every element, where scale is given per element.
@@ -240,8 +269,8 @@ TEST_CASE("matmul_xWt matches a double-precision Linear, with and without bias a
       const std::vector<double> ref = ref_linear(x.cref(), stored.exact, b, &scale);
       Matrix y(n, out);
       Matrix y_threads(n, out);
-      matmul_xWt(x.cref(), stored.weights(), y.ref(), b);
-      matmul_xWt(x.cref(), stored.weights(), y_threads.ref(), b, &pool);
+      matmul_xWt<Fp32Math>(x.cref(), stored.weights(), y.ref(), b);
+      matmul_xWt<Fp32Math>(x.cref(), stored.weights(), y_threads.ref(), b, &pool);
       check_close(
           y.cref(), [&](size_t r, size_t c) { return ref[r * out + c]; },
           [&](size_t r, size_t c) { return scale[r * out + c]; }, 1e-6);
@@ -326,7 +355,7 @@ TEST_CASE("RoPE: inv_freq = theta^(-2j/d), rotate_half rotation per position") {
   const Matrix x = random_matrix(n, heads * hd, 10);
   const size_t first = 7;
   Matrix y = x;
-  apply_rope(y.ref(), heads, table, first);
+  apply_rope<Fp32Math>(y.ref(), heads, table, first);
   // Reference: the fp32 angle PyTorch uses (float position x float inv_freq), then double math.
   auto ref = [&](size_t t, size_t c) {
     const size_t h = c / hd, i = c % hd, j = i % (hd / 2);
@@ -342,7 +371,7 @@ TEST_CASE("RoPE: inv_freq = theta^(-2j/d), rotate_half rotation per position") {
   check_close(y.cref(), ref, scale, 1e-6);
   // Position 0 is the identity.
   Matrix z = x;
-  apply_rope(z.ref().row_range(0, 1), heads, table, 0);
+  apply_rope<Fp32Math>(z.ref().row_range(0, 1), heads, table, 0);
   CHECK(bitwise_equal(z.cref().row_range(0, 1), x.cref().row_range(0, 1)));
 }
 
@@ -359,8 +388,8 @@ TEST_CASE("causal attention with grouped KV heads matches a naive double loop") 
     const AttentionShape shape{tc.heads, tc.kv_heads, tc.hd};
     Matrix out(tc.n, tc.heads * tc.hd);
     Matrix out_threads(tc.n, tc.heads * tc.hd);
-    causal_attention(q.cref(), k.cref(), v.cref(), shape, out.ref());
-    causal_attention(q.cref(), k.cref(), v.cref(), shape, out_threads.ref(), &pool);
+    causal_attention<Fp32Math>(q.cref(), k.cref(), v.cref(), shape, out.ref());
+    causal_attention<Fp32Math>(q.cref(), k.cref(), v.cref(), shape, out_threads.ref(), &pool);
     CHECK(bitwise_equal(out.cref(), out_threads.cref()));
 
     std::vector<double> ref(tc.n * tc.heads * tc.hd);
@@ -540,19 +569,12 @@ TEST_CASE("route_emo: split softmax, shared experts last with weight 1, no renor
 
 TEST_CASE("moe_experts matches per-token double MLPs, deterministically across thread counts") {
   const size_t n = 37, hidden = 64, width = 48, experts = 6, k = 2;
-  std::vector<StoredWeights> stored;
-  std::vector<ExpertMlp> mlps;
-  stored.reserve(3 * experts);
-  for (size_t e = 0; e < experts; ++e) {
-    const DType dtype = e % 3 == 0 ? DType::BF16 : (e % 3 == 1 ? DType::F16 : DType::F32);
-    const auto seed = static_cast<uint32_t>(100 + 3 * e);
-    stored.emplace_back(random_matrix(width, hidden, seed, 0.2f), dtype);
-    stored.emplace_back(random_matrix(width, hidden, seed + 1, 0.2f), dtype);
-    stored.emplace_back(random_matrix(hidden, width, seed + 2, 0.2f), dtype);
-  }
-  for (size_t e = 0; e < experts; ++e)
-    mlps.push_back(
-        {stored[3 * e].weights(), stored[3 * e + 1].weights(), stored[3 * e + 2].weights()});
+  const RandomExperts random_experts(
+      experts, hidden, width, 100,
+      [](size_t e) { return e % 3 == 0 ? DType::BF16 : (e % 3 == 1 ? DType::F16 : DType::F32); },
+      1);
+  const std::vector<StoredWeights>& stored = random_experts.stored;
+  const std::vector<ExpertMlp>& mlps = random_experts.mlps;
 
   const Matrix x = random_matrix(n, hidden, 17);
   Matrix logits = random_matrix(n, experts, 18, 2.0f);
@@ -565,7 +587,7 @@ TEST_CASE("moe_experts matches per-token double MLPs, deterministically across t
 
   Matrix y(n, hidden);
   std::vector<float> norms(n * k, -1.0f);
-  moe_experts(x.cref(), routing, mlps, y.ref(), norms);
+  moe_experts<Fp32Math>(x.cref(), routing, mlps, y.ref(), norms);
 
   std::vector<double> ref(n * hidden, 0.0);
   std::vector<double> scale(n * hidden, 0.0);
@@ -600,7 +622,7 @@ TEST_CASE("moe_experts matches per-token double MLPs, deterministically across t
     ThreadPool pool(threads);
     Matrix y_threads(n, hidden);
     std::vector<float> norms_threads(n * k);
-    moe_experts(x.cref(), routing, mlps, y_threads.ref(), norms_threads, &pool);
+    moe_experts<Fp32Math>(x.cref(), routing, mlps, y_threads.ref(), norms_threads, &pool);
     CHECK(bitwise_equal(y.cref(), y_threads.cref()));
     CHECK(norms == norms_threads);
   }
@@ -615,14 +637,18 @@ TEST_CASE("expert_mlp over several weight blocks and the Qwen2-MoE sigmoid-gated
   const ExpertMlp mlp{gate.weights(), up.weights(), down.weights()};
   const Matrix x = random_matrix(n, hidden, 23);
   const Matrix gate_w = random_matrix(1, hidden, 24, 0.02f);
-  Matrix y(n, hidden);
+  Matrix plain(n, hidden);
+  Matrix y(n, hidden);  // zero: the gated expert's output is added to it
   ThreadPool pool(2);
-  expert_mlp(x.cref(), mlp, y.ref(), &pool);
-  scale_by_sigmoid_gate(x.cref(), gate_w.data(), y.ref());
-  std::vector<std::vector<double>> ref(n);
-  std::vector<double> row_max(n, 0.0);
+  expert_mlp<Fp32Math>(x.cref(), mlp, plain.ref(), &pool);
+  add_sigmoid_gated_expert<Fp32Math>(x.cref(), mlp, std::span<const float>(gate_w.data(), hidden),
+                                     y.ref(), &pool);
+  std::vector<std::vector<double>> ref(n), ref_plain(n);
+  std::vector<double> row_max(n, 0.0), plain_max(n, 0.0);
   for (size_t t = 0; t < n; ++t) {
     ref[t] = ref_mlp(x.row(t), hidden, gate.exact, up.exact, down.exact);
+    ref_plain[t] = ref[t];
+    for (double v : ref[t]) plain_max[t] = std::max(plain_max[t], std::abs(v));
     double g = 0.0;
     for (size_t c = 0; c < hidden; ++c) g += static_cast<double>(x(t, c)) * gate_w(0, c);
     for (double& v : ref[t]) {
@@ -630,6 +656,9 @@ TEST_CASE("expert_mlp over several weight blocks and the Qwen2-MoE sigmoid-gated
       row_max[t] = std::max(row_max[t], std::abs(v));
     }
   }
+  check_close(
+      plain.cref(), [&](size_t r, size_t c) { return ref_plain[r][c]; },
+      [&](size_t r, size_t) { return plain_max[r]; }, 1e-5);
   check_close(
       y.cref(), [&](size_t r, size_t c) { return ref[r][c]; },
       [&](size_t r, size_t) { return row_max[r]; }, 1e-5);
@@ -641,10 +670,8 @@ TEST_CASE("activations") {
   CHECK(silu(-100.0f) == doctest::Approx(0.0));
   CHECK(sigmoid(0.0f) == 0.5f);
   const std::vector<float> g = {-1.0f, 0.5f, 3.0f}, u = {2.0f, -1.0f, 0.25f};
-  std::vector<float> out(3);
-  silu_glu(g.data(), u.data(), out.data(), 3);
   for (size_t i = 0; i < 3; ++i)
-    CHECK(out[i] == doctest::Approx(ref_silu(g[i]) * u[i]).epsilon(1e-6));
+    CHECK(glu<Fp32Math>(g[i], u[i]) == doctest::Approx(ref_silu(g[i]) * u[i]).epsilon(1e-6));
   std::vector<float> v(37);
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
   double ss = 0.0;
@@ -669,4 +696,315 @@ TEST_CASE(
   CHECK(std::isfinite(kernels::exp_vectorizable(1000.0f)));
   CHECK(kernels::silu(-200.0f) == doctest::Approx(0.0f));
   CHECK(std::isnan(kernels::exp_vectorizable(NAN)));
+}
+
+// ---- precision policies (kernels/precision.h) ----
+
+namespace {
+
+// The bf16 policy's GEMMs need oneDNN with AVX-512; elsewhere the tests that run them are skipped.
+bool bf16_gemm_runs() {
+  try {
+    Bf16Math::require_available();
+    return true;
+  } catch (const UnsupportedError& e) {
+    MESSAGE("bf16 GEMM tests skipped: " << e.what());
+    return false;
+  }
+}
+
+Matrix rounded_to_bf16(Matrix m) {
+  for (size_t i = 0; i < m.rows() * m.cols(); ++i) m.data()[i] = round_bf16(m.data()[i]);
+  return m;
+}
+
+bool all_bf16(ConstMatrixRef m) {
+  for (size_t r = 0; r < m.rows; ++r)
+    for (size_t c = 0; c < m.cols; ++c)
+      if (round_bf16(m(r, c)) != m(r, c)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("BasicMatrixRef: fp32 and BF16 views share one layout and convert to read-only") {
+  static_assert(std::is_convertible_v<MatrixRef, ConstMatrixRef>);
+  static_assert(std::is_convertible_v<Bf16Ref, ConstBf16Ref>);
+  static_assert(!std::is_convertible_v<ConstMatrixRef, MatrixRef>);
+  static_assert(!std::is_convertible_v<Bf16Ref, ConstMatrixRef>);
+  Bf16Matrix m(3, 5);
+  for (size_t r = 0; r < 3; ++r)
+    for (size_t c = 0; c < 5; ++c) m(r, c) = static_cast<uint16_t>(10 * r + c);
+  const ConstBf16Ref block = m.cref().columns(1, 3).row_range(1, 2);
+  CHECK(block.rows == 2);
+  CHECK(block.cols == 3);
+  CHECK(block.stride == 5);
+  CHECK(block(0, 0) == 11);
+  CHECK(block(1, 2) == 23);
+  const Bf16Ref writable = m.ref().columns(2, 2);
+  writable(0, 1) = 99;
+  const ConstBf16Ref read_only = writable;
+  CHECK(read_only(0, 1) == 99);
+  CHECK(m(0, 3) == 99);
+}
+
+TEST_CASE("precision policies: rounding, operands, SiLU-GLU and weighted accumulation") {
+  // Fp32Math rounds nothing; Bf16Math to the nearest BF16, ties to even.
+  CHECK(Fp32Math::round(1.0f + 0x1p-10f) == 1.0f + 0x1p-10f);
+  CHECK(Bf16Math::round(1.0f + 0x1p-8f) == 1.0f);
+  CHECK(Bf16Math::round(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f);
+  CHECK(Fp32Math::to_operand(0.1f) == 0.1f);
+  CHECK(bf16_bits_to_f32(Bf16Math::to_operand(0.1f)) == round_bf16(0.1f));
+
+  // Activations as operands: fp32 is the matrix itself, bf16 a converted copy.
+  const Matrix x = random_matrix(3, 7, 30);
+  Matrix unused;
+  CHECK(Fp32Math::operand(x.cref(), unused).data == x.data());
+  Bf16Matrix scratch;
+  const ConstBf16Ref xb = Bf16Math::operand(x.cref(), scratch);
+  for (size_t r = 0; r < 3; ++r)
+    for (size_t c = 0; c < 7; ++c) CHECK(bf16_bits_to_f32(xb(r, c)) == round_bf16(x(r, c)));
+
+  // The GLU: bf16 rounds gate, up, each step of the SiLU and the product.
+  for (float g : {-3.0f, -0.4f, 0.1f, 1.7f, 6.0f})
+    for (float u : {-2.0f, 0.3f, 1.1f}) {
+      const double exact = ref_silu(g) * u;
+      CHECK(glu<Fp32Math>(g, u) == doctest::Approx(exact).epsilon(1e-6));
+      const float b = bf16_bits_to_f32(glu<Bf16Math>(g, u));
+      CHECK(round_bf16(b) == b);
+      CHECK(std::abs(b - exact) <= 4 * 0x1p-8 * std::abs(exact) + 1e-6);
+      CHECK(Bf16Math::silu(g) == round_bf16(Bf16Math::silu(g)));
+    }
+
+  // Weighted expert outputs: fp32 adds in fp32; bf16 rounds the weight, the product and the sum.
+  std::vector<float> fp32 = {256.0f, 1.0f, 0.0f};
+  std::vector<float> bf16 = fp32;
+  const std::vector<float> out = {0.75f, 0x1p-9f, 3.0f};
+  Fp32Math::add_weighted(fp32.data(), out.data(), 1.0f + 0x1p-9f, 3);
+  Bf16Math::add_weighted(bf16.data(), out.data(), 1.0f + 0x1p-9f, 3);
+  CHECK(fp32[0] == 256.0f + 0.75f * (1.0f + 0x1p-9f));
+  CHECK(fp32[2] == 3.0f * (1.0f + 0x1p-9f));
+  CHECK(bf16 == std::vector<float>{256.0f, 1.0f, 3.0f});
+
+  // The residual add and the rounding of embeddings.
+  Matrix h(1, 2);
+  h(0, 0) = 256.0f;
+  h(0, 1) = 1.0f;
+  Matrix add(1, 2);
+  add(0, 0) = 0.75f;
+  add(0, 1) = 0.5f;
+  Matrix h_fp32 = h;
+  add_into<Fp32Math>(h_fp32.ref(), add.cref());
+  add_into<Bf16Math>(h.ref(), add.cref());
+  CHECK(h_fp32(0, 0) == 256.75f);
+  CHECK(h(0, 0) == 256.0f);
+  CHECK(h(0, 1) == 1.5f);
+  Matrix embedded = x;
+  round_activations<Fp32Math>(embedded.ref());
+  CHECK(bitwise_equal(embedded.cref(), x.cref()));
+  round_activations<Bf16Math>(embedded.ref());
+  CHECK(bitwise_equal(embedded.cref(), rounded_to_bf16(x).cref()));
+}
+
+TEST_CASE(
+    "precision policies: GEMM outputs in place or in a dense tile, stored with the rounding") {
+  Matrix out(2, 6);
+  std::fill(out.data(), out.data() + 12, -5.0f);
+  const MatrixRef strided = out.ref().columns(1, 3);
+  std::vector<float> scratch;
+  CHECK(gemm_output<Fp32Math>(strided, scratch).data == strided.data);
+  const MatrixRef tile = gemm_output<Bf16Math>(strided, scratch);
+  CHECK(tile.data == scratch.data());
+  CHECK(tile.stride == 3);
+  CHECK(gemm_output<Bf16Math>(out.ref(), scratch).data == out.data());  // already dense
+
+  for (size_t r = 0; r < 2; ++r)
+    for (size_t j = 0; j < 3; ++j) tile(r, j) = 1.0f + static_cast<float>(r * 3 + j) * 0x1p-9f;
+  const std::vector<float> bias = {0.5f, 0.0f, -1.0f};
+  store_results<Bf16Math>(tile, strided, bias);
+  for (size_t r = 0; r < 2; ++r) {
+    CHECK(out(r, 0) == -5.0f);
+    CHECK(out(r, 4) == -5.0f);
+    for (size_t j = 0; j < 3; ++j) CHECK(out(r, 1 + j) == round_bf16(tile(r, j) + bias[j]));
+  }
+  // fp32 in place: unchanged without a bias, the bias added exactly with one.
+  Matrix y = random_matrix(2, 3, 31);
+  const Matrix before = y;
+  store_results<Fp32Math>(y.cref(), y.ref());
+  CHECK(bitwise_equal(y.cref(), before.cref()));
+  store_results<Fp32Math>(y.cref(), y.ref(), bias);
+  for (size_t r = 0; r < 2; ++r)
+    for (size_t j = 0; j < 3; ++j) CHECK(y(r, j) == before(r, j) + bias[j]);
+}
+
+TEST_CASE("precision policies: head operands, and RoPE rounded once or per product") {
+  const size_t hd = 8, heads = 2, n = 5;
+  const Matrix x = rounded_to_bf16(random_matrix(n, heads * hd, 32));
+  std::vector<float> fp32_storage;
+  std::vector<uint16_t> bf16_storage;
+  const HeadOperands<float> fp32_heads = Fp32Math::heads(x.cref(), heads, hd, fp32_storage);
+  const HeadOperands<uint16_t> bf16_heads = Bf16Math::heads(x.cref(), heads, hd, bf16_storage);
+  CHECK(fp32_heads.head(1).data == x.data() + hd);  // a view of x itself
+  CHECK(bf16_heads.head(1).stride == hd);           // dense per head
+  for (size_t t = 0; t < n; ++t)
+    for (size_t c = 0; c < hd; ++c) {
+      CHECK(fp32_heads.head(1)(t, c) == x(t, hd + c));
+      CHECK(bf16_bits_to_f32(bf16_heads.head(1)(t, c)) == x(t, hd + c));
+    }
+
+  const RopeTable table(hd, 10000.0, 16);
+  const size_t first = 3;
+  Matrix fp32 = x, fp32_cast = x, once = x, cast = x;
+  apply_rope<Fp32Math>(fp32.ref(), heads, table, first);
+  apply_rope<Fp32Math>(fp32_cast.ref(), heads, table, first, /*cast_tables=*/true);
+  apply_rope<Bf16Math>(once.ref(), heads, table, first);
+  apply_rope<Bf16Math>(cast.ref(), heads, table, first, /*cast_tables=*/true);
+  CHECK(bitwise_equal(fp32.cref(), fp32_cast.cref()));  // nothing to cast in fp32
+  size_t differing = 0;
+  for (size_t t = 0; t < n; ++t)
+    for (size_t c = 0; c < heads * hd; ++c) {
+      // OLMo2 style: the fp32 rotation rounded once.
+      CHECK(once(t, c) == round_bf16(fp32(t, c)));
+      // Llama style: x * bf16(cos) + rotate_half(x) * bf16(sin), each product and the sum rounded.
+      const size_t h = c / hd, i = c % hd, j = i % (hd / 2);
+      const float cs = round_bf16(table.cos(first + t)[j]);
+      const float sn = round_bf16(table.sin(first + t)[j]);
+      const float lo = x(t, h * hd + j), hi = x(t, h * hd + j + hd / 2);
+      const float expected = i < hd / 2 ? round_bf16(round_bf16(lo * cs) - round_bf16(hi * sn))
+                                        : round_bf16(round_bf16(hi * cs) + round_bf16(lo * sn));
+      CHECK(cast(t, c) == expected);
+      differing += cast(t, c) != once(t, c);
+    }
+  CHECK(differing > 0);
+}
+
+TEST_CASE("Fp32Math gate/up: one fused GEMM, or dot products for a few tokens") {
+  const size_t hidden = 64, width = 40, begin = 5, count = 20;
+  const Matrix x = random_matrix(9, hidden, 33);
+  const StoredWeights gate(random_matrix(width, hidden, 34, 0.2f), DType::BF16);
+  const StoredWeights up(random_matrix(width, hidden, 35, 0.2f), DType::F16);
+  const std::vector<double> ref_gate = ref_linear(x.cref(), gate.exact, {});
+  const std::vector<double> ref_up = ref_linear(x.cref(), up.exact, {});
+  for (size_t m : {size_t{3}, size_t{9}}) {  // dots, then the GEMM
+    CAPTURE(m);
+    const GateUpProducts products =
+        Fp32Math::gate_up(x.cref().row_range(0, m), gate.weights(), up.weights(), begin, count);
+    CHECK(products.gate.rows == m);
+    CHECK(products.up.cols == count);
+    for (size_t t = 0; t < m; ++t)
+      for (size_t j = 0; j < count; ++j) {
+        CHECK(products.gate(t, j) ==
+              doctest::Approx(ref_gate[t * width + begin + j]).epsilon(1e-5));
+        CHECK(products.up(t, j) == doctest::Approx(ref_up[t * width + begin + j]).epsilon(1e-5));
+      }
+  }
+}
+
+TEST_CASE("Bf16Math: scores rounded twice, gate/up as two GEMMs") {
+  if (!bf16_gemm_runs()) return;
+  const size_t hd = 12;  // hd^-0.5 is not a BF16 value: the scale is rounded first
+  const Matrix q = random_matrix(5, hd, 36, 2.0f), k = random_matrix(7, hd, 37, 2.0f);
+  Bf16Matrix qb, kb;
+  const ConstBf16Ref q_op = Bf16Math::operand(q.cref(), qb), k_op = Bf16Math::operand(k.cref(), kb);
+  Matrix raw(5, 7), scores(5, 7);
+  Bf16Math::gemm_abt(q_op, k_op, raw.ref());
+  Bf16Math::attention_scores(q_op, k_op, scores.ref(), hd);
+  const float scale = round_bf16(static_cast<float>(1.0 / std::sqrt(12.0)));
+  CHECK(scale != static_cast<float>(1.0 / std::sqrt(12.0)));
+  for (size_t r = 0; r < 5; ++r)
+    for (size_t c = 0; c < 7; ++c) CHECK(scores(r, c) == round_bf16(round_bf16(raw(r, c)) * scale));
+
+  const StoredWeights gate(random_matrix(30, hd, 38, 0.2f), DType::BF16, 0);
+  const StoredWeights up(random_matrix(30, hd, 39, 0.2f), DType::F32, 0);
+  const GateUpProducts products = Bf16Math::gate_up(q_op, gate.weights(), up.weights(), 4, 20);
+  Matrix g(5, 20), u(5, 20);
+  Bf16Math::expert_product(q_op, gate.weights(), 4, 20, g.ref());
+  Bf16Math::expert_product(q_op, up.weights(), 4, 20, u.ref());
+  CHECK(bitwise_equal(products.gate, g.cref()));
+  CHECK(bitwise_equal(products.up, u.cref()));
+}
+
+TEST_CASE("bf16 ops: BF16 results near fp32, the same for any thread count and weight storage") {
+  if (!bf16_gemm_runs()) return;
+  ThreadPool pool(2);
+
+  SUBCASE("matmul_xWt over several weight blocks, with bias") {
+    // 8192 inputs give 64-row BF16 blocks: 150 outputs span three.
+    const size_t n = 9, in = 8192, out = 150;
+    CHECK(Bf16Math::weight_block_rows(in) == 64);
+    const Matrix x = rounded_to_bf16(random_matrix(n, in, 40));
+    const Matrix w = rounded_to_bf16(random_matrix(out, in, 41, 0.05f));
+    const Matrix bias_m = rounded_to_bf16(random_matrix(1, out, 42));
+    const std::vector<float> bias(bias_m.data(), bias_m.data() + out);
+    const StoredWeights in_place(w, DType::BF16, 0), converted(w, DType::F32, 0);
+    Matrix y(n, out), y_converted(n, out), y_threads(n, out), y_fp32(n, out);
+    matmul_xWt<Bf16Math>(x.cref(), in_place.weights(), y.ref(), bias);
+    matmul_xWt<Bf16Math>(x.cref(), converted.weights(), y_converted.ref(), bias);
+    matmul_xWt<Bf16Math>(x.cref(), in_place.weights(), y_threads.ref(), bias, &pool);
+    matmul_xWt<Fp32Math>(x.cref(), in_place.weights(), y_fp32.ref(), bias);
+    CHECK(all_bf16(y.cref()));
+    CHECK(bitwise_equal(y.cref(), y_converted.cref()));
+    CHECK(bitwise_equal(y.cref(), y_threads.cref()));
+    // One rounding of the same fp32-accumulated sum.
+    check_close(
+        y.cref(), [&](size_t r, size_t c) { return y_fp32(r, c); },
+        [&](size_t r, size_t c) { return std::abs(y_fp32(r, c)) + 1e-3; }, 0x1p-8);
+  }
+
+  SUBCASE("causal attention") {
+    const size_t n = 300, heads = 4, kv_heads = 2, hd = 32;
+    const Matrix q = rounded_to_bf16(random_matrix(n, heads * hd, 43, 2.0f));
+    const Matrix k = rounded_to_bf16(random_matrix(n, kv_heads * hd, 44, 2.0f));
+    const Matrix v = rounded_to_bf16(random_matrix(n, kv_heads * hd, 45));
+    const AttentionShape shape{heads, kv_heads, hd};
+    Matrix out(n, heads * hd), out_threads(n, heads * hd), out_fp32(n, heads * hd);
+    causal_attention<Bf16Math>(q.cref(), k.cref(), v.cref(), shape, out.ref());
+    causal_attention<Bf16Math>(q.cref(), k.cref(), v.cref(), shape, out_threads.ref(), &pool);
+    causal_attention<Fp32Math>(q.cref(), k.cref(), v.cref(), shape, out_fp32.ref());
+    CHECK(all_bf16(out.cref()));
+    CHECK(bitwise_equal(out.cref(), out_threads.cref()));
+    // Convex combinations of v (|v| <= 1) with probabilities rounded to BF16.
+    check_close(
+        out.cref(), [&](size_t r, size_t c) { return out_fp32(r, c); },
+        [](size_t, size_t) { return 1.0; }, 3e-2);
+  }
+
+  SUBCASE("moe_experts and the gated shared expert") {
+    const size_t n = 37, hidden = 64, width = 48, experts = 4, k = 2;
+    const RandomExperts random_experts(
+        experts, hidden, width, 200, [](size_t e) { return e % 2 == 0 ? DType::BF16 : DType::F32; },
+        0);
+    const std::vector<ExpertMlp>& mlps = random_experts.mlps;
+    const Matrix x = rounded_to_bf16(random_matrix(n, hidden, 46));
+    Matrix logits = random_matrix(n, experts, 47, 2.0f);
+    const Routing routing = route_softmax_topk(logits.ref(), k, false);
+    Matrix y(n, hidden), y_threads(n, hidden), y_fp32(n, hidden);
+    std::vector<float> norms(n * k), norms_threads(n * k), norms_fp32(n * k);
+    moe_experts<Bf16Math>(x.cref(), routing, mlps, y.ref(), norms);
+    moe_experts<Bf16Math>(x.cref(), routing, mlps, y_threads.ref(), norms_threads, &pool);
+    moe_experts<Fp32Math>(x.cref(), routing, mlps, y_fp32.ref(), norms_fp32);
+    CHECK(all_bf16(y.cref()));
+    CHECK(bitwise_equal(y.cref(), y_threads.cref()));
+    CHECK(norms == norms_threads);
+    std::vector<double> row_max(n, 0.0);
+    for (size_t t = 0; t < n; ++t)
+      for (size_t c = 0; c < hidden; ++c)
+        row_max[t] = std::max(row_max[t], std::abs(static_cast<double>(y_fp32(t, c))));
+    check_close(
+        y.cref(), [&](size_t r, size_t c) { return y_fp32(r, c); },
+        [&](size_t r, size_t) { return row_max[r]; }, 4e-2);
+    for (size_t i = 0; i < n * k; ++i)
+      CHECK(norms[i] == doctest::Approx(norms_fp32[i]).epsilon(4e-2));
+
+    const Matrix gate_w = rounded_to_bf16(random_matrix(1, hidden, 48, 0.2f));
+    Matrix shared = y, shared_fp32 = y;
+    add_sigmoid_gated_expert<Bf16Math>(x.cref(), mlps[0], {gate_w.data(), hidden}, shared.ref(),
+                                       &pool);
+    add_sigmoid_gated_expert<Fp32Math>(x.cref(), mlps[0], {gate_w.data(), hidden},
+                                       shared_fp32.ref(), &pool);
+    CHECK(all_bf16(shared.cref()));
+    check_close(
+        shared.cref(), [&](size_t r, size_t c) { return shared_fp32(r, c); },
+        [&](size_t r, size_t) { return row_max[r] + 1.0; }, 4e-2);
+  }
 }
