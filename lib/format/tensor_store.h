@@ -44,6 +44,10 @@ class TensorStore {
   virtual const std::map<std::string, const TensorView*>& tensors() const = 0;
   // The files holding the tensors, in the format's order (inspect lists them).
   virtual std::vector<TensorFile> tensor_files() const = 0;
+  // Files beside the tensors that a derived checkpoint carries over unchanged (tokenizer files,
+  // generation_config.json, a README), sorted; empty for a format that keeps everything in one
+  // file. Never the config, an index or a tensor file.
+  virtual std::vector<std::filesystem::path> side_files() const = 0;
   // Every path this store reads from: an output must be neither inside nor around any of them
   // (check_output_outside_inputs).
   virtual std::vector<std::filesystem::path> input_paths() const = 0;

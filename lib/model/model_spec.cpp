@@ -421,12 +421,7 @@ void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
                                    format_shape(found->shape), format_shape(expected.shape),
                                    spec.config_path.filename().string()));
   };
-  for (const auto& tensor : spec.model_tensors) check(tensor);
-  for (const auto& layer : spec.layers) {
-    for (const auto& tensor : layer.tensors) check(tensor);
-    for (const auto& expert : layer.experts)
-      for (const auto& tensor : expert) check(tensor);
-  }
+  spec.for_each_tensor(check);
   // Fused experts are optional in each form (gpt-oss: plain or MXFP4); one must be there.
   if (spec.family->expert_storage == ExpertStorage::kFused)
     for (const auto& layer : spec.layers) {
@@ -439,6 +434,19 @@ void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
                                      checkpoint.path().string(), layer.index, plain_name,
                                      mxfp4_name));
     }
+}
+
+std::vector<const ResolvedTensor*> ModelSpec::fresh_tensors() const {
+  std::vector<const ResolvedTensor*> fresh;
+  for_each_tensor([&fresh](const ResolvedTensor& tensor) {
+    if (!tensor.optional) fresh.push_back(&tensor);
+  });
+  if (family->expert_storage == ExpertStorage::kFused)
+    for (const LayerSpec& layer : layers)
+      for (const ResolvedTensor& tensor : layer.tensors)
+        if (tensor.role == TensorRole::kGateUpProj || tensor.role == TensorRole::kDownProj)
+          fresh.push_back(&tensor);
+  return fresh;
 }
 
 Model open_model(const std::filesystem::path& path) {
@@ -457,9 +465,7 @@ void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& spec) {
     const TensorView* view = checkpoint.find(name);
     if (view != nullptr) checkpoint.release_pages(*view);
   };
-  for (const ResolvedTensor& tensor : spec.tensors) release(tensor.name);
-  for (const auto& expert : spec.experts)
-    for (const ResolvedTensor& tensor : expert) release(tensor.name);
+  spec.for_each_tensor([&release](const ResolvedTensor& tensor) { release(tensor.name); });
 }
 
 }  // namespace moeslice

@@ -47,6 +47,14 @@ struct LayerSpec {
   // The tensor's name, or "" when the family has no such tensor in this layer.
   std::string name_of(TensorRole role) const;
   const ResolvedTensor* find_expert(int64_t expert, TensorRole role) const;
+
+  // Calls f(const ResolvedTensor&) for the layer's own tensors, then each expert's, in order.
+  template <class F>
+  void for_each_tensor(F&& f) const {
+    for (const ResolvedTensor& tensor : tensors) f(tensor);
+    for (const auto& expert : experts)
+      for (const ResolvedTensor& tensor : expert) f(tensor);
+  }
 };
 
 // A checkpoint tensor stored under one expert's name (per-expert storage): one the profile lists,
@@ -96,6 +104,16 @@ struct ModelSpec {
   std::optional<double> number(Number number) const;
   const ResolvedTensor* find_model_tensor(TensorRole role) const;
   std::vector<int64_t> expert_layers() const;
+  // Calls f(const ResolvedTensor&) for every tensor the spec lists: the model's, then each
+  // layer's (LayerSpec::for_each_tensor), in order.
+  template <class F>
+  void for_each_tensor(F&& f) const {
+    for (const ResolvedTensor& tensor : model_tensors) f(tensor);
+    for (const LayerSpec& layer : layers) layer.for_each_tensor(f);
+  }
+  // The tensors a newly written checkpoint of this spec holds, in order: every listed tensor
+  // that is not optional, then fused experts in their plain (not MXFP4) form.
+  std::vector<const ResolvedTensor*> fresh_tensors() const;
   // True when every layer with experts has num_experts of them (what standard loaders need).
   bool uniform_experts() const;
   // Whether the family's config can list a count per layer (EMO's num_experts_per_layer), so

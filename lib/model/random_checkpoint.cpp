@@ -157,21 +157,8 @@ uint64_t write_random_checkpoint(const RandomModelOptions& options,
   const ModelSpec spec = resolve_model_spec(config, out_dir / kConfigFileName);
 
   std::vector<TensorSource> tensors;
-  auto add = [&](const ResolvedTensor& tensor) {
-    if (!tensor.optional) tensors.push_back(random_tensor(tensor, options.dtype, options.seed));
-  };
-  for (const auto& tensor : spec.model_tensors) add(tensor);
-  for (const auto& layer : spec.layers) {
-    for (const auto& tensor : layer.tensors) add(tensor);
-    for (const auto& expert : layer.experts)
-      for (const auto& tensor : expert) add(tensor);
-  }
-  // Fused experts: write the plain (not MXFP4) form.
-  if (spec.family->expert_storage == ExpertStorage::kFused)
-    for (const auto& layer : spec.layers)
-      for (const auto& tensor : layer.tensors)
-        if (tensor.role == TensorRole::kGateUpProj || tensor.role == TensorRole::kDownProj)
-          tensors.push_back(random_tensor(tensor, options.dtype, options.seed));
+  for (const ResolvedTensor* tensor : spec.fresh_tensors())
+    tensors.push_back(random_tensor(*tensor, options.dtype, options.seed));
 
   AtomicOutputDir output(out_dir, options.overwrite);
   SafetensorsWriter().write(output.staging(), config, tensors,

@@ -9,7 +9,6 @@
 #include "common/atomic_output.h"
 #include "common/error.h"
 #include "format/format_registry.h"
-#include "format/safetensors/checkpoint.h"
 #include "slice/expert_rows.h"
 
 namespace moeslice {
@@ -28,18 +27,15 @@ std::vector<TensorSource> slice_tensor_sources(const TensorStore& store, const S
   return tensors;
 }
 
-void copy_side_files(const fs::path& from, const fs::path& to) {
-  for (const auto& entry : fs::directory_iterator(from)) {
-    if (!entry.is_regular_file()) continue;
-    const std::string name = entry.path().filename().string();
-    if (name == kConfigFileName || name == kIndexFileName || name == kPruningMetadataFileName ||
-        entry.path().extension() == ".safetensors")
-      continue;
+void copy_side_files(const TensorStore& from, const fs::path& to) {
+  for (const fs::path& file : from.side_files()) {
+    const fs::path name = file.filename();
+    if (name == kPruningMetadataFileName) continue;
     std::error_code error;
-    fs::copy_file(entry.path(), to / name, error);
+    fs::copy_file(file, to / name, error);
     if (error)
-      throw IoError(fmt::format("cannot copy {} to {}: {}", entry.path().string(),
-                                (to / name).string(), error.message()));
+      throw IoError(fmt::format("cannot copy {} to {}: {}", file.string(), (to / name).string(),
+                                error.message()));
   }
 }
 
@@ -66,7 +62,7 @@ SliceReport write_slice(const Model& model, const SlicePlan& plan, const fs::pat
                       .copy = expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect});
   write_file_atomically(output.staging() / kPruningMetadataFileName, plan.metadata.dump(2) + "\n",
                         false);
-  copy_side_files(checkpoint.path(), output.staging());
+  copy_side_files(checkpoint, output.staging());
   // The written checkpoint must open as its family expects before it is published.
   const Model sliced = open_model(output.staging());
   if (expected.valid())

@@ -36,9 +36,9 @@ struct SliceReport : SliceSummary {
 // on): copied and kept-expert tensors carry their file range, cut ones produce their kept rows.
 std::vector<TensorSource> slice_tensor_sources(const TensorStore& store, const SlicePlan& plan);
 
-// Copies the small files beside a checkpoint's weights (tokenizer, generation config, ...):
-// everything but safetensors files, the index, config.json and pruning_metadata.json.
-void copy_side_files(const std::filesystem::path& from, const std::filesystem::path& to);
+// Copies the small files beside a checkpoint's weights (tokenizer, generation config, ...) into
+// directory `to`: the store's side_files() except a slice's pruning_metadata.json.
+void copy_side_files(const TensorStore& from, const std::filesystem::path& to);
 
 // Carries out `plan`, made by plan_slice() for `model`, into `out_dir` (atomic): the check runs
 // when options.verify is set and the family's forward pass is supported. Throws InputError when

@@ -88,7 +88,7 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
   checkpoint_format(full.checkpoint->format_name())
       .writer->write(output.staging(), full.checkpoint->config(), tensors,
                      {{"moeslice", "unslice"}}, {.max_shard_bytes = max_shard_bytes});
-  copy_side_files(full.checkpoint->path(), output.staging());
+  copy_side_files(*full.checkpoint, output.staging());
   open_model(output.staging());
   output.commit();
   return report;

@@ -55,6 +55,7 @@ class MemoryTensorStore final : public TensorStore {
   const fs::path& config_path() const override { return config_path_; }
   const std::map<std::string, const TensorView*>& tensors() const override { return tensors_; }
   std::vector<TensorFile> tensor_files() const override { return files_; }
+  std::vector<fs::path> side_files() const override { return {}; }
   std::vector<fs::path> input_paths() const override { return {dir_}; }
   std::optional<FileRange> file_range(const TensorView& tensor) const override {
     return ranges_.at(tensor.name);
@@ -77,20 +78,8 @@ class MemoryTensorStore final : public TensorStore {
 inline std::vector<MemoryTensor> random_checkpoint_tensors(const ModelSpec& spec,
                                                            DType dtype = DType::F32) {
   std::vector<MemoryTensor> tensors;
-  auto add = [&](const ResolvedTensor& tensor) {
-    if (!tensor.optional) tensors.push_back({tensor.name, dtype, tensor.shape});
-  };
-  for (const auto& tensor : spec.model_tensors) add(tensor);
-  for (const auto& layer : spec.layers) {
-    for (const auto& tensor : layer.tensors) add(tensor);
-    for (const auto& expert : layer.experts)
-      for (const auto& tensor : expert) add(tensor);
-  }
-  if (spec.family->expert_storage == ExpertStorage::kFused)
-    for (const auto& layer : spec.layers)
-      for (const auto& tensor : layer.tensors)
-        if (tensor.role == TensorRole::kGateUpProj || tensor.role == TensorRole::kDownProj)
-          tensors.push_back({tensor.name, dtype, tensor.shape});
+  for (const ResolvedTensor* tensor : spec.fresh_tensors())
+    tensors.push_back({tensor->name, dtype, tensor->shape});
   return tensors;
 }
 

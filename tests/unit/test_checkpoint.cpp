@@ -207,6 +207,20 @@ TEST_CASE("the TensorStore interface: files, file ranges, inputs and released pa
   store.release_pages(stranger);  // not one of its tensors: nothing to release
 }
 
+TEST_CASE(
+    "side_files lists the files a derived checkpoint carries over, sorted, and nothing else") {
+  TempDir dir;
+  write_checkpoint(dir / "sharded", layers(3), 100);
+  CHECK(SafetensorsCheckpoint::open(dir / "sharded")->side_files().empty());
+  for (const char* name : {"tokenizer.json", "README.md", "generation_config.json"})
+    test::write_file(dir / "sharded" / name, std::string_view("{}"));
+  fs::create_directory(dir / "sharded" / "subdir");
+  CHECK(SafetensorsCheckpoint::open(dir / "sharded")->side_files() ==
+        std::vector<fs::path>{dir / "sharded" / "README.md",
+                              dir / "sharded" / "generation_config.json",
+                              dir / "sharded" / "tokenizer.json"});
+}
+
 TEST_CASE("copy_of a store's tensor carries its file range; copy_of a view does not") {
   TempDir dir;
   write_checkpoint(dir / "ckpt", layers(2), kDefaultMaxShardBytes);

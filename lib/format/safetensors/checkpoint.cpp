@@ -1,6 +1,8 @@
 // SafetensorsCheckpoint: config.json, single or sharded safetensors, and the index cross-check.
 #include "format/safetensors/checkpoint.h"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include "common/error.h"
@@ -104,6 +106,20 @@ std::vector<TensorFile> SafetensorsCheckpoint::tensor_files() const {
   for (const auto& shard : shards_)
     files.push_back(
         {shard->path(), shard->mapped().size(), static_cast<int64_t>(shard->tensors().size())});
+  return files;
+}
+
+std::vector<fs::path> SafetensorsCheckpoint::side_files() const {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string name = entry.path().filename().string();
+    if (name == kConfigFileName || name == kIndexFileName ||
+        entry.path().extension() == ".safetensors")
+      continue;
+    files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
   return files;
 }
 

@@ -36,6 +36,7 @@ class SafetensorsCheckpoint final : public TensorStore {
   const std::filesystem::path& config_path() const override { return config_path_; }
   const std::map<std::string, const TensorView*>& tensors() const override { return tensors_; }
   std::vector<TensorFile> tensor_files() const override;
+  std::vector<std::filesystem::path> side_files() const override;
   // The directory: everything read lies inside it.
   std::vector<std::filesystem::path> input_paths() const override { return {dir_}; }
   std::optional<FileRange> file_range(const TensorView& tensor) const override;
