@@ -4,6 +4,8 @@
 #include "checkpoint_output_flags.h"
 #include "commands.h"
 #include "common/error.h"
+#include "common/excerpt.h"
+#include "common/json_parse.h"
 #include "format/byte_size.h"
 #include "model/family_profile.h"
 #include "model/random_checkpoint.h"
@@ -58,15 +60,16 @@ void add_make_random_command(CLI::App& app) {
     for (const auto& setting : options->settings) {
       const auto equals = setting.find('=');
       if (equals == std::string::npos || equals == 0)
-        throw InputError(fmt::format("--set '{}': expected KEY=JSON", setting));
+        throw InputError(fmt::format("--set '{}': expected KEY=JSON", excerpt(setting)));
+      const std::string key = setting.substr(0, equals);
       try {
-        model.config_overrides[setting.substr(0, equals)] =
-            nlohmann::json::parse(setting.substr(equals + 1));
-      } catch (const nlohmann::json::parse_error&) {
+        model.config_overrides[key] =
+            parse_json(std::string_view(setting).substr(equals + 1), "--set " + excerpt(key));
+      } catch (const JsonSyntaxError&) {
         throw InputError(
             fmt::format("--set '{}': the value is not JSON (quote strings: "
                         "KEY='\"text\"')",
-                        setting));
+                        excerpt(setting)));
       }
     }
     const uint64_t bytes = write_random_checkpoint(model, options->out);

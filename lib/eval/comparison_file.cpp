@@ -13,6 +13,7 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/json_file.h"
 
 namespace moeslice {
@@ -185,8 +186,8 @@ ComparisonDocument parse_comparison(const json& document, const std::string& sou
                                   document.type_name()));
   const auto schema = document.find("schema");
   if (schema != document.end() && *schema != json(kComparisonSchemaVersion))
-    throw FormatError(fmt::format("{}: comparison schema {}, expected {}", source, schema->dump(),
-                                  kComparisonSchemaVersion));
+    throw FormatError(fmt::format("{}: comparison schema {}, expected {}", source,
+                                  json_excerpt(*schema), kComparisonSchemaVersion));
   ComparisonDocument out;
   for (const auto& [key, field] : {std::pair("model", &out.model), std::pair("corpus", &out.corpus),
                                    std::pair("tasks", &out.tasks)}) {

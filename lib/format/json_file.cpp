@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 
 namespace moeslice {
 namespace fs = std::filesystem;
@@ -20,11 +21,7 @@ json read_json_file(const fs::path& path) {
   }
   std::ostringstream buffer;
   buffer << stream.rdbuf();
-  try {
-    return json::parse(buffer.str());
-  } catch (const json::parse_error& error) {
-    throw FormatError(fmt::format("{}: not valid JSON ({})", path.string(), error.what()));
-  }
+  return parse_json(buffer.str(), path.string());
 }
 
 }  // namespace moeslice

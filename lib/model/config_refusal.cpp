@@ -7,6 +7,8 @@
 
 #include <fmt/core.h>
 
+#include "common/json_parse.h"
+
 #include "model/dim_expression.h"
 #include "model/model_spec.h"
 
@@ -72,7 +74,7 @@ int64_t evaluate(const std::string& expression, const ModelSpec& spec) {
 
 std::string expand(std::string_view why, const json* value, const ModelSpec& spec) {
   return substitute_placeholders(why, [&](std::string_view inside) {
-    if (inside == "value") return value ? value->dump() : std::string("null");
+    if (inside == "value") return value ? json_excerpt(*value) : std::string("null");
     return std::to_string(evaluate(std::string(inside), spec));
   });
 }

@@ -2,8 +2,11 @@
 #include "model/dim_expression.h"
 
 #include <cctype>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+
+#include "common/excerpt.h"
 
 namespace moeslice {
 namespace {
@@ -29,7 +32,9 @@ class Parser {
     for (char op = peek(); op == '+' || op == '-'; op = peek()) {
       ++pos_;
       const int64_t rhs = product();
-      value = op == '+' ? value + rhs : value - rhs;
+      if (op == '+' ? __builtin_add_overflow(value, rhs, &value)
+                    : __builtin_sub_overflow(value, rhs, &value))
+        fail("the value overflows 64 bits");
     }
     return value;
   }
@@ -44,7 +49,15 @@ class Parser {
         value = 0;
         continue;
       }
-      value = op == '*' ? value * rhs : value / rhs;
+      bool overflow = false;
+      if (op == '*') {
+        overflow = __builtin_mul_overflow(value, rhs, &value);
+      } else if (value == INT64_MIN && rhs == -1) {
+        overflow = true;
+      } else {
+        value /= rhs;
+      }
+      if (overflow) fail("the value overflows 64 bits");
     }
     return value;
   }
@@ -52,16 +65,20 @@ class Parser {
   int64_t atom() {
     const char c = peek();
     if (c == '(') {
+      if (++depth_ > kMaxParentheses) fail("parentheses nested too deep");
       ++pos_;
       const int64_t value = sum();
       if (peek() != ')') fail("missing ')'");
       ++pos_;
+      --depth_;
       return value;
     }
     if (std::isdigit(static_cast<unsigned char>(c))) {
       int64_t value = 0;
       while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_])))
-        value = value * 10 + (text_[pos_++] - '0');
+        if (__builtin_mul_overflow(value, 10, &value) ||
+            __builtin_add_overflow(value, text_[pos_++] - '0', &value))
+          fail("the number overflows 64 bits");
       return value;
     }
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
@@ -84,14 +101,18 @@ class Parser {
   }
 
   [[noreturn]] void fail(const char* what) const {
-    throw std::invalid_argument("expression '" + std::string(text_) + "': " + what + " at " +
+    throw std::invalid_argument("expression '" + excerpt(text_) + "': " + what + " at " +
                                 std::to_string(pos_));
   }
+
+  // Each '(' recurses; real shapes use one or two.
+  static constexpr int kMaxParentheses = 32;
 
   std::string_view text_;
   const std::function<int64_t(std::string_view)>& lookup_;
   bool checking_ = false;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

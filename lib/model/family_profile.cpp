@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "model/dim_expression.h"
 #include "model/embedded_profiles.h"
 #include "model/expert_naming.h"
@@ -27,7 +28,7 @@ Enum parse_enum(const json& value, const std::map<std::string, Enum>& names,
                 std::string_view field) {
   const auto it = value.is_string() ? names.find(value.get<std::string>()) : names.end();
   if (it == names.end())
-    throw std::invalid_argument(fmt::format("unknown {} {}", field, value.dump()));
+    throw std::invalid_argument(fmt::format("unknown {} {}", field, json_excerpt(value)));
   return it->second;
 }
 
@@ -287,8 +288,8 @@ const std::vector<FamilyProfile>& all_families() {
       const auto source = fmt::format("profiles/{}.json", embedded.family);
       json document;
       try {
-        document = json::parse(embedded.json);
-      } catch (const json::parse_error& error) {
+        document = parse_json(embedded.json, source);
+      } catch (const FormatError& error) {
         bad_profile(source, error.what());
       }
       parsed.push_back(parse_family_profile(document, source));

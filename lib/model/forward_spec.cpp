@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "model/config_refusal.h"
 #include "model/model_spec.h"
 
@@ -22,14 +23,15 @@ bool present(const json& config, const char* key) {
 // The refusals of every family, checked before the family's own (same rule language).
 const std::vector<ConfigRefusal>& shared_refusals() {
   static const std::vector<ConfigRefusal> rules = parse_config_refusals(
-      json::parse(R"([
+      parse_json(R"([
         {"key": "hidden_act", "refuse": "not_one_of", "values": ["silu"],
          "why": "is {value}, only \"silu\" is supported"},
         {"key": "rope_scaling", "refuse": "set", "why": "is {value}, only null is supported"},
         {"key": "rope_parameters", "refuse": "not_object", "why": "is not an object"},
         {"key": "rope_parameters.rope_type", "refuse": "not_one_of", "values": ["default"],
          "default": "default", "why": "is {value}, only \"default\" is supported"}
-      ])"),
+      ])",
+                 "the shared forward refusals"),
       [](std::string_view) { return false; }, [](Flag) { return false; });
   return rules;
 }
@@ -97,9 +99,9 @@ void require_forward_support(const ModelSpec& spec) {
   const json& config = spec.text_config();
   if (present(config, "clip_qkv")) {
     if (!family.clip_qkv)
-      refuse(spec,
-             fmt::format("'clip_qkv' is {}; only {} applies clip_qkv", config["clip_qkv"].dump(),
-                         families_where([](const FamilyProfile& f) { return f.clip_qkv; })));
+      refuse(spec, fmt::format("'clip_qkv' is {}; only {} applies clip_qkv",
+                               json_excerpt(config["clip_qkv"]),
+                               families_where([](const FamilyProfile& f) { return f.clip_qkv; })));
     if (!config["clip_qkv"].is_number()) refuse(spec, "'clip_qkv' is not a number");
   }
   if (auto refusal = first_config_refusal(family.forward_refusals, spec)) refuse(spec, *refusal);

@@ -2,10 +2,12 @@
 #include "model/keep_plan.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/json_file.h"
 
 namespace moeslice {
@@ -40,17 +42,18 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
     const LayerSpec& layer = spec.layers[l];
     if (!layer.has_experts)
       fail(fmt::format("layer {} has no experts, so its entry must be null (found {})", l,
-                       entry.dump()));
+                       json_excerpt(entry)));
     if (!entry.is_array() || entry.empty())
       fail(fmt::format("layer {}: expected null or a non-empty list of expert ids, found {}", l,
-                       entry.dump()));
+                       json_excerpt(entry)));
     std::vector<int32_t> ids;
     for (const auto& id : entry) {
       if (!id.is_number_integer())
-        fail(fmt::format("layer {}: expert id {} is not an integer", l, id.dump()));
-      const int64_t value = id.get<int64_t>();
+        fail(fmt::format("layer {}: expert id {} is not an integer", l, json_excerpt(id)));
+      const int64_t value =
+          id.is_number_unsigned() && id.get<uint64_t>() > INT64_MAX ? INT64_MAX : id.get<int64_t>();
       if (value < 0 || value >= layer.num_experts)
-        fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, value,
+        fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, json_excerpt(id),
                          layer.num_experts));
       if (!ids.empty() && value <= ids.back())
         fail(
@@ -66,6 +69,14 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
         if (!std::binary_search(ids.begin(), ids.end(), static_cast<int32_t>(shared)))
           fail(fmt::format("layer {}: drops shared expert {}; EMO shared experts must be kept", l,
                            shared));
+    if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted &&
+        static_cast<int64_t>(ids.size()) <= spec.shared_experts)
+      // The router chooses among the routed experts; with none kept it has nothing to choose.
+      fail(
+          fmt::format("layer {} keeps {} experts, fewer than the {} experts per token, and all "
+                      "of them shared; EMO routing needs at least one routed expert besides "
+                      "the shared ones",
+                      l, ids.size(), spec.experts_per_token));
     result.kept[l] = std::move(ids);
   }
   return result;

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/format_registry.h"
 #include "model/dim_expression.h"
 
@@ -49,8 +50,8 @@ std::pair<const FamilyProfile*, std::string> find_family(const json& config,
             std::find(family.architectures.begin(), family.architectures.end(),
                       architecture.get<std::string>()) != family.architectures.end())
           return {&family, ""};
-  const std::string found =
-      config.contains("model_type") ? config["model_type"].dump() : std::string("no model_type");
+  const std::string found = config.contains("model_type") ? json_excerpt(config["model_type"])
+                                                          : std::string("no model_type");
   throw UnsupportedError(fmt::format("{}: unknown model family {} (known: {})", path.string(),
                                      found, known_family_names()));
 }
@@ -88,7 +89,7 @@ class Resolver {
       const json& entry = config_[rule->key];
       if (!entry.is_number_integer() || entry.get<int64_t>() < 0)
         throw ModelError(fmt::format("{}: '{}' must be a non-negative integer, found {}",
-                                     spec_.config_path.string(), rule->key, entry.dump()));
+                                     spec_.config_path.string(), rule->key, json_excerpt(entry)));
       value = entry.get<int64_t>();
     } else if (rule->fallback) {
       value = evaluate(*rule->fallback);
@@ -97,6 +98,10 @@ class Resolver {
                                    spec_.config_path.string(), rule->key, spec_.family->family,
                                    name(dim)));
     }
+    if (value > kMaxConfigSize)
+      throw ModelError(fmt::format(
+          "{}: '{}' is {}, more than the limit of {}", spec_.config_path.string(),
+          rule->key.empty() ? std::string(name(dim)) : rule->key, value, kMaxConfigSize));
     in_progress_[static_cast<size_t>(dim)] = false;
     slot = value;
     return value;
@@ -120,7 +125,7 @@ class Resolver {
     if (rule.presence) return !(entry.is_number() && entry.get<double>() == 0);
     if (!entry.is_boolean())
       throw ModelError(fmt::format("{}: '{}' must be true or false, found {}",
-                                   spec_.config_path.string(), rule.key, entry.dump()));
+                                   spec_.config_path.string(), rule.key, json_excerpt(entry)));
     return entry.get<bool>();
   }
 
@@ -129,7 +134,7 @@ class Resolver {
     const json& entry = config_[rule.key];
     if (!entry.is_number())
       throw ModelError(fmt::format("{}: '{}' must be a number, found {}",
-                                   spec_.config_path.string(), rule.key, entry.dump()));
+                                   spec_.config_path.string(), rule.key, json_excerpt(entry)));
     return entry.get<double>();
   }
 
@@ -187,12 +192,12 @@ std::vector<int64_t> layer_expert_counts(const ModelSpec& spec) {
   const std::string path = spec.config_path.string();
   if (!list.is_array() || list.size() != counts.size())
     throw ModelError(fmt::format("{}: '{}' must list {} expert counts (one per layer), found {}",
-                                 path, key, counts.size(), list.dump()));
+                                 path, key, counts.size(), json_excerpt(list)));
   for (size_t l = 0; l < counts.size(); ++l) {
     const json& entry = list[l];
     if (!entry.is_number_integer())
       throw ModelError(fmt::format("{}: '{}' entry {} must be an integer, found {}", path, key, l,
-                                   entry.dump()));
+                                   json_excerpt(entry)));
     const int64_t count = entry.get<int64_t>();
     if (count == 0)
       throw UnsupportedError(fmt::format(
@@ -238,6 +243,20 @@ void check_sizes(const ModelSpec& spec) {
        {Dim::kHidden, Dim::kLayers, Dim::kHeads, Dim::kKvHeads, Dim::kHeadDim, Dim::kVocab})
     require(spec.dim(dim) > 0,
             fmt::format("'{}' must be positive, found {}", name(dim), spec.dim(dim)));
+  // The config key a size comes from, for messages ("num_hidden_layers").
+  auto key = [&](Dim dim) {
+    const DimRule* rule = spec.family->find_dim(dim);
+    return rule != nullptr && !rule->key.empty() ? rule->key : std::string(name(dim));
+  };
+  require(spec.num_layers <= kMaxLayers,
+          fmt::format("'{}' is {}, more than the limit of {} layers", key(Dim::kLayers),
+                      spec.num_layers, kMaxLayers));
+  require(spec.num_experts <= kMaxExpertsPerLayer,
+          fmt::format("'{}' is {}, more than the limit of {} experts per layer", key(Dim::kExperts),
+                      spec.num_experts, kMaxExpertsPerLayer));
+  require(spec.num_layers * spec.num_experts <= kMaxExpertsInModel,
+          fmt::format("{} layers of {} experts are more than the limit of {} experts in a model",
+                      spec.num_layers, spec.num_experts, kMaxExpertsInModel));
   require(spec.heads % spec.kv_heads == 0,
           fmt::format("attention heads ({}) must be a multiple of key/value heads ({})", spec.heads,
                       spec.kv_heads));

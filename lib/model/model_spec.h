@@ -128,6 +128,14 @@ struct ModelSpec {
   std::string expert_tensor_name(const ExpertTensor& tensor, int64_t expert) const;
 };
 
+// What a config.json may describe, far above any published MoE (DeepSeek-V3: 61 layers of 256
+// experts; Kimi K2: 384 experts): a config beyond these is refused before the tensor list is
+// built, instead of growing memory without bound.
+inline constexpr int64_t kMaxConfigSize = INT32_MAX;  // any one size (hidden, vocab, heads, ...)
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxExpertsPerLayer = 16384;
+inline constexpr int64_t kMaxExpertsInModel = 1 << 18;  // summed over the layers
+
 // Resolves `config` (the parsed config.json at `config_path`) against its family, found from
 // `model_type` (or `text_config.model_type`) and `architectures`. Throws UnsupportedError for an
 // unknown family (listing the known ones) and ModelError for missing or invalid keys.

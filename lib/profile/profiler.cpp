@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/atomic_output.h"
+#include "common/json_parse.h"
 #include "model/keep_plan.h"
 
 namespace moeslice {
@@ -47,19 +48,20 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
   profile.layers = spec.num_layers;
   profile.experts = spec.num_experts;
   ForwardPass probe(model, profiling_options(options));
-  profile.info = {{"family", spec.family->family},
-                  {"model", normalized_absolute_path(model.checkpoint->path())},
-                  {"layers", spec.num_layers},
-                  {"experts", spec.num_experts},
-                  {"expert_layers", spec.expert_layers()},
-                  {"top_k", spec.experts_per_token},
-                  {"shared_experts", spec.shared_experts},
-                  {"max_seq", probe.max_window()},
-                  {"compute", std::string(compute_mode_name(options.run.compute))},
-                  {"keep_plan", options.keep ? nlohmann::json::parse(keep_plan_json(*options.keep))
-                                             : nlohmann::json()},
-                  {"moeslice_version", MOESLICE_VERSION},
-                  {"sources", nlohmann::json::array()}};
+  profile.info = {
+      {"family", spec.family->family},
+      {"model", normalized_absolute_path(model.checkpoint->path())},
+      {"layers", spec.num_layers},
+      {"experts", spec.num_experts},
+      {"expert_layers", spec.expert_layers()},
+      {"top_k", spec.experts_per_token},
+      {"shared_experts", spec.shared_experts},
+      {"max_seq", probe.max_window()},
+      {"compute", std::string(compute_mode_name(options.run.compute))},
+      {"keep_plan", options.keep ? parse_json(keep_plan_json(*options.keep), "the keep plan")
+                                 : nlohmann::json()},
+      {"moeslice_version", MOESLICE_VERSION},
+      {"sources", nlohmann::json::array()}};
   if (!spec.uniform_experts()) {
     // A slice with per-layer counts: layer l uses experts [0, its count) of the E columns.
     nlohmann::json counts = nlohmann::json::array();

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/safetensors/file.h"
 #include "format/safetensors/writer.h"
 
@@ -85,10 +86,15 @@ UsageProfile read_usage_profile(const std::filesystem::path& path) {
                                   kUsageMetadataKey));
   UsageProfile profile;
   try {
-    profile.info = json::parse(it->second);
+    profile.info = parse_json(it->second, fmt::format("{}: usage metadata", path.string()));
+  } catch (const JsonSyntaxError& error) {
+    throw FormatError(
+        fmt::format("{}: usage metadata is malformed ({})", path.string(), error.detail()));
+  }
+  try {
     if (profile.info.value("schema", 0) != kUsageSchemaVersion)
       throw FormatError(fmt::format("{}: usage schema {}, expected {}", path.string(),
-                                    profile.info.value("schema", json()).dump(),
+                                    json_excerpt(profile.info.value("schema", json())),
                                     kUsageSchemaVersion));
     profile.layers = profile.info.at("layers").get<int64_t>();
     profile.experts = profile.info.at("experts").get<int64_t>();
@@ -123,8 +129,8 @@ UsageProfile merge_usage_profiles(std::span<const UsageProfile> profiles,
         throw InputError(
             fmt::format("{}: '{}' is {}, but {} has {}; only profiles of the same "
                         "model and options can be merged",
-                        sources[i], key, part.info.value(key, json()).dump(), sources[0],
-                        merged.info.value(key, json()).dump()));
+                        sources[i], key, json_excerpt(part.info.value(key, json())), sources[0],
+                        json_excerpt(merged.info.value(key, json()))));
     if (part.layers != merged.layers || part.experts != merged.experts)
       throw InputError(fmt::format("{}: shape [*, {}, {}] differs from {} [*, {}, {}]", sources[i],
                                    part.layers, part.experts, sources[0], merged.layers,

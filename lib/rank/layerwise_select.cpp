@@ -9,6 +9,7 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "forward/forward_pass.h"
 #include "forward/run_settings.h"
 #include "profile/profiler.h"
@@ -90,7 +91,8 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     plan.layers[static_cast<size_t>(l)] = std::move(choice);
     if (options.progress) options.progress(++moe_done, moe_layers);
   }
-  usage.info["layerwise_select"] = nlohmann::json::parse(keep_plan_json(to_keep_plan(plan)));
+  usage.info["layerwise_select"] =
+      parse_json(keep_plan_json(to_keep_plan(plan)), "the selected plan");
   plan.source = {{"max_seq", usage.info.value("max_seq", nlohmann::json())}};
   return result;
 }

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/json_file.h"
 
 namespace moeslice {
@@ -50,7 +51,7 @@ ReportPlan parse_report_plan(const json& document, const UsageProfile& profile,
     for (const json& id : entry) {
       if (!id.is_number_integer())
         throw InputError(fmt::format("{}: layer {}: expert ids must be integers, found {}", source,
-                                     layer, id.dump()));
+                                     layer, json_excerpt(id)));
       const int64_t value = id.get<int64_t>();
       if (value < 0 || value >= profile.experts)
         throw InputError(fmt::format("{}: layer {}: expert id {} is out of range [0, {})", source,

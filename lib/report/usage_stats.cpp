@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "profile/layer_stats.h"
 
 namespace moeslice {
@@ -30,7 +31,7 @@ UsageOverview describe_usage(const UsageProfile& profile, const std::string& sou
           layer.get<int64_t>() >= profile.layers)
         throw FormatError(
             fmt::format("{}: usage metadata 'expert_layers' holds {}, not a layer in [0, {})",
-                        source, layer.dump(), profile.layers));
+                        source, json_excerpt(layer), profile.layers));
       overview.expert_layers.push_back(layer.get<int64_t>());
     }
     std::sort(overview.expert_layers.begin(), overview.expert_layers.end());

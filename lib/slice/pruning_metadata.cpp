@@ -5,6 +5,7 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/json_file.h"
 
 namespace moeslice {
@@ -92,7 +93,7 @@ KeepPlan read_slice_keep_plan(const Model& full, const Model& sliced) {
       throw FormatError(
           fmt::format("{}: layer {} must list {} expert ids (the sliced model's "
                       "count), found {}",
-                      path.string(), layer.index, sliced_count, entry.dump()));
+                      path.string(), layer.index, sliced_count, json_excerpt(entry)));
     auto& ids = kept.kept[static_cast<size_t>(layer.index)].emplace();
     for (const auto& id : entry) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
@@ -101,7 +102,7 @@ KeepPlan read_slice_keep_plan(const Model& full, const Model& sliced) {
         throw FormatError(
             fmt::format("{}: layer {}: ids must be ascending integers in [0, {}), "
                         "found {}",
-                        path.string(), layer.index, layer.num_experts, entry.dump()));
+                        path.string(), layer.index, layer.num_experts, json_excerpt(entry)));
       ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
     }
   }

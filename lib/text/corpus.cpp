@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "text/bad_records.h"
 #include "text/corpus_input.h"
 
@@ -156,7 +157,7 @@ struct CorpusReader::Impl {
                                       field, it->type_name()));
     }
     if (document.tokens.empty())
-      corpus::fail(place, fmt::format("empty document (\"{}\" is {})", field, it->dump()));
+      corpus::fail(place, fmt::format("empty document (\"{}\" is {})", field, json_excerpt(*it)));
     document.id = corpus::record_id(object, place).value_or(std::to_string(index));
     document.domain = corpus::record_domain(object, options.default_domain, place);
     document.source = place.file;

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "text/tokenizer.h"
 
 namespace moeslice::corpus {
@@ -83,6 +84,14 @@ void LineSource::drop_byte_order_mark(std::string& text) {
   if (line_ == 1 && text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
 }
 
+void LineSource::check_record_size(size_t bytes, size_t line) const {
+  if (bytes > kMaxRecordBytes)
+    throw InputError(
+        fmt::format("{}:{}: more than {} MiB without a line break; expected a corpus "
+                    "of text or JSON Lines",
+                    name_, line, kMaxRecordBytes >> 20));
+}
+
 bool LineSource::next_line(std::string& line) {
   line.clear();
   bool any = false;
@@ -104,6 +113,7 @@ bool LineSource::next_line(std::string& line) {
     line.append(start, end_ - begin_);
     consumed_ += end_ - begin_;
     begin_ = end_;
+    check_record_size(line.size(), line_ + 1);
   }
   if (!any) return false;
   ++line_;  // a last line without "\n"
@@ -120,6 +130,7 @@ void LineSource::read_rest(std::string& out) {
     out.append(buffer_.data() + begin_, end_ - begin_);
     consumed_ += end_ - begin_;
     begin_ = end_;
+    check_record_size(out.size(), line_ + 1);
   }
   if (at_start && out.rfind("\xEF\xBB\xBF", 0) == 0) out.erase(0, 3);
   line_ += 1;
@@ -182,17 +193,15 @@ nlohmann::json parse_object(std::string_view text, const Place& place) {
                             static_cast<unsigned char>(text[*offset]), *offset + 1));
   nlohmann::json object;
   try {
-    object = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
-    // nlohmann says "[json.exception.parse_error.101] parse error at line 1, column 28: ...";
-    // the line is always 1 here, so keep the column and what broke.
-    const std::string message = error.what();
+    object = parse_json(text, fmt::format("{}:{}", place.file, place.line));
+  } catch (const JsonSyntaxError& error) {
+    // The detail says "parse error at line 1, column 28: ..."; the line is always 1 here, so keep
+    // the column and what broke.
+    const std::string& message = error.detail();
     const auto column = message.find("column ");
-    const auto at = message.find("parse error");
-    const std::string what = column != std::string::npos ? message.substr(column)
-                             : at != std::string::npos   ? message.substr(at)
-                                                         : message;
-    fail(place, "invalid JSON (" + what + "); expected one JSON object per line");
+    fail(place, "invalid JSON (" +
+                    (column != std::string::npos ? message.substr(column) : message) +
+                    "); expected one JSON object per line");
   }
   if (!object.is_object())
     fail(place, fmt::format("expected a JSON object, found {}", object.type_name()));
@@ -219,7 +228,8 @@ std::vector<int32_t> token_ids_from_json(const nlohmann::json& ids, std::string_
   for (size_t i = 0; i < ids.size(); ++i) {
     const nlohmann::json& id = ids[i];
     if (!id.is_number_integer())
-      fail(place, fmt::format("{}[{}] is {}, expected an integer token id", field, i, id.dump()));
+      fail(place,
+           fmt::format("{}[{}] is {}, expected an integer token id", field, i, json_excerpt(id)));
     const int64_t value = id.is_number_unsigned()
                               ? static_cast<int64_t>(std::min<uint64_t>(
                                     id.get<uint64_t>(), std::numeric_limits<int64_t>::max()))

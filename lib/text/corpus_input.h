@@ -29,8 +29,13 @@ struct Place {
 // Throws FormatError "file:line: what" (a bad record: skippable with --skip-bad).
 [[noreturn]] void fail(const Place& place, std::string_view what);
 
+// The longest line (or whole-file text document) a corpus may hold: a bound on memory when a
+// corpus is not one (/dev/zero, a binary file without newlines).
+inline constexpr size_t kMaxRecordBytes = size_t{256} << 20;
+
 // Reads a file, or standard input for the path "-", through a fixed 1 MiB buffer. A UTF-8 byte
-// order mark at the start is dropped. Not thread-safe.
+// order mark at the start is dropped. A line or rest longer than kMaxRecordBytes is an
+// InputError. Not thread-safe.
 class LineSource {
  public:
   // Throws InputError when the file cannot be opened or is a directory.
@@ -54,6 +59,7 @@ class LineSource {
 
  private:
   bool fill();  // false at end of input
+  void check_record_size(size_t bytes, size_t line) const;
   void drop_byte_order_mark(std::string& text);
 
   int fd_ = -1;

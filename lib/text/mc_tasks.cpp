@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "text/bad_records.h"
 #include "text/corpus_input.h"
 
@@ -98,7 +99,7 @@ struct McTaskReader::Impl {
     if (answer == object.end()) corpus::fail(place, "missing \"answer\"");
     if (!answer->is_number_integer())
       corpus::fail(place, fmt::format("\"answer\" is {}, expected the index of the right choice",
-                                      answer->dump()));
+                                      json_excerpt(*answer)));
     const int64_t answer_index =
         answer->is_number_unsigned()
             ? static_cast<int64_t>(std::min<uint64_t>(answer->get<uint64_t>(), uint64_t{1} << 62))

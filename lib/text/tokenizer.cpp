@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "common/mapped_file.h"
 #include "text/tokenizer_added_tokens.h"
 #include "text/tokenizer_bpe.h"
@@ -44,12 +45,7 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string_view
   impl->source = std::string(source);
   const JsonPlace root{&impl->source, ""};
 
-  Json json;
-  try {
-    json = Json::parse(json_text.begin(), json_text.end());
-  } catch (const Json::parse_error& e) {
-    throw FormatError(fmt::format("{}: not valid JSON: {}", source, e.what()));
-  }
+  const Json json = parse_json(json_text, impl->source);
   if (!json.is_object()) text::throw_format(root, "expected a JSON object at the top level");
 
   const Json null_value;

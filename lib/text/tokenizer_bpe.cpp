@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "text/tokenizer_byte_level.h"
 #include "text/tokenizer_unicode.h"
 
@@ -204,7 +205,7 @@ BpeModel BpeModel::from_json(const Json& model, const JsonPlace& place, bool byt
   if (dropout != nullptr && (!dropout->is_number() || dropout->get<double>() != 0.0)) {
     throw UnsupportedError(
         fmt::format("{}: {}: BPE dropout {} makes tokenization random; only null or 0 is supported",
-                    *place.file, place.child("dropout").path, dropout->dump()));
+                    *place.file, place.child("dropout").path, json_excerpt(*dropout)));
   }
   m.byte_fallback_ = json_bool_or(model, "byte_fallback", false, place);
   m.fuse_unk_ = json_bool_or(model, "fuse_unk", false, place);
@@ -270,8 +271,9 @@ BpeModel BpeModel::from_json(const Json& model, const JsonPlace& place, bool byt
       left = entry[0].get<std::string>();
       right = entry[1].get<std::string>();
     } else {
-      throw_format(merges_place.index(i),
-                   fmt::format("expected \"left right\" or [left, right], found {}", entry.dump()));
+      throw_format(
+          merges_place.index(i),
+          fmt::format("expected \"left right\" or [left, right], found {}", json_excerpt(entry)));
     }
     const int32_t left_id = m.lookup(left);
     const int32_t right_id = m.lookup(right);

@@ -48,7 +48,7 @@ void Decoder::add_from_json(const Json& value, const JsonPlace& place) {
     const Json& list = json_required(value, "decoders", place);
     if (!list.is_array()) throw_format(place.child("decoders"), "expected a list");
     for (size_t i = 0; i < list.size(); ++i) {
-      add_from_json(list[i], place.child("decoders").index(i));
+      add_from_json(list[i], place.sequence_item("decoders", i));
     }
     return;
   }

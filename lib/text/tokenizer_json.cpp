@@ -4,15 +4,26 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "text/tokenizer_unicode.h"
 
 namespace moeslice::text {
 
 JsonPlace JsonPlace::child(std::string_view key) const {
-  return {file, path.empty() ? std::string(key) : fmt::format("{}.{}", path, key)};
+  return {file, path.empty() ? std::string(key) : fmt::format("{}.{}", path, key), sequence_depth};
 }
 
-JsonPlace JsonPlace::index(size_t i) const { return {file, fmt::format("{}[{}]", path, i)}; }
+JsonPlace JsonPlace::index(size_t i) const {
+  return {file, fmt::format("{}[{}]", path, i), sequence_depth};
+}
+
+JsonPlace JsonPlace::sequence_item(std::string_view key, size_t i) const {
+  JsonPlace item = child(key).index(i);
+  if (++item.sequence_depth > kMaxSequenceNesting)
+    throw_format(item,
+                 fmt::format("Sequence components nested more than {} deep", kMaxSequenceNesting));
+  return item;
+}
 
 void throw_format(const JsonPlace& place, std::string_view what) {
   if (place.path.empty()) throw FormatError(fmt::format("{}: {}", *place.file, what));
@@ -86,14 +97,16 @@ int64_t json_int_or(const Json& obj, std::string_view key, int64_t fallback,
   const Json* value = json_optional(obj, key, place);
   if (value == nullptr) return fallback;
   if (!value->is_number_integer()) {
-    throw_format(place.child(key), fmt::format("expected an integer, found {}", value->dump()));
+    throw_format(place.child(key),
+                 fmt::format("expected an integer, found {}", json_excerpt(*value)));
   }
   return value->get<int64_t>();
 }
 
 int32_t json_token_id(const Json& value, const JsonPlace& place) {
   if (!value.is_number_integer()) {
-    throw_format(place, fmt::format("expected a token id (integer), found {}", value.dump()));
+    throw_format(place,
+                 fmt::format("expected a token id (integer), found {}", json_excerpt(value)));
   }
   const int64_t id = value.get<int64_t>();
   if (id < 0 || id > INT32_MAX) {

@@ -12,13 +12,22 @@ namespace moeslice::text {
 
 using Json = nlohmann::json;
 
-// Where a JSON value sits: the file and the path inside it ("pre_tokenizer.pretokenizers[0]").
+// How deep Sequence normalizers, pre-tokenizers, post-processors and decoders may nest inside one
+// another. Published tokenizers nest at most two; the components are read recursively.
+inline constexpr int kMaxSequenceNesting = 16;
+
+// Where a JSON value sits: the file and the path inside it ("pre_tokenizer.pretokenizers[0]"),
+// and how many Sequence components enclose it.
 struct JsonPlace {
   const std::string* file;
   std::string path;
+  int sequence_depth = 0;
 
   JsonPlace child(std::string_view key) const;
   JsonPlace index(size_t i) const;
+  // The place of item i of a Sequence component's list `key`; FormatError when that nests
+  // Sequences more than kMaxSequenceNesting deep.
+  JsonPlace sequence_item(std::string_view key, size_t i) const;
 };
 
 [[noreturn]] void throw_format(const JsonPlace& place, std::string_view what);

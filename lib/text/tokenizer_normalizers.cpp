@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include "common/json_parse.h"
+
 namespace moeslice::text {
 
 namespace {
@@ -26,7 +28,7 @@ std::shared_ptr<const Regex> pattern_from_json(const Json& obj, const JsonPlace&
     }
   }
   throw_format(where, fmt::format("expected {{\"String\": ...}} or {{\"Regex\": ...}}, found {}",
-                                  pattern.dump()));
+                                  json_excerpt(pattern)));
 }
 
 Normalizer Normalizer::from_json(const Json& value, const JsonPlace& place) {
@@ -61,7 +63,7 @@ void Normalizer::add_from_json(const Json& value, const JsonPlace& place) {
     const Json& list = json_required(value, "normalizers", place);
     if (!list.is_array()) throw_format(place.child("normalizers"), "expected a list");
     for (size_t i = 0; i < list.size(); ++i) {
-      add_from_json(list[i], place.child("normalizers").index(i));
+      add_from_json(list[i], place.sequence_item("normalizers", i));
     }
     return;
   } else {

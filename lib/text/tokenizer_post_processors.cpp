@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include "common/json_parse.h"
+
 namespace moeslice::text {
 
 namespace {
@@ -14,7 +16,8 @@ constexpr std::string_view kSupported =
 int32_t pair_id(const Json& obj, std::string_view key, const JsonPlace& place) {
   const Json& pair = json_required(obj, key, place);
   if (!pair.is_array() || pair.size() != 2) {
-    throw_format(place.child(key), fmt::format("expected [token, id], found {}", pair.dump()));
+    throw_format(place.child(key),
+                 fmt::format("expected [token, id], found {}", json_excerpt(pair)));
   }
   return json_token_id(pair[1], place.child(key).index(1));
 }
@@ -36,7 +39,7 @@ void PostProcessor::add_from_json(const Json& value, const JsonPlace& place) {
     if (!list.is_array()) throw_format(place.child("processors"), "expected a list");
     // Each processor wraps what the previous ones produced.
     for (size_t i = 0; i < list.size(); ++i) {
-      add_from_json(list[i], place.child("processors").index(i));
+      add_from_json(list[i], place.sequence_item("processors", i));
     }
     return;
   }

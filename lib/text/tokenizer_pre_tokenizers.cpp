@@ -159,7 +159,7 @@ void PreTokenizer::add_from_json(const Json& value, const JsonPlace& place) {
     const Json& list = json_required(value, "pretokenizers", place);
     if (!list.is_array()) throw_format(place.child("pretokenizers"), "expected a list");
     for (size_t i = 0; i < list.size(); ++i) {
-      add_from_json(list[i], place.child("pretokenizers").index(i));
+      add_from_json(list[i], place.sequence_item("pretokenizers", i));
     }
     return;
   }

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/excerpt.h"
+#include "common/json_parse.h"
 
 namespace moeslice {
 namespace {
@@ -23,14 +25,15 @@ using nlohmann::json;
 }
 
 // serde_json refuses JSON nested this deep (its recursion limit of 128, counting the header object
-// itself); refusing it here also keeps a header of 100 MB of '[' from building a huge DOM.
+// itself), so the header's limit is below the kMaxJsonDepth of other JSON; parse_json refuses it
+// before parsing, which also keeps a header of 100 MB of '[' from building a huge DOM.
 constexpr int kMaxHeaderNesting = 127;
 
 // Parses the header JSON exactly as strictly as serde_json does. nlohmann is more lenient in four
 // ways, refused here: it skips a UTF-8 byte order mark, it stops at a NUL byte as if the input
-// ended there (so "{}\0garbage" would parse), it has no nesting limit, and it keeps the last of
-// duplicate keys (serde refuses a duplicate struct field; a duplicate tensor name would make two
-// tensors one).
+// ended there (so "{}\0garbage" would parse), it has no nesting limit (parse_json's), and it keeps
+// the last of duplicate keys (serde refuses a duplicate struct field; a duplicate tensor name would
+// make two tensors one).
 json parse_header_json(const std::filesystem::path& path, std::string_view text) {
   if (text.starts_with("\xef\xbb\xbf"))
     fail(path, "header starts with a UTF-8 byte order mark, expected '{' or JSON whitespace");
@@ -41,26 +44,27 @@ json parse_header_json(const std::filesystem::path& path, std::string_view text)
   std::vector<std::set<std::string>> open_objects;
   // The callback throws FormatError, which nlohmann lets through; the partial DOM is freed.
   json::parser_callback_t watch = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) {
-      if (depth >= kMaxHeaderNesting)
-        fail(path, fmt::format("header nests JSON more than {} levels deep", kMaxHeaderNesting));
-      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
     } else if (event == json::parse_event_t::object_end) {
       open_objects.pop_back();
     } else if (event == json::parse_event_t::key && !open_objects.empty()) {
       const auto& key = parsed.get_ref<const std::string&>();
       if (!open_objects.back().insert(key).second) {
-        if (depth == 1) fail(path, fmt::format("tensor '{}' appears twice in the header", key));
-        fail(path, fmt::format("key '{}' appears twice in the same object of the header", key));
+        if (depth == 1)
+          fail(path, fmt::format("tensor '{}' appears twice in the header", excerpt(key)));
+        fail(path,
+             fmt::format("key '{}' appears twice in the same object of the header", excerpt(key)));
       }
     }
     return true;
   };
   json header;
   try {
-    header = json::parse(text.begin(), text.end(), watch);
-  } catch (const json::parse_error& error) {
-    fail(path, fmt::format("header is not valid UTF-8 JSON ({})", error.what()));
+    header = parse_json(text, fmt::format("{}: invalid safetensors file: header", path.string()),
+                        kMaxHeaderNesting, watch);
+  } catch (const JsonSyntaxError& error) {
+    fail(path, fmt::format("header is not valid UTF-8 JSON ({})", error.detail()));
   }
   if (!header.is_object())
     fail(path, fmt::format("header must be a JSON object, found {}", header.type_name()));
@@ -155,7 +159,7 @@ void SafetensorsFile::parse() {
       const auto value = as_unsigned(extent);
       if (!value || *value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         fail(path, fmt::format("tensor '{}': shape {} must hold non-negative integers", name,
-                               shape_it->dump()));
+                               json_excerpt(*shape_it)));
       view.shape.push_back(static_cast<int64_t>(*value));
     }
     const auto offsets_it = entry.find("data_offsets");
@@ -163,7 +167,7 @@ void SafetensorsFile::parse() {
         !as_unsigned((*offsets_it)[0]) || !as_unsigned((*offsets_it)[1]))
       fail(path, fmt::format("tensor '{}': 'data_offsets' must be two non-negative integers, "
                              "found {}",
-                             name, offsets_it == entry.end() ? "none" : offsets_it->dump()));
+                             name, offsets_it == entry.end() ? "none" : json_excerpt(*offsets_it)));
     const uint64_t begin = *as_unsigned((*offsets_it)[0]);
     const uint64_t end = *as_unsigned((*offsets_it)[1]);
     if (end < begin)
