@@ -3,6 +3,7 @@
 // and top-1 agreement.
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "common/error.h"
@@ -34,11 +35,11 @@ void add_compare_command(CLI::App& app) {
   command->callback([options] {
     if (options->plans.empty() && options->sliced.empty())
       throw InputError("compare needs at least one --plan or --sliced");
-    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
-    inputs.emplace_back(options->model);
-    for (const auto& path : options->plans) inputs.emplace_back(path);
-    for (const auto& path : options->sliced) inputs.emplace_back(path);
-    if (!options->json.empty()) check_new_output(options->json, inputs, options->force);
+    CommandIo io;
+    io.checkpoint(options->model).corpus(options->corpus).file(options->tasks, "--tasks");
+    io.files(options->plans, "--plan");
+    for (const auto& path : options->sliced) io.checkpoint(path);
+    if (!options->json.empty()) io.output(options->json, options->force);
     const Model full = open_model(options->model);
     std::vector<Model> sliced_models;
     sliced_models.reserve(options->sliced.size());

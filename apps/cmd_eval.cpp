@@ -2,6 +2,7 @@
 // tasks, for the full model or the full model restricted by a keep plan.
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "eval/evaluator.h"
@@ -52,10 +53,10 @@ void add_eval_command(CLI::App& app) {
   add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing --json file");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
-    inputs.emplace_back(options->model);
-    if (!options->tasks.empty()) inputs.emplace_back(options->tasks);
-    if (!options->json.empty()) check_new_output(options->json, inputs, options->force);
+    CommandIo io;
+    io.checkpoint(options->model).corpus(options->corpus).file(options->tasks, "--tasks");
+    io.file(options->keep, "--keep");
+    if (!options->json.empty()) io.output(options->json, options->force);
     const Model model = open_model(options->model);
     const EvalInputs data = read_eval_inputs(options->corpus, options->tasks, model);
     EvalVariant variant{"model", &model, std::nullopt};

@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "common/error.h"
@@ -44,12 +45,9 @@ void add_logits_command(CLI::App& app) {
   add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
-    inputs.emplace_back(options->model);
-    if (!options->keep.empty()) inputs.emplace_back(options->keep);
-    check_output_outside_inputs(options->out, inputs);
-    if (!options->force && std::filesystem::exists(options->out))
-      throw InputError(fmt::format("{} exists (pass --force to replace it)", options->out));
+    CommandIo io;
+    io.checkpoint(options->model).corpus(options->corpus).file(options->keep, "--keep");
+    io.output(options->out, options->force);
 
     const Model model = open_model(options->model);
     ForwardOptions pass_options = forward_options(options->run);

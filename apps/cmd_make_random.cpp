@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "checkpoint_output_flags.h"
+#include "command_io.h"
 #include "commands.h"
 #include "common/error.h"
 #include "common/excerpt.h"
@@ -50,6 +51,7 @@ void add_make_random_command(CLI::App& app) {
   command->add_option("--set", options->settings,
                       "Extra config key as KEY=JSON, e.g. --set 'mlp_only_layers=[0]'");
   command->callback([options] {
+    CommandIo().output(options->out, options->output.force);
     RandomModelOptions model = options->model;
     model.dims = options->dims;
     model.dtype = options->dtype == "bf16"  ? DType::BF16

@@ -7,9 +7,12 @@
 
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "corpus_options.h"
+#include "count_flags.h"
+#include "forward/run_limits.h"
 #include "profile/profiler.h"
 #include "run_flags.h"
 
@@ -78,21 +81,22 @@ void add_profile_command(CLI::App& app) {
   command
       ->add_option("--stream-block-tokens", options->stream_block_tokens,
                    "With --stream-layers: tokens per block (activations held at once)")
-      ->check(CLI::PositiveNumber);
+      ->check(count_in_range(1, kMaxSequenceTokens));
   command
       ->add_option("--checkpoint-every", options->checkpoint_every,
                    "Every N documents, save the profile so far as OUT.partial (replaced "
                    "each time, removed when the run completes)")
-      ->check(CLI::PositiveNumber);
+      ->check(count_in_range(1, kMaxCountFlag));
   command->add_flag("--resume", options->resume,
                     "Continue from OUT.partial: its documents are skipped in the corpus, the "
                     "rest profiled and appended (same model, corpus and options required)");
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
-    inputs.emplace_back(options->model);
-    check_new_output(options->out, inputs, options->force);
+    CommandIo io;
+    io.checkpoint(options->model).corpus(options->corpus).file(options->keep, "--keep");
+    // The partial profile beside the output is written, and removed at the end.
+    io.output(options->out, options->force, {options->out + ".partial"});
     const Model model = open_model(options->model);
     CorpusReader reader(options->corpus.corpus,
                         corpus_options(options->corpus, options->model, model.spec.vocab));
@@ -171,8 +175,9 @@ void add_merge_command(CLI::App& app) {
   command->add_option("inputs", options->inputs, "Usage files, in document order")->required();
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs(options->inputs.begin(), options->inputs.end());
-    check_output_outside_inputs(options->out, inputs);
+    CommandIo io;
+    io.files(options->inputs, "usage file");
+    io.output(options->out, options->force);
     std::vector<UsageProfile> profiles;
     for (const auto& input : options->inputs) profiles.push_back(read_usage_profile(input));
     const UsageProfile merged = merge_usage_profiles(profiles, options->inputs);

@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "rank/expert_ranking.h"
@@ -42,8 +43,8 @@ void add_rank_command(CLI::App& app) {
   command->add_option("--seed", options->seed, "Seed of the random metric")->capture_default_str();
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
-    const std::vector<std::filesystem::path> inputs = {options->usage};
-    check_new_output(options->out, inputs, options->force);
+    CommandIo io;
+    io.file(options->usage, "--usage").output(options->out, options->force);
     RankOptions rank;
     rank.metric = parse_rank_metric(options->metric);
     rank.keep = parse_keep_amount(options->keep);

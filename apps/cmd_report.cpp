@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "report/report_builder.h"
@@ -29,10 +30,9 @@ void add_report_command(CLI::App& app) {
   command->add_option("--title", options->title, "Page title (default: from the model's name)");
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs = {options->usage};
-    for (const auto& plan : options->plans) inputs.emplace_back(plan);
-    if (!options->compare.empty()) inputs.emplace_back(options->compare);
-    check_new_output(options->out, inputs, options->force);
+    CommandIo io;
+    io.file(options->usage, "--usage").files(options->plans, "--plan");
+    io.file(options->compare, "--compare").output(options->out, options->force);
     const std::vector<std::filesystem::path> plans(options->plans.begin(), options->plans.end());
     const std::optional<std::filesystem::path> compare =
         options->compare.empty() ? std::nullopt

@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
 #include "common/error.h"
@@ -46,11 +47,11 @@ void add_select_command(CLI::App& app) {
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace existing output files");
   command->callback([options] {
-    std::vector<std::filesystem::path> inputs = corpus_inputs(options->corpus);
-    inputs.emplace_back(options->model);
+    CommandIo io;
+    io.checkpoint(options->model).corpus(options->corpus);
     std::vector<std::string> outputs = {options->out};
     if (!options->usage_out.empty()) outputs.push_back(options->usage_out);
-    for (const std::string& out : outputs) check_new_output(out, inputs, options->force);
+    for (const std::string& out : outputs) io.output(out, options->force);
     if (outputs.size() == 2 &&
         normalized_absolute_path(outputs[0]) == normalized_absolute_path(outputs[1]))
       throw InputError("--out and --usage-out name the same file");

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "checkpoint_output_flags.h"
+#include "command_io.h"
 #include "commands.h"
 #include "format/byte_size.h"
 #include "format/json_file.h"
@@ -25,6 +26,9 @@ void add_slice_command(CLI::App& app) {
   command->add_flag("--no-verify", options->no_verify,
                     "Skip checking each sliced layer against the restricted full layer");
   command->callback([options] {
+    CommandIo io;
+    io.checkpoint(options->model).file(options->plan, "--plan");
+    io.output(options->out, options->output.force);
     const Model model = open_model(options->model);
     const nlohmann::json plan_document = read_json_file(options->plan);
     const KeepPlan plan = parse_keep_plan(plan_document, model.spec, options->plan);

@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "command_io.h"
 #include "commands.h"
 #include "common/error.h"
 #include "common/mapped_file.h"
@@ -95,6 +96,7 @@ void add_tokenize_command(CLI::App& app) {
     if (!from_file && text->count() == 0) {
       throw InputError("tokenize needs the text: --input FILE or --text STRING");
     }
+    CommandIo().file(options->tokenizer, "--tokenizer").file(options->input, "--input");
     const Tokenizer tokenizer = Tokenizer::from_file(options->tokenizer);
     const std::string source = from_file ? options->input : std::string("--text");
     const std::string content = from_file ? read_whole_file(options->input) : options->text;

@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "checkpoint_output_flags.h"
+#include "command_io.h"
 #include "commands.h"
 #include "format/byte_size.h"
 #include "slice/unslicer.h"
@@ -21,6 +22,10 @@ void add_unslice_command(CLI::App& app) {
   command->add_option("--out", options->out, "Output directory")->required();
   add_checkpoint_output_flags(*command, options->output);
   command->callback([options] {
+    CommandIo()
+        .checkpoint(options->model)
+        .checkpoint(options->sliced)
+        .output(options->out, options->output.force);
     const Model full = open_model(options->model);
     const Model sliced = open_model(options->sliced);
     const UnsliceReport report = unslice_checkpoint(

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 
 #include "common/atomic_output.h"
+#include "count_flags.h"
 
 namespace moeslice::app {
 
@@ -31,24 +32,13 @@ void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_require
   command.add_flag("--add-bos", flags.add_bos,
                    "Put the tokenizer's BOS token before every document");
   command.add_option("--max-docs", flags.max_docs, "Read at most N documents")
-      ->check(CLI::PositiveNumber);
+      ->check(count_in_range(1, kMaxCountFlag));
   command
       .add_option("--max-tokens", flags.max_tokens, "Stop after the document that reaches N tokens")
-      ->check(CLI::PositiveNumber);
+      ->check(count_in_range(1, kMaxCountFlag));
   command.add_flag("--skip-bad", flags.skip_bad,
                    "Skip bad records (invalid JSON or UTF-8, missing fields, bad ids, empty "
                    "documents) with a warning instead of failing");
-}
-
-std::vector<std::filesystem::path> corpus_inputs(const CorpusFlags& flags) {
-  std::vector<std::filesystem::path> inputs;
-  // Pipes and devices (-, /dev/stdin, <(...)) cannot be overwritten by a file output anyway.
-  std::error_code error;
-  if (flags.corpus != "-" && (std::filesystem::is_regular_file(flags.corpus, error) ||
-                              std::filesystem::is_directory(flags.corpus, error)))
-    inputs.emplace_back(flags.corpus);
-  if (!flags.tokenizer.empty()) inputs.emplace_back(flags.tokenizer);
-  return inputs;
 }
 
 std::string chosen_tokenizer(const CorpusFlags& flags, const std::filesystem::path& model_dir) {

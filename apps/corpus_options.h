@@ -32,9 +32,6 @@ struct CorpusFlags {
 // shared options). `corpus_required` false lets a command run on other inputs alone (eval --tasks).
 void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_required = true);
 
-// The corpus paths that an output must not overlap (files and directories; not stdin or pipes).
-std::vector<std::filesystem::path> corpus_inputs(const CorpusFlags& flags);
-
 // CorpusOptions for a model: the tokenizer is --tokenizer, else <model_dir>/tokenizer.json when
 // it exists, else none; token ids are checked against `vocab`. Warns on stderr when the
 // tokenizer's vocabulary is larger than the model's.

@@ -8,8 +8,11 @@
 
 #include "commands.h"
 #include "common/error.h"
+#include "common/staging.h"
 
 int main(int argc, char** argv) {
+  // Before any thread exists: an interrupted run removes its staging entries.
+  moeslice::handle_interrupt_signals();
   CLI::App app{"moeslice: cut a mixture-of-experts model down to the experts a task needs",
                "moeslice"};
   app.set_version_flag("--version", std::string("moeslice ") + MOESLICE_VERSION);

@@ -4,15 +4,19 @@
 #include <map>
 #include <string>
 
+#include "count_flags.h"
+#include "forward/run_limits.h"
+
 namespace moeslice::app {
 
 void add_run_flags(CLI::App& command, RunSettings& settings) {
-  command.add_option("--threads", settings.threads, "Threads (0: all cores)");
+  command.add_option("--threads", settings.threads, "Threads (0: all cores)")
+      ->check(count_in_range(0, kMaxThreads));
   command
       .add_option("--max-seq", settings.max_seq,
                   "Cut longer documents into independent windows of at most N tokens (default: "
                   "the model's max_position_embeddings)")
-      ->check(CLI::PositiveNumber);
+      ->check(count_in_range(1, kMaxSequenceTokens));
   std::map<std::string, ComputeMode> modes;
   for (const ComputeMode mode : {ComputeMode::kFp32, ComputeMode::kBf16})
     modes.emplace(compute_mode_name(mode), mode);

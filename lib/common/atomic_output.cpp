@@ -2,26 +2,26 @@
 #include "common/atomic_output.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <random>
+#include <functional>
 
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/staging.h"
 
 namespace moeslice {
 namespace fs = std::filesystem;
 namespace {
 
-fs::path temporary_sibling(const fs::path& final_path) {
-  std::random_device device;
-  const auto tag =
-      fmt::format(".{}.tmp-{}-{:08x}", final_path.filename().string(), ::getpid(), device());
-  return final_path.parent_path() / tag;
-}
+// How often a swap into place is tried again when a concurrent writer changes the output between
+// two steps (each try is a rename; they fail only under such a race).
+constexpr int kMaxSwapAttempts = 64;
 
 // "out/" names the directory "out"; left as is, its parent would be taken to be "out" itself and
 // the temporary sibling would be created inside the output.
@@ -35,36 +35,96 @@ fs::path absolute_parent(const fs::path& path) {
   return parent;
 }
 
-void require_writable_target(const fs::path& final_path, bool overwrite) {
-  if (final_path.empty()) throw InputError("output path is empty");
+// Checks the output, clears stale staging entries beside it, and creates a staging entry with
+// `create` (true on success, errno set otherwise). The entry is tracked before it exists and
+// created under the staging lock, so a signal's clean-up never runs between the two.
+fs::path create_staging(const fs::path& final_path, bool overwrite,
+                        const std::function<bool(const fs::path&)>& create) {
+  check_output_location(final_path);
   check_output_replaceable(final_path, overwrite);
-  std::error_code error;
-  const fs::path parent = absolute_parent(final_path);
-  if (!fs::is_directory(parent, error))
-    throw InputError(fmt::format("cannot write {}: directory {} does not exist",
-                                 final_path.string(), parent.string()));
+  remove_stale_staging(final_path);
+  fs::path staging = staging_path_for(final_path);
+  const auto lock = lock_staging();
+  track_staging(staging);
+  if (!create(staging)) {
+    const int saved = errno;
+    untrack_staging(staging);
+    throw IoError(fmt::format("cannot create {}: {}", staging.string(), std::strerror(saved)));
+  }
+  return staging;
 }
 
-// Moves `staging` to `final_path`; an existing output is first moved aside, then removed.
+IoError rename_error(const fs::path& from, const fs::path& to, int error) {
+  return IoError(
+      fmt::format("cannot rename {} to {}: {}", from.string(), to.string(), std::strerror(error)));
+}
+
+bool swap_unsupported(int error) { return error == EINVAL || error == ENOSYS || error == ENOTSUP; }
+
+// For file systems without renameat2 flags: move an existing output aside, then rename.
+void replace_by_moving_aside(const fs::path& staging, const fs::path& final_path, bool overwrite) {
+  for (int attempt = 0; attempt < kMaxSwapAttempts; ++attempt) {
+    std::error_code error;
+    fs::path old_output;
+    if (fs::symlink_status(final_path, error).type() != fs::file_type::not_found) {
+      check_output_replaceable(final_path, overwrite);
+      old_output = staging_path_for(final_path);
+      track_staging(old_output);
+      if (::rename(final_path.c_str(), old_output.c_str()) != 0) {
+        untrack_staging(old_output);
+        if (errno == ENOENT) continue;  // a concurrent writer moved it first
+        throw IoError(
+            fmt::format("cannot move old {} aside: {}", final_path.string(), std::strerror(errno)));
+      }
+    }
+    const int result = ::rename(staging.c_str(), final_path.c_str());
+    const int saved = errno;
+    if (!old_output.empty()) {
+      fs::remove_all(old_output, error);
+      untrack_staging(old_output);
+    }
+    if (result == 0) return;
+    // A concurrent writer's output arrived in between: replace it in turn.
+    if (saved == ENOTEMPTY || saved == EEXIST) continue;
+    throw rename_error(staging, final_path, saved);
+  }
+  throw IoError(
+      fmt::format("cannot replace {}: other processes keep replacing it", final_path.string()));
+}
+
+// Moves `staging` to `final_path` atomically: into place when nothing is there, else swapped
+// with the old output (renameat2 RENAME_EXCHANGE), which is then removed from the staging path.
+// The output path never disappears in between, and a concurrent writer's output is replaced
+// rather than making this rename fail.
 void replace_with(const fs::path& staging, const fs::path& final_path, bool overwrite) {
-  std::error_code error;
-  fs::path old_output;
-  if (fs::exists(final_path, error)) {
-    check_output_replaceable(final_path, overwrite);
-    old_output = temporary_sibling(final_path);
-    fs::rename(final_path, old_output, error);
-    if (error)
+  const auto lock = lock_staging();
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == kMaxSwapAttempts)
       throw IoError(
-          fmt::format("cannot move old {} aside: {}", final_path.string(), error.message()));
+          fmt::format("cannot replace {}: other processes keep replacing it", final_path.string()));
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0)
+      break;
+    if (swap_unsupported(errno)) {
+      replace_by_moving_aside(staging, final_path, overwrite);
+      break;
+    }
+    if (errno != EEXIST) throw rename_error(staging, final_path, errno);
+    check_output_replaceable(final_path, overwrite);
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, final_path.c_str(), RENAME_EXCHANGE) ==
+        0) {
+      std::error_code error;
+      fs::remove_all(staging, error);  // now the old output
+      break;
+    }
+    if (errno == ENOENT) continue;  // a concurrent writer removed the output in between
+    if (swap_unsupported(errno)) {
+      replace_by_moving_aside(staging, final_path, overwrite);
+      break;
+    }
+    throw rename_error(staging, final_path, errno);
   }
-  fs::rename(staging, final_path, error);
-  if (error) {
-    if (!old_output.empty()) fs::rename(old_output, final_path, error);
-    throw IoError(fmt::format("cannot rename {} to {}: {}", staging.string(), final_path.string(),
-                              error.message()));
-  }
+  untrack_staging(staging);
   sync_path(absolute_parent(final_path));
-  if (!old_output.empty()) fs::remove_all(old_output, error);
 }
 
 }  // namespace
@@ -85,44 +145,17 @@ std::string normalized_absolute_path(const fs::path& path) {
   return without_trailing_separator(fs::absolute(path).lexically_normal()).string();
 }
 
-void check_output_outside_inputs(const fs::path& output, std::span<const fs::path> inputs) {
-  const fs::path out = fs::weakly_canonical(fs::absolute(output));
-  for (const auto& input : inputs) {
-    const fs::path in = fs::weakly_canonical(fs::absolute(input));
-    auto [out_it, in_it] = std::mismatch(out.begin(), out.end(), in.begin(), in.end());
-    const bool inside_input = in_it == in.end();
-    const bool is_parent_of_input = out_it == out.end();
-    if (inside_input || is_parent_of_input)
-      throw InputError(fmt::format("output {} overlaps the input {}: choose another output path",
-                                   output.string(), input.string()));
-  }
-}
-
-void check_output_replaceable(const fs::path& output, bool overwrite) {
-  std::error_code error;
-  if (!overwrite && fs::exists(output, error))
-    throw InputError(
-        fmt::format("output {} already exists (use --force to replace it)", output.string()));
-}
-
-void check_new_output(const fs::path& output, std::span<const fs::path> inputs, bool overwrite) {
-  check_output_outside_inputs(output, inputs);
-  check_output_replaceable(output, overwrite);
-}
-
 AtomicOutputDir::AtomicOutputDir(fs::path final_path, bool overwrite)
     : final_(without_trailing_separator(std::move(final_path))), overwrite_(overwrite) {
-  require_writable_target(final_, overwrite_);
-  staging_ = temporary_sibling(final_);
-  std::error_code error;
-  fs::create_directory(staging_, error);
-  if (error) throw IoError(fmt::format("cannot create {}: {}", staging_.string(), error.message()));
+  staging_ = create_staging(final_, overwrite_,
+                            [](const fs::path& path) { return ::mkdir(path.c_str(), 0777) == 0; });
 }
 
 AtomicOutputDir::~AtomicOutputDir() {
   if (!committed_) {
     std::error_code ignored;
     fs::remove_all(staging_, ignored);
+    untrack_staging(staging_);
   }
 }
 
@@ -136,13 +169,12 @@ void AtomicOutputDir::commit() {
 
 AtomicOutputFile::AtomicOutputFile(fs::path final_path, bool overwrite)
     : final_(without_trailing_separator(std::move(final_path))), overwrite_(overwrite) {
-  require_writable_target(final_, overwrite_);
   if (fs::is_directory(final_))
     throw InputError(fmt::format("output {} is a directory", final_.string()));
-  staging_ = temporary_sibling(final_);
-  file_ = std::fopen(staging_.c_str(), "wbx");
-  if (file_ == nullptr)
-    throw IoError(fmt::format("cannot create {}: {}", staging_.string(), std::strerror(errno)));
+  staging_ = create_staging(final_, overwrite_, [this](const fs::path& path) {
+    file_ = std::fopen(path.c_str(), "wbx");
+    return file_ != nullptr;
+  });
 }
 
 AtomicOutputFile::~AtomicOutputFile() {
@@ -150,6 +182,7 @@ AtomicOutputFile::~AtomicOutputFile() {
   if (!committed_) {
     std::error_code ignored;
     fs::remove(staging_, ignored);
+    untrack_staging(staging_);
   }
 }
 

@@ -1,6 +1,8 @@
 // Outputs that appear whole or not at all. Everything is written under a temporary sibling path,
 // flushed to disk, and renamed into place by commit(); an output abandoned by an exception is
-// removed by the destructor, so no half-written file or directory is ever left behind.
+// removed by the destructor, so no half-written file or directory is ever left behind. Outputs
+// follow the rule of io_rules.h; staging entries are cleaned up as staging.h describes (those of
+// dead processes when an output is created, this process's own on an interrupting signal).
 #pragma once
 
 #include <cstdio>
@@ -10,28 +12,16 @@
 #include <string_view>
 #include <vector>
 
+#include "common/io_rules.h"
+
 namespace moeslice {
-
-// Refuses (InputError) an output path equal to or inside any of `inputs`, so a command can never
-// write into what it reads.
-void check_output_outside_inputs(const std::filesystem::path& output,
-                                 std::span<const std::filesystem::path> inputs);
-
-// Refuses (InputError "output ... already exists (use --force to replace it)") an existing
-// `output` unless `overwrite`; the outputs below refuse the same way when they are created.
-void check_output_replaceable(const std::filesystem::path& output, bool overwrite);
-
-// Both checks, as a command makes them before doing any work: fail before the hours of compute,
-// not after.
-void check_new_output(const std::filesystem::path& output,
-                      std::span<const std::filesystem::path> inputs, bool overwrite);
 
 // A directory output, e.g. a checkpoint. Files go into staging(); commit() renames it to the
 // final path.
 class AtomicOutputDir {
  public:
-  // Throws InputError when `final_path` exists and `overwrite` is false, or when its parent
-  // directory does not exist.
+  // Throws InputError when `final_path` exists and `overwrite` is false, is not a regular file
+  // or directory, or when its parent directory does not exist or is not writable.
   AtomicOutputDir(std::filesystem::path final_path, bool overwrite);
   ~AtomicOutputDir();
   AtomicOutputDir(const AtomicOutputDir&) = delete;
@@ -39,7 +29,9 @@ class AtomicOutputDir {
 
   const std::filesystem::path& staging() const { return staging_; }
   const std::filesystem::path& final_path() const { return final_; }
-  // fsyncs every file in staging, then moves staging into place (replacing an old output).
+  // fsyncs every file in staging, then moves staging into place (replacing an old output in one
+  // atomic swap: concurrent writers to one output never fail on each other or orphan an output;
+  // the last one wins).
   void commit();
 
  private:

@@ -14,6 +14,7 @@
 #include <fmt/std.h>
 
 #include "common/error.h"
+#include "common/io_rules.h"
 
 namespace moeslice {
 namespace {
@@ -30,18 +31,13 @@ void advise(const std::byte* base, size_t size, size_t offset, size_t length, in
 }  // namespace
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    throw InputError(fmt::format("cannot open {}: {}", path.string(), std::strerror(errno)));
+  // Never blocks on a FIFO, refuses anything but a regular file.
+  const int fd = open_input_file(path, {});
   struct stat status {};
   if (::fstat(fd, &status) != 0) {
     const int saved = errno;
     ::close(fd);
     throw InputError(fmt::format("cannot stat {}: {}", path.string(), std::strerror(saved)));
-  }
-  if (!S_ISREG(status.st_mode)) {
-    ::close(fd);
-    throw InputError(fmt::format("{} is not a regular file", path.string()));
   }
   size_ = static_cast<size_t>(status.st_size);
   if (size_ > 0) {

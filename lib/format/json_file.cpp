@@ -1,12 +1,10 @@
 // read_json_file: a whole file parsed, with errors that name it.
 #include "format/json_file.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/io_rules.h"
 #include "common/json_parse.h"
 
 namespace moeslice {
@@ -14,14 +12,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json read_json_file(const fs::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) {
-    if (!fs::exists(path)) throw InputError(fmt::format("{} does not exist", path.string()));
-    throw InputError(fmt::format("cannot read {}", path.string()));
-  }
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  return parse_json(buffer.str(), path.string());
+  std::error_code ignored;
+  if (!fs::exists(path, ignored)) throw InputError(fmt::format("{} does not exist", path.string()));
+  // A regular file of bounded size: a FIFO, a device or a directory is refused before reading.
+  return parse_json(read_input_file(path, kMaxJsonFileBytes), path.string());
 }
 
 }  // namespace moeslice

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/io_rules.h"
 #include "common/json_parse.h"
 #include "text/tokenizer.h"
 
@@ -42,19 +43,14 @@ LineSource::LineSource(const std::filesystem::path& path) : buffer_(kBufferBytes
     name_ = "<stdin>";
   } else {
     name_ = path.string();
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0)
-      throw InputError(fmt::format("{}: cannot open the corpus: {}", name_, std::strerror(errno)));
+    // A regular file or a pipe such as <(...); a named FIFO (which could block forever) or a
+    // device (/dev/zero, which never ends) is refused before reading.
+    fd_ = open_input_file(path, {}, /*stream_ok=*/true);
     owns_fd_ = true;
   }
   struct stat info {};
-  if (::fstat(fd_, &info) == 0) {
-    if (S_ISDIR(info.st_mode)) {
-      if (owns_fd_) ::close(fd_);
-      throw InputError(fmt::format("{}: is a directory, expected a file", name_));
-    }
-    if (S_ISREG(info.st_mode)) total_ = static_cast<uint64_t>(info.st_size);
-  }
+  if (::fstat(fd_, &info) == 0 && S_ISREG(info.st_mode))
+    total_ = static_cast<uint64_t>(info.st_size);
 }
 
 LineSource::~LineSource() {

@@ -7,8 +7,8 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/io_rules.h"
 #include "common/json_parse.h"
-#include "common/mapped_file.h"
 #include "text/tokenizer_added_tokens.h"
 #include "text/tokenizer_bpe.h"
 #include "text/tokenizer_decoders.h"
@@ -97,10 +97,8 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string_view
 }
 
 Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
-  const MappedFile file(path);
-  const auto bytes = file.bytes();
-  return from_json_text(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                        path.string());
+  const std::string text = read_input_file(path, kMaxJsonFileBytes, "tokenizer");
+  return from_json_text(text, path.string());
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view input, bool add_special) const {

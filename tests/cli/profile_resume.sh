@@ -32,18 +32,8 @@ for stream in "" "--stream-layers --stream-block-tokens 20"; do
     # shellcheck disable=SC2086
     expect_ok -- run --resume $stream --out "$SCRATCH/resumed.safetensors"
     # Only `sources` may differ (it names the resumed run's reading of the corpus).
-    python3 - "$SCRATCH/whole.safetensors" "$SCRATCH/resumed.safetensors" <<'PY' && pass || fail "resume after $stop ($stream) differs"
-import json, struct, sys
-def load(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    info = json.loads(header.pop("__metadata__")["moeslice_usage"])
-    info.pop("sources")
-    tensors = {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in header.items()}
-    return info, tensors
-assert load(sys.argv[1]) == load(sys.argv[2])
-PY
+    python3 "$(dirname "$0")/same_usage.py" "$SCRATCH/whole.safetensors" "$SCRATCH/resumed.safetensors" \
+      && pass || fail "resume after $stop ($stream) differs"
     [ ! -e "$SCRATCH/resumed.safetensors.partial" ] && pass || fail "OUT.partial left after resuming"
   done
 done
