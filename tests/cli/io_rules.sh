@@ -67,6 +67,8 @@ cp -r "$M" "$SCRATCH/fifo-config"
 rm "$SCRATCH/fifo-config/config.json"
 mkfifo "$SCRATCH/fifo-config/config.json"
 expect_error 2 "config.json is a FIFO" -- t "$MOESLICE" inspect --model "$SCRATCH/fifo-config"
+# An endless pipe is cut off at kMaxRecordBytes (256 MiB) per line, not read into memory.
+expect_error 2 "more than 256 MiB without a line break" -- "$MOESLICE" profile --model "$M" --corpus <(head -c 300000000 /dev/zero) --format jsonl --quiet --out "$SCRATCH/x.safetensors"
 # A pipe (the shell's <(...)) stays a corpus, as stdin does.
 expect_ok -- "$MOESLICE" profile --model "$M" --corpus <(cat "$SCRATCH/corpus.jsonl") --quiet --out "$SCRATCH/pipe.safetensors"
 [ ! -e "$SCRATCH/x" ] && [ ! -e "$SCRATCH/x.json" ] && [ ! -e "$SCRATCH/x.safetensors" ] && pass || fail "a refused command wrote"
