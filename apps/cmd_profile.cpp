@@ -10,6 +10,8 @@
 #include "command_io.h"
 #include "commands.h"
 #include "common/atomic_output.h"
+#include "common/error.h"
+#include "common/excerpt.h"
 #include "corpus_options.h"
 #include "count_flags.h"
 #include "forward/run_limits.h"
@@ -55,6 +57,26 @@ class ProgressLine {
   bool shown_ = false;
   std::chrono::steady_clock::time_point start_;
 };
+
+// Refuses to resume from a partial profile whose document `index` is not `document` (the
+// corpus's document at that position): another corpus, or a corpus that changed.
+void check_resumed_document(const std::filesystem::path& partial_path, const UsageProfile& partial,
+                            size_t index, const std::optional<TokenDocument>& document) {
+  const UsageDocument& recorded = partial.documents.at(index);
+  const int64_t recorded_tokens = partial.tokens.at(index);
+  if (!document)
+    throw InputError(fmt::format(
+        "{}: holds {} documents, but the corpus ends after {}: it is a partial profile of another "
+        "corpus (remove it, or run without --resume)",
+        partial_path.string(), partial.document_count(), index));
+  if (document->id != recorded.id ||
+      static_cast<int64_t>(document->tokens.size()) != recorded_tokens)
+    throw InputError(fmt::format(
+        "{}: document {} is '{}' with {} tokens, but the corpus's document {} is '{}' with {} "
+        "tokens: it is a partial profile of another corpus (remove it, or run without --resume)",
+        partial_path.string(), index, excerpt(recorded.id), recorded_tokens, index,
+        excerpt(document->id), document->tokens.size()));
+}
 
 }  // namespace
 
@@ -140,11 +162,15 @@ void add_profile_command(CLI::App& app) {
     };
     profile_documents(
         model,
-        [&reader, &skip]() -> std::optional<TokenDocument> {
+        [&]() -> std::optional<TokenDocument> {
           // Documents already in the partial profile are read again (ids and skips stay the
-          // same) but not computed.
-          for (; skip > 0; --skip)
-            if (!reader.next()) return std::nullopt;
+          // same) but not computed; each must be the one the partial holds, else the partial
+          // came from another corpus.
+          for (; skip > 0; --skip) {
+            const size_t index = static_cast<size_t>(resumed - skip);
+            const std::optional<TokenDocument> document = reader.next();
+            check_resumed_document(partial_path, profile, index, document);
+          }
           return reader.next();
         },
         profile_options, profile);

@@ -5,6 +5,10 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/core.h>
+
+#include "common/error.h"
+
 namespace moeslice {
 namespace {
 
@@ -120,6 +124,12 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
       if (!task.domain.empty()) reports[v].task_domains[task.domain].add(totals);
     }
   }
+  if (!reports.empty() && reports.front().corpus.tokens <= 0 && reports.front().tasks.tasks <= 0)
+    throw InputError(fmt::format(
+        "nothing could be scored: {} document(s) and no multiple-choice task gave no token to "
+        "predict (a token is scored only after another in the same window: one-token documents "
+        "or --max-seq 1 score nothing)",
+        documents.size()));
   return reports;
 }
 

@@ -62,6 +62,8 @@ struct EvalOptions {
 
 // Evaluates each variant; variants[0] is the reference for KL and top-1 agreement (its own
 // agreement stays empty). The reference's logits are computed once per document and shared.
+// Throws InputError when no document token and no task could be scored (one-token documents,
+// --max-seq 1), rather than report empty metrics.
 std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
                                           std::span<const EvalDocument> documents,
                                           std::span<const McItem> tasks,

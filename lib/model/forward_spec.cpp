@@ -1,6 +1,7 @@
 // Forward-pass numbers and refusals, following tests/reference/README.md ("Refusals").
 #include "model/forward_spec.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,31 @@ std::string families_where(Predicate has) {
                                      spec.config_path.string(), what, spec.family->family));
 }
 
+// The config key a number is read from, for messages.
+std::string number_key(const ModelSpec& spec, Number which, const char* fallback) {
+  for (const auto& [number, rule] : spec.family->numbers)
+    if (number == which && !rule.key.empty()) return rule.key;
+  return fallback;
+}
+
+// Values no model computes with: a negative or non-finite norm epsilon, a RoPE base that is not
+// a positive finite number (0 makes every inverse frequency infinite), a window of no tokens.
+void check_forward_numbers(const ModelSpec& spec) {
+  const ForwardSpec& numbers = spec.forward;
+  auto invalid = [&spec](const std::string& key, const std::string& value, const char* expected) {
+    return ModelError(fmt::format("{}: '{}' is {}, expected {}", spec.config_path.string(), key,
+                                  value, expected));
+  };
+  if (!std::isfinite(numbers.rms_norm_eps) || numbers.rms_norm_eps < 0)
+    throw invalid(number_key(spec, Number::kRmsNormEps, "rms_norm_eps"),
+                  fmt::format("{}", numbers.rms_norm_eps), "a finite number >= 0");
+  if (!std::isfinite(numbers.rope_theta) || numbers.rope_theta <= 0)
+    throw invalid("rope_theta", fmt::format("{}", numbers.rope_theta), "a finite number > 0");
+  if (numbers.sliding_window && *numbers.sliding_window < 1)
+    throw invalid("sliding_window", std::to_string(*numbers.sliding_window),
+                  "a window of at least 1 token (or null)");
+}
+
 }  // namespace
 
 ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
@@ -93,6 +119,7 @@ void require_forward_support(const ModelSpec& spec) {
                     spec.config_path.string(), family.family,
                     families_where([](const FamilyProfile& f) { return f.forward_supported; })));
   if (auto refusal = first_config_refusal(shared_refusals(), spec)) refuse(spec, *refusal);
+  check_forward_numbers(spec);
   if (spec.head_dim % 2 != 0)
     refuse(spec, fmt::format("'head_dim' is {}; rotate-half RoPE needs an even head size",
                              spec.head_dim));

@@ -28,7 +28,8 @@ struct ForwardSpec {
 ForwardSpec resolve_forward_spec(const ModelSpec& spec);
 
 // Throws UnsupportedError naming the family (forward_supported false) or the config key of the
-// first refusal that applies.
+// first refusal that applies, and ModelError naming the key when rms_norm_eps, rope_theta or an
+// applied sliding_window holds a value no model computes with (negative, zero, not finite).
 void require_forward_support(const ModelSpec& spec);
 
 }  // namespace moeslice

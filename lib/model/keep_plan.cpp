@@ -18,6 +18,30 @@ const std::vector<int32_t>* KeepPlan::kept_in(int64_t layer) const {
   return entry ? &*entry : nullptr;
 }
 
+int64_t routed_shared_experts(const ModelSpec& spec) {
+  return spec.family->shared_expert_kind == SharedExpertKind::kLastRouted ? spec.shared_experts : 0;
+}
+
+void check_plan_target(const nlohmann::json& plan, const PlanTarget& target,
+                       const std::string& source) {
+  if (!plan.is_object()) return;
+  auto mismatch = [&](const char* key, const std::string& planned, const std::string& found) {
+    return InputError(fmt::format("{}: the plan was made for {} '{}' = {}, but {} has {}", source,
+                                  "a model with", key, planned, target.name, found));
+  };
+  if (const auto family = plan.find("family"); !target.family.empty() && family != plan.end() &&
+                                               family->is_string() && *family != target.family)
+    throw mismatch("family", family->dump(), fmt::format("\"{}\"", target.family));
+  const std::pair<const char*, int64_t> counts[] = {{"num_experts", target.experts},
+                                                    {"num_shared_experts", target.shared_experts}};
+  for (const auto& [key, value] : counts) {
+    const auto planned = plan.find(key);
+    if (planned == plan.end() || planned->is_null()) continue;
+    if (!planned->is_number_integer() || planned->get<int64_t>() != value)
+      throw mismatch(key, planned->dump(), std::to_string(value));
+  }
+}
+
 KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
                          const std::string& source) {
   auto fail = [&source](const std::string& what) {
@@ -25,6 +49,10 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
   };
   if (!plan.is_object() || !plan.contains("experts_kept_per_layer"))
     fail("expected an object with 'experts_kept_per_layer'");
+  check_plan_target(plan,
+                    {spec.family->family, spec.num_experts, routed_shared_experts(spec),
+                     spec.config_path.parent_path().string()},
+                    source);
   const nlohmann::json& layers = plan["experts_kept_per_layer"];
   if (!layers.is_array() || layers.size() != static_cast<size_t>(spec.num_layers))
     fail(

@@ -26,9 +26,27 @@ struct KeepPlan {
   const std::vector<int32_t>* kept_in(int64_t layer) const;
 };
 
-// Validates a parsed plan against the model. Throws InputError naming `source` and the layer:
-// wrong length, a non-array entry, ids not integers, out of range, unsorted or duplicated, an
-// empty list, an entry for a dense layer, or (EMO) a plan that drops a shared expert.
+// The model a plan file says it was made for, as rank and select record it ("family",
+// "num_experts", "num_shared_experts"), and the model it is applied to.
+struct PlanTarget {
+  std::string family;  // "" = unknown, not checked
+  int64_t experts = 0;
+  int64_t shared_experts = 0;  // router-scored shared experts (EMO's), as plans count them
+  std::string name;  // the model (a path) or the usage profile it was recorded in, for messages
+};
+// The shared experts a plan's "num_shared_experts" counts: EMO's, which the router scores and
+// every layer keeps; 0 for families whose shared expert is a separate MLP (Qwen2-MoE, DeepSeek).
+int64_t routed_shared_experts(const ModelSpec& spec);
+// Throws InputError naming `source` and the key when the plan records another family, expert
+// count or shared-expert count than `target`. Keys a plan lacks are not checked (plans written by
+// hand or by EMO's tools).
+void check_plan_target(const nlohmann::json& plan, const PlanTarget& target,
+                       const std::string& source);
+
+// Validates a parsed plan against the model (check_plan_target, then the entries). Throws
+// InputError naming `source` and the layer: wrong length, a non-array entry, ids not integers, out
+// of range, unsorted or duplicated, an empty list, an entry for a dense layer, or (EMO) a plan that
+// drops a shared expert.
 KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
                          const std::string& source);
 // Reads and validates a plan file.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -425,6 +426,53 @@ ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& co
   return spec;
 }
 
+namespace {
+
+// The layer a tensor name belongs to by the family's layer naming ("model.layers.{layer}."), or
+// nullopt for a name outside every layer.
+std::optional<int64_t> layer_of_name(const FamilyProfile& family, std::string_view name) {
+  if (family.layer_tensors.empty()) return std::nullopt;
+  const std::string& rule = family.layer_tensors.front().name;
+  const size_t at = rule.find("{layer}");
+  if (at == std::string::npos || name.substr(0, at) != std::string_view(rule).substr(0, at))
+    return std::nullopt;
+  int64_t layer = 0;
+  size_t i = at;
+  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])) != 0; ++i) {
+    if (layer > (int64_t{1} << 40)) return std::nullopt;  // no real layer number
+    layer = layer * 10 + (name[i] - '0');
+  }
+  if (i == at || i >= name.size() || name[i] != '.') return std::nullopt;
+  return layer;
+}
+
+// Tensors of layers or experts the config does not describe would be carried along unchecked
+// (a slice would copy them unsliced): refuse them, naming the first.
+void refuse_undescribed_tensors(const ModelSpec& spec, const TensorStore& checkpoint) {
+  for (const auto& [name, view] : checkpoint.tensors()) {
+    if (const auto layer = layer_of_name(*spec.family, name); layer && *layer >= spec.num_layers)
+      throw ModelError(fmt::format(
+          "{}: tensor '{}' belongs to layer {}, but {} describes {} layers (0 to {}); tensors the "
+          "config does not describe are refused",
+          checkpoint.path().string(), name, *layer, spec.config_path.string(), spec.num_layers,
+          spec.num_layers - 1));
+    if (spec.expert_naming.empty()) continue;
+    const auto parsed = spec.expert_naming.parse(name);
+    if (!parsed || parsed->layer >= spec.num_layers) continue;
+    const LayerSpec& layer = spec.layers[static_cast<size_t>(parsed->layer)];
+    if (parsed->expert >= layer.num_experts)
+      throw ModelError(fmt::format(
+          "{}: tensor '{}' belongs to expert {} of layer {}, but {} describes {} there; tensors "
+          "the config does not describe are refused",
+          checkpoint.path().string(), name, parsed->expert, parsed->layer,
+          spec.config_path.string(),
+          layer.has_experts ? fmt::format("{} experts", layer.num_experts)
+                            : std::string("no experts")));
+  }
+}
+
+}  // namespace
+
 void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
   auto check = [&](const ResolvedTensor& expected) {
     const TensorView* found = checkpoint.find(expected.name);
@@ -441,6 +489,7 @@ void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
                                    spec.config_path.filename().string()));
   };
   spec.for_each_tensor(check);
+  refuse_undescribed_tensors(spec, checkpoint);
   // Fused experts are optional in each form (gpt-oss: plain or MXFP4); one must be there.
   if (spec.family->expert_storage == ExpertStorage::kFused)
     for (const auto& layer : spec.layers) {

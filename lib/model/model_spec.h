@@ -142,9 +142,10 @@ inline constexpr int64_t kMaxExpertsInModel = 1 << 18;  // summed over the layer
 ModelSpec resolve_model_spec(const nlohmann::json& config,
                              const std::filesystem::path& config_path);
 
-// Checks that every tensor the spec expects exists with the expected shape, and that fused
-// experts are stored in one of their forms (plain or MXFP4). Throws ModelError naming the tensor
-// and expected versus found.
+// Checks that every tensor the spec expects exists with the expected shape, that fused experts
+// are stored in one of their forms (plain or MXFP4), and that no tensor belongs to a layer or an
+// expert the config does not describe. Throws ModelError naming the tensor and expected versus
+// found.
 void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint);
 
 // A checkpoint opened (in any format the registry knows), resolved and checked.

@@ -8,6 +8,8 @@
 #include "common/error.h"
 #include "common/json_parse.h"
 #include "format/json_file.h"
+#include "model/family_profile.h"
+#include "model/keep_plan.h"
 
 namespace moeslice {
 
@@ -25,6 +27,19 @@ ReportPlan parse_report_plan(const json& document, const UsageProfile& profile,
         "{}: experts_kept_per_layer needs one entry per layer of the usage profile ({}), found {} "
         "entries",
         source, profile.layers, entries->size()));
+  // The plan must be one for the profiled model: its recorded family and counts, and (EMO) the
+  // shared experts every layer keeps.
+  const json& info = profile.info;
+  const std::string family = info.contains("family") && info["family"].is_string()
+                                 ? info["family"].get<std::string>()
+                                 : "";
+  int64_t shared = 0;  // EMO's router-scored shared experts, as plans count them
+  for (const FamilyProfile& known : all_families())
+    if (known.family == family && known.shared_expert_kind == SharedExpertKind::kLastRouted &&
+        info.contains("shared_experts") && info["shared_experts"].is_number_integer())
+      shared = info["shared_experts"].get<int64_t>();
+  check_plan_target(document, {family, profile.experts, shared, "the usage profile"}, source);
+  const bool keeps_last_shared = shared > 0;
   ReportPlan plan;
   plan.path = source;
   plan.document = document;
@@ -61,6 +76,12 @@ ReportPlan parse_report_plan(const json& document, const UsageProfile& profile,
             fmt::format("{}: layer {}: expert ids must be strictly ascending", source, layer));
       ids.push_back(static_cast<int32_t>(value));
     }
+    if (keeps_last_shared)
+      for (int64_t expert = profile.experts - shared; expert < profile.experts; ++expert)
+        if (!std::binary_search(ids.begin(), ids.end(), static_cast<int32_t>(expert)))
+          throw InputError(
+              fmt::format("{}: layer {}: drops shared expert {}; {} shared experts must be kept",
+                          source, layer, expert, family));
     plan.kept.emplace_back(std::move(ids));
   }
   return plan;

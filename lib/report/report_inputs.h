@@ -23,8 +23,10 @@ struct ReportPlan {
   nlohmann::json document;  // the whole file, for method, metric and keep-k
 };
 
-// Validates a parsed plan against the profile: one entry per layer, null or a non-empty list of
-// strictly ascending ids in [0, experts), no list for a layer without experts. Throws InputError
+// Validates a parsed plan against the profile: made for its model (check_plan_target: family,
+// expert and shared-expert counts), one entry per layer, null or a non-empty list of strictly
+// ascending ids in [0, experts) that keeps EMO's shared experts, no list for a layer without
+// experts. Throws InputError
 // (FormatError for a plan that is not an object with 'experts_kept_per_layer') naming `source`.
 ReportPlan parse_report_plan(const nlohmann::json& document, const UsageProfile& profile,
                              const std::vector<int64_t>& expert_layers, const std::string& source);

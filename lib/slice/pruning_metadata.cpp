@@ -1,6 +1,11 @@
 // pruning_metadata.json: the document a slice records, and the original ids read back from it.
 #include "slice/pruning_metadata.h"
 
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
 #include <fmt/core.h>
 
 #include "common/atomic_output.h"
@@ -47,6 +52,78 @@ json original_ids(const KeepPlan& plan, const json& input_metadata) {
 
 }  // namespace
 
+namespace {
+
+json experts_per_layer(const ModelSpec& spec) {
+  json counts = json::array();
+  for (const LayerSpec& layer : spec.layers)
+    counts.push_back(layer.has_experts ? json(layer.num_experts) : json(nullptr));
+  return counts;
+}
+
+// FNV-1a, 64 bits: enough to tell two models apart, not a cryptographic hash.
+class Fnv1a64 {
+ public:
+  void add(std::span<const std::byte> bytes) {
+    for (const std::byte b : bytes) hash_ = (hash_ ^ static_cast<uint64_t>(b)) * 1099511628211ull;
+  }
+  void add(std::string_view text) { add(std::as_bytes(std::span(text.data(), text.size()))); }
+  std::string hex() const { return fmt::format("fnv1a64:{:016x}", hash_); }
+
+ private:
+  uint64_t hash_ = 14695981039346656037ull;
+};
+
+std::string model_fingerprint(const Model& model) {
+  Fnv1a64 hash;
+  for (const auto& [name, view] : model.checkpoint->tensors())
+    hash.add(fmt::format("{}|{}|{};", name, dtype_name(view->dtype), format_shape(view->shape)));
+  for (const LayerSpec& layer : model.spec.layers) {
+    if (!layer.has_experts) continue;
+    if (const TensorView* router = model.checkpoint->find(layer.name_of(TensorRole::kRouter))) {
+      hash.add(router->bytes);
+      model.checkpoint->release_pages(*router);
+    }
+    break;
+  }
+  return hash.hex();
+}
+
+constexpr const char* kOriginalExpertsKey = "original_experts_per_layer";
+constexpr const char* kOriginalFingerprintKey = "original_fingerprint";
+
+}  // namespace
+
+void add_original_model_identity(json& metadata, const Model& original) {
+  metadata[kOriginalExpertsKey] = experts_per_layer(original.spec);
+  metadata[kOriginalFingerprintKey] = model_fingerprint(original);
+}
+
+void check_original_model_identity(const json& metadata, const fs::path& path, const Model& full) {
+  if (!metadata.is_object()) return;
+  const std::string full_path = full.checkpoint->path().string();
+  const std::string recorded_model =
+      metadata.contains("original_model") && metadata["original_model"].is_string()
+          ? metadata["original_model"].get<std::string>()
+          : std::string("its original model");
+  if (metadata.contains(kOriginalExpertsKey) &&
+      metadata[kOriginalExpertsKey] != experts_per_layer(full.spec))
+    throw InputError(fmt::format(
+        "{}: the slice was cut from a model with experts per layer {} ({}), but {} has {}; give "
+        "the model it was sliced from",
+        path.string(), metadata[kOriginalExpertsKey].dump(), recorded_model, full_path,
+        experts_per_layer(full.spec).dump()));
+  if (metadata.contains(kOriginalFingerprintKey)) {
+    const std::string found = model_fingerprint(full);
+    if (metadata[kOriginalFingerprintKey] != found)
+      throw InputError(fmt::format(
+          "{}: the slice was cut from a model with fingerprint {} ({}), but {} has {}: another "
+          "model (other weights or tensors); give the model it was sliced from",
+          path.string(), metadata[kOriginalFingerprintKey].dump(), recorded_model, full_path,
+          found));
+  }
+}
+
 json read_input_pruning_metadata(const TensorStore& store) {
   const fs::path path = store.path() / kPruningMetadataFileName;
   return fs::exists(path) ? read_json_file(path) : json();
@@ -66,6 +143,9 @@ json slice_pruning_metadata(const ModelSpec& spec, const fs::path& input_path, c
   metadata["sliced_from"] = input;
   metadata["prune_keep_k"] = keep_k;
   metadata["num_shared_experts"] = spec.shared_experts;
+  // A slice of a slice was cut, in the end, from the first one's original model.
+  for (const char* key : {kOriginalExpertsKey, kOriginalFingerprintKey})
+    if (earlier.is_object() && earlier.contains(key)) metadata[key] = earlier[key];
   if (!metadata.contains("pruning_method")) metadata["pruning_method"] = "moeslice";
   metadata["moeslice_version"] = MOESLICE_VERSION;
   return metadata;
@@ -74,6 +154,7 @@ json slice_pruning_metadata(const ModelSpec& spec, const fs::path& input_path, c
 KeepPlan read_slice_keep_plan(const Model& full, const Model& sliced) {
   const fs::path path = sliced.checkpoint->path() / kPruningMetadataFileName;
   const json metadata = read_json_file(path);
+  check_original_model_identity(metadata, path, full);
   const json* layers = metadata.is_object() && metadata.contains("experts_kept_per_layer")
                            ? &metadata["experts_kept_per_layer"]
                            : nullptr;

@@ -10,7 +10,6 @@
 #include "common/error.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
-#include "forward/routing/router.h"
 #include "kernels/thread_pool.h"
 
 namespace moeslice {

@@ -60,7 +60,11 @@ SliceReport write_slice(const Model& model, const SlicePlan& plan, const fs::pat
                       // Copying past the page cache is fastest, but the check reads the kept
                       // experts back: then they had better stay cached.
                       .copy = expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect});
-  write_file_atomically(output.staging() / kPruningMetadataFileName, plan.metadata.dump(2) + "\n",
+  nlohmann::json metadata = plan.metadata;
+  // Cut from the original (not from a slice of it): record what identifies it for unslice.
+  if (metadata.value("original_model", "") == metadata.value("sliced_from", ""))
+    add_original_model_identity(metadata, model);
+  write_file_atomically(output.staging() / kPruningMetadataFileName, metadata.dump(2) + "\n",
                         false);
   copy_side_files(checkpoint, output.staging());
   // The written checkpoint must open as its family expects before it is published.
