@@ -16,6 +16,12 @@ std::string_view compute_mode_name(ComputeMode mode) {
   return mode == ComputeMode::kBf16 ? "bf16" : "fp32";
 }
 
+kernels::NormWeightOrder norm_weight_order(const FamilyProfile& family) {
+  return family.rms_norm_order == RmsNormOrder::kCastThenWeight
+             ? kernels::NormWeightOrder::kCastThenScale
+             : kernels::NormWeightOrder::kScaleThenCast;
+}
+
 void check_sequence_length(const ModelSpec& spec, const ForwardConfig& config, int64_t length) {
   if (config.sliding_window && *config.sliding_window < length)
     throw UnsupportedError(

@@ -1,11 +1,16 @@
 // What the forward pass needs from a model beyond its weights: the compute mode, and the model's
 // forward settings (ModelSpec::forward, resolved and checked in lib/model/forward_spec.h) once the
-// model is known to be one the CPU forward pass implements.
+// model is known to be one the CPU forward pass implements. Everything else that differs between
+// families is a kind in its profile that picks a block once per model: AttentionKind an attention
+// block (forward/attention/), RoutingKind a router (forward/routing/); the compute mode picks a
+// precision policy (forward/layer_math.h). No code here compares family names.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
+#include "kernels/rms_norm.h"
+#include "model/family_profile.h"
 #include "model/model_spec.h"
 
 namespace moeslice {
@@ -25,6 +30,9 @@ using ForwardConfig = ForwardSpec;
 // `spec.forward`, after require_forward_support(spec): throws UnsupportedError naming the family
 // (forward_supported == false) or the config key the forward pass does not implement.
 ForwardConfig resolve_forward_config(const ModelSpec& spec);
+
+// Where the family's RMSNorms multiply by their weight relative to the cast back to BF16.
+kernels::NormWeightOrder norm_weight_order(const FamilyProfile& family);
 
 // Throws UnsupportedError naming the sliding-window key when a sequence of `length` tokens would
 // be cut by the model's sliding window.

@@ -9,21 +9,13 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "forward/attention/attention_block.h"
 #include "forward/layer_math.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/thread_pool.h"
 
 namespace moeslice {
-namespace {
-
-kernels::NormWeightOrder norm_order(const FamilyProfile& family) {
-  return family.rms_norm_order == RmsNormOrder::kCastThenWeight
-             ? kernels::NormWeightOrder::kCastThenScale
-             : kernels::NormWeightOrder::kScaleThenCast;
-}
-
-}  // namespace
 
 ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
     : spec_(model.spec),
@@ -58,6 +50,7 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
   if (options_.max_seq > 0) max_window_ = std::min(max_window_, options_.max_seq);
   math_ = make_layer_math(options_.compute);
   math_->prepare(weights_);
+  attention_ = math_->attention_block(attention_params(spec_, config_));
   pool_ = std::make_unique<kernels::ThreadPool>(options_.threads);
 }
 
@@ -120,17 +113,6 @@ WindowState ForwardPass::embed(std::span<const int32_t> document, Window window)
   return state;
 }
 
-AttentionParams ForwardPass::attention_params() const {
-  return AttentionParams{static_cast<size_t>(spec_.heads),
-                         static_cast<size_t>(spec_.kv_heads),
-                         static_cast<size_t>(spec_.head_dim),
-                         spec_.family->qk_norm,
-                         config_.rms_norm_eps,
-                         config_.clip_qkv,
-                         norm_order(*spec_.family),
-                         spec_.family->rope_bf16};
-}
-
 bool ForwardPass::post_norm() const { return spec_.family->norm_placement == NormPlacement::kPost; }
 
 void ForwardPass::run_layer(int64_t l, WindowState& state, ForwardObserver* observer) {
@@ -141,7 +123,7 @@ void ForwardPass::run_layer(int64_t l, WindowState& state, ForwardObserver* obse
 void ForwardPass::run_attention(int64_t l, WindowState& state) {
   kernels::Matrix& h = state.hidden;
   const kernels::RopeTable& rope = rope_for(h.rows());
-  const kernels::NormWeightOrder order = norm_order(*spec_.family);
+  const kernels::NormWeightOrder order = norm_weight_order(*spec_.family);
   const float eps = config_.rms_norm_eps;
   const LayerWeights& layer = weights_.layers[static_cast<size_t>(l)];
   // Scratch kept across calls: fresh multi-megabyte buffers per layer cost page faults.
@@ -149,13 +131,11 @@ void ForwardPass::run_attention(int64_t l, WindowState& state) {
   sublayer_.resize(h.rows(), h.cols());
   // Pre-norm h += attn(norm(h)); post-norm (FlexOlmo) h += norm(attn(h)).
   if (post_norm()) {
-    math_->attention(layer.attention, attention_params(), h.cref(), rope, sublayer_.ref(),
-                     pool_.get());
+    attention_->run(layer.attention, h.cref(), rope, sublayer_.ref(), pool_.get());
     math_->rms_norm(sublayer_.cref(), layer.attn_norm, eps, sublayer_.ref(), order);
   } else {
     math_->rms_norm(h.cref(), layer.attn_norm, eps, normed_.ref(), order);
-    math_->attention(layer.attention, attention_params(), normed_.cref(), rope, sublayer_.ref(),
-                     pool_.get());
+    attention_->run(layer.attention, normed_.cref(), rope, sublayer_.ref(), pool_.get());
   }
   math_->add_residual(h.ref(), sublayer_.cref());
 }
@@ -165,7 +145,7 @@ kernels::ConstMatrixRef ForwardPass::mlp_input(int64_t l, const kernels::Matrix&
   sublayer_.resize(h.rows(), h.cols());
   if (post_norm()) return h.cref();  // the norm comes after the MLP
   math_->rms_norm(h.cref(), weights_.layers[static_cast<size_t>(l)].ffn_norm, config_.rms_norm_eps,
-                  normed_.ref(), norm_order(*spec_.family));
+                  normed_.ref(), norm_weight_order(*spec_.family));
   return normed_.cref();
 }
 
@@ -198,7 +178,7 @@ void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observ
     math_->dense_mlp(*layer.mlp, input, sublayer_.ref(), pool_.get());
   if (post_norm())
     math_->rms_norm(sublayer_.cref(), layer.ffn_norm, config_.rms_norm_eps, sublayer_.ref(),
-                    norm_order(*spec_.family));
+                    norm_weight_order(*spec_.family));
   math_->add_residual(h.ref(), sublayer_.cref());
 }
 
@@ -224,7 +204,7 @@ void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {
   const kernels::Matrix& h = state.hidden;
   normed_.resize(h.rows(), h.cols());
   math_->rms_norm(h.cref(), weights_.final_norm, config_.rms_norm_eps, normed_.ref(),
-                  norm_order(*spec_.family));
+                  norm_weight_order(*spec_.family));
   math_->lm_head(normed_.cref(), weights_.lm_head, logits, pool_.get());
 }
 

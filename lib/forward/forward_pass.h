@@ -10,6 +10,11 @@
 // place, others rounded block by block) with fp32 accumulation, as the reference's bfloat16 mode.
 // The mode picks a precision policy once, at construction (forward/layer_math.h).
 //
+// The family's maths is made of blocks its profile chooses by kind, each built once per model
+// (per MoE layer for routers, which fold in the keep plan): the attention block of its
+// AttentionKind (forward/attention/) and the router of its RoutingKind (forward/routing/). This
+// file holds what every family shares: the layer order (pre- or post-norm), residuals, windows.
+//
 // This is the API the profiler and evaluator reuse: an observer sees every MoE layer's routing.
 //
 // Thread safety: a ForwardPass is used by one thread at a time (it owns the thread pool and
@@ -24,7 +29,6 @@
 #include <vector>
 
 #include "common/dtype.h"
-#include "forward/attention_block.h"
 #include "forward/forward_config.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
@@ -38,6 +42,7 @@ namespace kernels {
 class RopeTable;
 class ThreadPool;
 }  // namespace kernels
+class AttentionBlock;
 class LayerMath;
 
 struct ForwardOptions {
@@ -139,7 +144,6 @@ class ForwardPass {
 
  private:
   void check_ids(std::span<const int32_t> tokens, size_t first_index) const;
-  AttentionParams attention_params() const;
   bool post_norm() const;
   // The MLP sublayer's input (normalised into normed_, or h itself when post-norm); also sizes
   // sublayer_ for its output.
@@ -156,7 +160,8 @@ class ForwardPass {
   std::vector<std::optional<MoeRouting>> routing_;  // per layer
   int64_t last_layer_ = 0;                          // the last layer run
   size_t max_window_ = 0;
-  std::unique_ptr<LayerMath> math_;  // the compute mode's arithmetic, chosen once
+  std::unique_ptr<LayerMath> math_;            // the compute mode's arithmetic, chosen once
+  std::unique_ptr<AttentionBlock> attention_;  // the family's attention kind, chosen once
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unique_ptr<kernels::RopeTable> rope_;
   kernels::Matrix normed_, sublayer_;  // per-layer scratch, reused

@@ -42,10 +42,8 @@ class LayerMathFor final : public LayerMath {
     kernels::rms_norm(x, weight, eps, y, order, Math::kActivation);
   }
 
-  void attention(const AttentionWeights& weights, const AttentionParams& params,
-                 kernels::ConstMatrixRef x, const kernels::RopeTable& rope, kernels::MatrixRef out,
-                 kernels::ThreadPool* pool) const override {
-    attention_block<Math>(weights, params, x, rope, out, pool);
+  std::unique_ptr<AttentionBlock> attention_block(const AttentionParams& params) const override {
+    return make_attention_block<Math>(params);
   }
 
   void moe(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,

@@ -1,7 +1,8 @@
 // The steps of the forward pass whose arithmetic depends on the compute mode, bound once to a
 // precision policy (kernels/precision.h): ForwardPass creates one at construction and calls it, so
-// no step tests the mode. What the steps are and their order (pre- or post-norm, residuals,
-// observers) stays in ForwardPass, written once.
+// no step tests the mode. The attention block (chosen by the profile's attention kind) is built
+// here once per model for the same policy. What the steps are and their order (pre- or post-norm,
+// residuals, observers) stays in ForwardPass, written once.
 //
 // Thread safety: stateless; the ops keep their scratch per calling thread.
 #pragma once
@@ -9,7 +10,7 @@
 #include <memory>
 #include <span>
 
-#include "forward/attention_block.h"
+#include "forward/attention/attention_block.h"
 #include "forward/forward_config.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
@@ -37,9 +38,9 @@ class LayerMath {
   virtual void round_activations(kernels::MatrixRef x) const = 0;
   virtual void rms_norm(kernels::ConstMatrixRef x, std::span<const float> weight, float eps,
                         kernels::MatrixRef y, kernels::NormWeightOrder order) const = 0;
-  virtual void attention(const AttentionWeights& weights, const AttentionParams& params,
-                         kernels::ConstMatrixRef x, const kernels::RopeTable& rope,
-                         kernels::MatrixRef out, kernels::ThreadPool* pool) const = 0;
+  // The attention block of params.kind over this precision (forward/attention/attention_block.h);
+  // throws UnsupportedError naming a kind the forward pass does not implement.
+  virtual std::unique_ptr<AttentionBlock> attention_block(const AttentionParams& params) const = 0;
   virtual void moe(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
                    kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool) const = 0;
   virtual void dense_mlp(const kernels::ExpertMlp& mlp, kernels::ConstMatrixRef x,

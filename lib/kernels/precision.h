@@ -128,7 +128,7 @@ struct Bf16Math {
   // oneDNN 2.6's matmul is markedly slower on a strided output: GEMMs write dense tiles.
   static constexpr bool kDenseGemmOutput = true;
   // BF16 router probabilities tie exactly far more often than fp32 ones; routing then replays
-  // torch.topk's order among tied experts (forward/moe_block.cpp).
+  // torch.topk's order among tied experts (forward/routing/torch_tie_order.h).
   static constexpr bool kTorchTopkTies = true;
 
   // Throws UnsupportedError naming oneDNN when this build or CPU has no fast BF16 GEMM.

@@ -3,8 +3,11 @@
 #include "model/family_profile.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <map>
 #include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include <fmt/core.h>
 
@@ -38,6 +41,33 @@ Enum parse_name(const std::string& spelling, std::string_view what) {
   const std::optional<Enum> parsed = from_name<Enum>(spelling);
   if (!parsed) throw std::invalid_argument(fmt::format("unknown {} '{}'", what, spelling));
   return *parsed;
+}
+
+// The profile spellings of the kinds that choose a forward block; the parser and the names in
+// messages (routing_kind_name, attention_kind_name) read the same table.
+constexpr std::pair<std::string_view, RoutingKind> kRoutingKindNames[] = {
+    {"softmax_topk", RoutingKind::kSoftmaxTopK},
+    {"softmax_topk_renormalised", RoutingKind::kSoftmaxTopKRenormalised},
+    {"emo_split_softmax", RoutingKind::kEmoSplitSoftmax},
+    {"deepseek_group_sigmoid", RoutingKind::kDeepseekGroupSigmoid},
+    {"gpt_oss_topk_softmax", RoutingKind::kGptOssTopKSoftmax},
+};
+constexpr std::pair<std::string_view, AttentionKind> kAttentionKindNames[] = {
+    {"standard", AttentionKind::kStandard},
+};
+
+template <typename Enum, size_t N>
+std::map<std::string, Enum> name_map(const std::pair<std::string_view, Enum> (&names)[N]) {
+  std::map<std::string, Enum> map;
+  for (const auto& [spelling, value] : names) map.emplace(spelling, value);
+  return map;
+}
+
+template <typename Enum, size_t N>
+std::string_view name_of(Enum value, const std::pair<std::string_view, Enum> (&names)[N]) {
+  for (const auto& [spelling, entry] : names)
+    if (entry == value) return spelling;
+  throw std::logic_error("a kind without a profile spelling");
 }
 
 std::string optional_expression(const json& value) {
@@ -151,13 +181,7 @@ void parse_kinds(const json& profile, FamilyProfile& family) {
                                    {"first_k_dense", SparseLayerRule::kFirstKDense}},
                                   "sparse_layers.kind");
   family.routing =
-      parse_enum<RoutingKind>(profile.at("routing"),
-                              {{"softmax_topk", RoutingKind::kSoftmaxTopK},
-                               {"softmax_topk_renormalised", RoutingKind::kSoftmaxTopKRenormalised},
-                               {"emo_split_softmax", RoutingKind::kEmoSplitSoftmax},
-                               {"deepseek_group_sigmoid", RoutingKind::kDeepseekGroupSigmoid},
-                               {"gpt_oss_topk_softmax", RoutingKind::kGptOssTopKSoftmax}},
-                              "routing");
+      parse_enum<RoutingKind>(profile.at("routing"), name_map(kRoutingKindNames), "routing");
   family.shared_expert_kind =
       parse_enum<SharedExpertKind>(profile.at("shared_expert_kind"),
                                    {{"none", SharedExpertKind::kNone},
@@ -166,8 +190,8 @@ void parse_kinds(const json& profile, FamilyProfile& family) {
                                     {"separate", SharedExpertKind::kSeparate}},
                                    "shared_expert_kind");
   const json& attention = profile.at("attention");
-  family.attention = parse_enum<AttentionKind>(
-      attention.at("kind"), {{"standard", AttentionKind::kStandard}}, "attention.kind");
+  family.attention = parse_enum<AttentionKind>(attention.at("kind"), name_map(kAttentionKindNames),
+                                               "attention.kind");
   family.sliding_window = parse_enum<SlidingWindowRule>(
       attention.at("sliding_window"),
       {{"always", SlidingWindowRule::kAlways},
@@ -301,6 +325,12 @@ const std::vector<FamilyProfile>& all_families() {
     return parsed;
   }();
   return families;
+}
+
+std::string_view routing_kind_name(RoutingKind kind) { return name_of(kind, kRoutingKindNames); }
+
+std::string_view attention_kind_name(AttentionKind kind) {
+  return name_of(kind, kAttentionKindNames);
 }
 
 std::string known_family_names() {

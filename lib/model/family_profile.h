@@ -18,6 +18,8 @@
 
 namespace moeslice {
 
+// How a router turns its logits into chosen experts and weights. Each kind the forward pass
+// computes is one router block in lib/forward/routing/ (router_registry.cpp maps kind to block).
 enum class RoutingKind {
   kSoftmaxTopK,              // softmax over all experts, top-k, renormalised if norm_topk_prob
   kSoftmaxTopKRenormalised,  // Mixtral: always renormalised
@@ -45,6 +47,8 @@ enum class QkNorm { kNone, kWholeVector, kPerHead };
 // orders agree in fp32 and differ in bf16.
 enum class RmsNormOrder { kCastThenWeight, kWeightThenCast };
 
+// The attention sublayer's maths. Each kind the forward pass computes is one block in
+// lib/forward/attention/ (attention_registry.cpp maps kind to block).
 enum class AttentionKind {
   kStandard,  // q/k/v/o projections, optional biases and q/k norms, rotate-half RoPE, causal GQA
 };
@@ -144,6 +148,10 @@ struct FamilyProfile {
 const std::vector<FamilyProfile>& all_families();
 // Throws UnsupportedError listing the known families.
 const FamilyProfile& family_by_name(std::string_view family);
+// A kind as its profile spells it ("emo_split_softmax", "standard"), for messages.
+std::string_view routing_kind_name(RoutingKind kind);
+std::string_view attention_kind_name(AttentionKind kind);
+
 // "deepseek_v3, emo, flex_olmo, ..."
 std::string known_family_names();
 

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
+#include "forward/routing/router.h"
 #include "kernels/thread_pool.h"
 
 namespace moeslice {

@@ -1,9 +1,10 @@
-// Attention sublayer over a precision policy; the order of operations follows
+// The standard attention block over a precision policy; the order of operations follows
 // tests/reference/README.md.
-#include "forward/attention_block.h"
+#include "forward/attention/standard_attention.h"
 
 #include <algorithm>
 #include <cassert>
+#include <cstddef>
 
 #include "kernels/attention.h"
 #include "kernels/linear.h"
@@ -21,12 +22,24 @@ void clamp(kernels::MatrixRef values, float limit) {
   }
 }
 
-}  // namespace
+template <class Math>
+class StandardAttention final : public AttentionBlock {
+ public:
+  explicit StandardAttention(const AttentionParams& params) : params_(params) {}
+
+  void run(const AttentionWeights& weights, kernels::ConstMatrixRef x,
+           const kernels::RopeTable& rope, kernels::MatrixRef out,
+           kernels::ThreadPool* pool) const override;
+
+ private:
+  AttentionParams params_;
+};
 
 template <class Math>
-void attention_block(const AttentionWeights& weights, const AttentionParams& params,
-                     kernels::ConstMatrixRef x, const kernels::RopeTable& rope,
-                     kernels::MatrixRef out, kernels::ThreadPool* pool) {
+void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::ConstMatrixRef x,
+                                  const kernels::RopeTable& rope, kernels::MatrixRef out,
+                                  kernels::ThreadPool* pool) const {
+  const AttentionParams& params = params_;
   const size_t n = x.rows;
   const size_t hd = params.head_dim;
   assert(rope.positions() >= n && rope.head_dim() == hd);
@@ -80,11 +93,16 @@ void attention_block(const AttentionWeights& weights, const AttentionParams& par
   kernels::matmul_xWt<Math>(context.cref(), weights.o, out, weights.o_bias, pool);
 }
 
-template void attention_block<kernels::Fp32Math>(const AttentionWeights&, const AttentionParams&,
-                                                 kernels::ConstMatrixRef, const kernels::RopeTable&,
-                                                 kernels::MatrixRef, kernels::ThreadPool*);
-template void attention_block<kernels::Bf16Math>(const AttentionWeights&, const AttentionParams&,
-                                                 kernels::ConstMatrixRef, const kernels::RopeTable&,
-                                                 kernels::MatrixRef, kernels::ThreadPool*);
+}  // namespace
+
+template <class Math>
+std::unique_ptr<AttentionBlock> make_standard_attention(const AttentionParams& params) {
+  return std::make_unique<StandardAttention<Math>>(params);
+}
+
+template std::unique_ptr<AttentionBlock> make_standard_attention<kernels::Fp32Math>(
+    const AttentionParams&);
+template std::unique_ptr<AttentionBlock> make_standard_attention<kernels::Bf16Math>(
+    const AttentionParams&);
 
 }  // namespace moeslice

@@ -1,0 +1,64 @@
+// The attention sublayer as a block chosen by the profile's AttentionKind: the interface every
+// attention kind implements, the settings it is built from, and the factory that maps a kind to
+// its block (one file per kind beside this one: standard_attention.h). The forward pass builds the
+// block once per model, bound to its precision policy (forward/layer_math.h), and calls it per
+// layer.
+//
+// Thread safety: a block is immutable after construction; its ops keep their scratch per calling
+// thread.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+
+#include "forward/forward_config.h"
+#include "forward/layer_weights.h"
+#include "kernels/matrix.h"
+#include "kernels/rms_norm.h"
+#include "kernels/rope.h"
+#include "model/family_profile.h"
+#include "model/model_spec.h"
+
+namespace moeslice {
+
+namespace kernels {
+class ThreadPool;
+}
+
+struct AttentionParams {
+  AttentionKind kind = AttentionKind::kStandard;
+  size_t heads = 0;
+  size_t kv_heads = 0;
+  size_t head_dim = 0;
+  QkNorm qk_norm = QkNorm::kNone;
+  float rms_norm_eps = 1e-6f;
+  std::optional<float> clip_qkv;
+  // Where a bf16 run rounds: the family's norm order applies to the q/k norms, and its profile
+  // says how RoPE rounds (Llama style casts cos/sin to BF16 before rotating, OLMo2 style rotates
+  // in fp32 and rounds once). No difference in fp32.
+  kernels::NormWeightOrder norm_order = kernels::NormWeightOrder::kCastThenScale;
+  RopeBf16 rope_bf16 = RopeBf16::kCastTables;
+};
+
+// The attention settings of `spec` (its family's kinds and its sizes) computed with `config`.
+AttentionParams attention_params(const ModelSpec& spec, const ForwardConfig& config);
+
+class AttentionBlock {
+ public:
+  virtual ~AttentionBlock() = default;
+  // out [n, hidden] = attention(x [n, hidden]) for one sequence whose first token has position
+  // 0. `rope` must cover n positions. out must not overlap x. In bf16, x holds BF16 values and
+  // so does out.
+  virtual void run(const AttentionWeights& weights, kernels::ConstMatrixRef x,
+                   const kernels::RopeTable& rope, kernels::MatrixRef out,
+                   kernels::ThreadPool* pool) const = 0;
+};
+
+// The block of params.kind over precision policy Math (kernels/precision.h; instantiated for
+// Fp32Math and Bf16Math). Throws UnsupportedError naming the kind when the forward pass does not
+// implement it.
+template <class Math>
+std::unique_ptr<AttentionBlock> make_attention_block(const AttentionParams& params);
+
+}  // namespace moeslice
