@@ -27,11 +27,11 @@ std::string substitute(std::string text, std::string_view placeholder, int64_t v
 }
 
 bool matches_family(const FamilyProfile& family, const json& config) {
-  const std::string model_type = config.value("model_type", "");
-  if (std::find(family.model_types.begin(), family.model_types.end(), model_type) !=
-      family.model_types.end())
-    return true;
-  return false;
+  // A model_type that is not a string matches no family (and is named in the refusal).
+  const auto model_type = config.find("model_type");
+  return model_type != config.end() && model_type->is_string() &&
+         std::find(family.model_types.begin(), family.model_types.end(),
+                   model_type->get_ref<const std::string&>()) != family.model_types.end();
 }
 
 // Finds the family; returns the key of the nested text config ("" when not nested).

@@ -37,7 +37,7 @@ void fail(const Place& place, std::string_view what) {
   throw FormatError(fmt::format("{}:{}: {}", place.file, place.line, what));
 }
 
-LineSource::LineSource(const std::filesystem::path& path) : buffer_(kBufferBytes) {
+LineSource::LineSource(const std::filesystem::path& path) {
   if (path == "-") {
     fd_ = STDIN_FILENO;
     name_ = "<stdin>";
@@ -51,6 +51,9 @@ LineSource::LineSource(const std::filesystem::path& path) : buffer_(kBufferBytes
   struct stat info {};
   if (::fstat(fd_, &info) == 0 && S_ISREG(info.st_mode))
     total_ = static_cast<uint64_t>(info.st_size);
+  // A small file needs a buffer of its size (and a byte more, to see its end in one read).
+  buffer_.resize(total_ > 0 && total_ < kBufferBytes ? static_cast<size_t>(total_) + 1
+                                                     : kBufferBytes);
 }
 
 LineSource::~LineSource() {

@@ -33,9 +33,9 @@ struct Place {
 // corpus is not one (/dev/zero, a binary file without newlines).
 inline constexpr size_t kMaxRecordBytes = size_t{256} << 20;
 
-// Reads a file, or standard input for the path "-", through a fixed 1 MiB buffer. A UTF-8 byte
-// order mark at the start is dropped. A line or rest longer than kMaxRecordBytes is an
-// InputError. Not thread-safe.
+// Reads a file, or standard input for the path "-", through a buffer of 1 MiB (or the size of a
+// smaller file). A UTF-8 byte order mark at the start is dropped. A line or rest longer than
+// kMaxRecordBytes is an InputError. Not thread-safe.
 class LineSource {
  public:
   // Throws InputError when the file cannot be opened or is a directory.

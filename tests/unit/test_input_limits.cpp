@@ -192,3 +192,16 @@ TEST_CASE("plans: a huge expert id is quoted as written; an EMO layer needs a ro
       {"layer 0 keeps 1 experts, fewer than the 4 experts per token", "all of them shared"});
   CHECK(parse_keep_plan(plan_with("[0, 31]"), spec, "plan.json").kept_in(0)->size() == 2);
 }
+
+TEST_CASE("a model_type that is not a string is an unknown family, not an internal error") {
+  // Found by the model_config fuzz target (tests/fuzz/corpus/model_config/regress-model-type-*).
+  for (const char* model_type : {"5", "10000.0", "[\"emo\"]", "null"}) {
+    CAPTURE(model_type);
+    const auto config = parse_json(
+        fmt::format(R"({{"model_type": {}, "architectures": ["EmoForCausalLM"]}})", model_type),
+        "config.json");
+    check_mentions(
+        thrown_message<UnsupportedError>([&] { resolve_model_spec(config, "config.json"); }),
+        {"config.json: unknown model family", model_type});
+  }
+}
