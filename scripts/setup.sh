@@ -14,3 +14,19 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libeigen3-dev nlohmann-json3-dev libcli11-dev libfmt-dev doctest-dev libpcre2-dev libicu-dev libopenblas-openmp-dev libdnnl-dev \
   python3 python3-torch python3-numpy libopenblas0-openmp clang-14 libclang-rt-14-dev >/dev/null
 echo "setup: packages installed"
+
+# Test-only tool (never part of the product): llama.cpp itself, as the prebuilt CPU binaries of the
+# npm package node-llama-cpp, for the tests that check GGUF files in llama.cpp (tests/llama,
+# tests/cli/llama_parity.sh). Installed from the lock file into tests/llama/node_modules
+# (gitignored); node-llama-cpp needs Node.js 20 or later (Debian 12's own nodejs is 18).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+LLAMA_TOOLS="$(cd "$(dirname "$0")/.." && pwd)/tests/llama"
+if ! (cd "$LLAMA_TOOLS" && node -e '
+    const want = require("./package.json").dependencies;
+    for (const [name, version] of Object.entries(want))
+      if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);' 2>/dev/null); then
+  (cd "$LLAMA_TOOLS" && npm ci --omit=optional --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+echo "setup: llama.cpp test tools installed (node-llama-cpp, tests/llama)"

@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""Convert a tiny Hugging Face MoE checkpoint to GGUF the way llama.cpp's convert_hf_to_gguf.py does.
+
+For the test suite's proof in llama.cpp itself (tests/cli/llama_parity.sh): olmoe, qwen3_moe,
+qwen2_moe and mixtral (llama.cpp architecture `llama` with experts). Uses gguf-py, llama.cpp's
+own GGUF writer, which tests/llama/extract_gguf_py.sh takes out of the node-llama-cpp bundle at
+test time (pass its directory with --gguf-py). Run with /usr/bin/python3 (torch + numpy).
+
+  /usr/bin/python3 tests/reference/hf_to_gguf.py --gguf-py DIR --model HF_DIR --out FILE.gguf
+      [--type f32|f16|q8_0|q6_k] [--dequantized-out HF_DIR]
+
+What follows convert_hf_to_gguf.py (llama.cpp v0.4.0 as bundled by node-llama-cpp 3.21.1):
+- tensor names from gguf-py's TensorNameMap; experts stacked with the expert index outermost
+  (`blk.N.ffn_{gate,up,down}_exps.weight`, ggml ne {n_embd, n_ff, n_expert} / {n_ff, n_embd,
+  n_expert}), in expert id order;
+- `llama` (Mixtral): q_proj and k_proj rows permuted for llama.cpp's RoPE layout (LlamaModel.permute);
+- metadata: block_count, context_length, embedding_length, feed_forward_length, head_count(_kv),
+  rope.freq_base, layer_norm_rms_epsilon (olmoe: always 1e-5, as the converter writes),
+  expert_count, expert_used_count, key/value_length when the config has head_dim,
+  expert_(shared_)feed_forward_length (qwen), vocab_size and rope.dimension_count (llama),
+  general.file_type and general.quantization_version;
+- tensor types: 1-D tensors, norms and routers (ffn_gate_inp, ffn_gate_inp_shexp) F32; other
+  weights at --type, falling back to F16 where Q8_0 does not divide a row (as the converter).
+  q6_k is llama-quantize's job in llama.cpp; here a weight whose rows divide into 256 is Q6_K,
+  else Q8_0 (else F16), quantized by gguf_k_quants.py.
+The vocabulary is llama.cpp's SentencePiece kind (`llama`) with byte tokens only: <unk>, <s>,
+</s>, <0x00>..<0xFF> (ids 0..258), then unused tokens up to the config's vocab_size (>= 259).
+
+--dequantized-out writes the weights the GGUF holds, read back with gguf-py and dequantized,
+as an F32 Hugging Face checkpoint (config.json copied): what llama.cpp computes with, for
+`moeslice logits` to compare against.
+
+Configs llama.cpp cannot express are refused (exit 2) naming the key: a renormalisation choice
+the architecture hard-codes (olmoe/qwen2moe never renormalise top-k, qwen3moe/llama always do),
+dense layers, rope_scaling, biases the llama.cpp graph does not load, other activations.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from gguf_k_quants import quantize_q6_k  # noqa: E402
+from safetensors_io import load_checkpoint, save_file  # noqa: E402
+
+gguf = None  # gguf-py, imported in main() from --gguf-py
+
+ARCH = {"olmoe": "olmoe", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "mixtral": "llama"}
+FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q6_k": "MOSTLY_Q6_K"}
+N_SPECIAL = 3  # <unk>, <s>, </s>
+N_BYTES = 256
+
+
+class ConfigError(Exception):
+    pass
+
+
+def check_config(cfg):
+    """Refuses configs whose meaning llama.cpp's graph for the architecture cannot express."""
+    family = cfg.get("model_type")
+    if family not in ARCH:
+        raise ConfigError(f"'model_type' is {family!r}, expected one of {sorted(ARCH)}")
+
+    def refuse_unless(key, ok, expected):
+        if not ok:
+            raise ConfigError(f"'{key}' is {json.dumps(cfg.get(key))}, expected {expected} "
+                              f"(llama.cpp's {ARCH[family]} graph)")
+
+    refuse_unless("hidden_act", cfg.get("hidden_act", "silu") == "silu", '"silu"')
+    refuse_unless("rope_scaling", cfg.get("rope_scaling") is None, "null")
+    refuse_unless("tie_word_embeddings", not cfg.get("tie_word_embeddings", False), "false")
+    refuse_unless("vocab_size", cfg["vocab_size"] >= N_SPECIAL + N_BYTES,
+                  f"at least {N_SPECIAL + N_BYTES} (byte vocabulary)")
+    if family in ("olmoe", "qwen2_moe"):
+        refuse_unless("norm_topk_prob", not cfg.get("norm_topk_prob", False), "false")
+    if family == "qwen3_moe":
+        refuse_unless("norm_topk_prob", cfg.get("norm_topk_prob", True), "true")
+    if family == "olmoe":
+        refuse_unless("clip_qkv", cfg.get("clip_qkv") is None, "null")
+        refuse_unless("rms_norm_eps", cfg.get("rms_norm_eps", 1e-5) == 1e-5, "1e-05 (the converter writes 1e-5)")
+        # llama.cpp's olmoe loads attn_k_norm as {n_embd}: grouped-query attention does not load.
+        refuse_unless("num_key_value_heads", cfg.get("num_key_value_heads") == cfg.get("num_attention_heads"),
+                      f"{cfg.get('num_attention_heads')} (num_attention_heads: attn_k_norm is {{n_embd}})")
+    if family in ("olmoe", "qwen3_moe", "mixtral"):
+        refuse_unless("attention_bias", not cfg.get("attention_bias", False), "false")
+    if family in ("qwen2_moe", "qwen3_moe"):
+        refuse_unless("mlp_only_layers", not cfg.get("mlp_only_layers"), "[] (no dense layers)")
+        refuse_unless("decoder_sparse_step", cfg.get("decoder_sparse_step", 1) == 1, "1 (no dense layers)")
+        refuse_unless("use_sliding_window", not cfg.get("use_sliding_window", False), "false")
+
+
+def permute(w, n_head):
+    """convert_hf_to_gguf's LlamaModel.permute: rotate-half pairs -> llama.cpp's adjacent pairs."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def unpermute(w, n_head):
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def expert_names(family, layer, num_experts):
+    """The per-expert HF names of one layer and the merged name the converter maps, per weight."""
+    if family == "mixtral":
+        prefix = f"model.layers.{layer}.block_sparse_moe.experts"
+        return [([f"{prefix}.{e}.{w}.weight" for e in range(num_experts)],
+                 f"layers.{layer}.feed_forward.experts.{w}.weight") for w in ("w1", "w2", "w3")]
+    prefix = f"model.layers.{layer}.mlp.experts"
+    return [([f"{prefix}.{e}.{w}.weight" for e in range(num_experts)], f"{prefix}.{w}.weight")
+            for w in ("down_proj", "gate_proj", "up_proj")]
+
+
+def plan_tensors(cfg, names):
+    """[(gguf name, [hf names], permute heads or None)] in the converter's order; the hf names of
+    a stacked expert tensor are in expert id order (the stack's outermost axis)."""
+    family = cfg["model_type"]
+    n_layers = cfg["num_hidden_layers"]
+    num_experts = cfg.get("num_local_experts", cfg.get("num_experts"))
+    tensor_map = gguf.get_tensor_name_map(arch_enum(family), n_layers)
+    stacked = {}
+    for layer in range(n_layers):
+        for hf_names, merged in expert_names(family, layer, num_experts):
+            stacked[hf_names[0]] = (hf_names, merged)
+    in_stack = {n for hf_names, _ in stacked.values() for n in hf_names}
+    plan = []
+    for name in names:
+        if name in in_stack and name not in stacked:
+            continue
+        hf_names, mapped = stacked.get(name, ([name], name))
+        new_name = tensor_map.get_name(mapped, try_suffixes=(".weight", ".bias"))
+        if new_name is None:
+            raise ConfigError(f"tensor '{name}' has no GGUF name for architecture {ARCH[family]}")
+        heads = None
+        if family == "mixtral" and name.endswith("q_proj.weight"):
+            heads = cfg["num_attention_heads"]
+        if family == "mixtral" and name.endswith("k_proj.weight"):
+            heads = cfg["num_key_value_heads"]
+        plan.append((new_name, hf_names, heads))
+    return plan
+
+
+def arch_enum(family):
+    return {"olmoe": gguf.MODEL_ARCH.OLMOE, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
+            "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "mixtral": gguf.MODEL_ARCH.LLAMA}[family]
+
+
+def tensor_type(new_name, data, out_type):
+    """The ggml type of one tensor, by the converter's rules (and llama-quantize's fallback)."""
+    q = gguf.GGMLQuantizationType
+    keep_f32 = (data.ndim <= 1 or new_name.endswith("_norm.weight")
+                or ".ffn_gate_inp." in new_name or ".ffn_gate_inp_shexp." in new_name
+                or not new_name.endswith(".weight"))
+    if keep_f32 or out_type == "f32":
+        return q.F32
+    if out_type == "f16":
+        return q.F16
+    row = data.shape[-1]
+    if out_type == "q6_k" and row % 256 == 0:
+        return q.Q6_K
+    return q.Q8_0 if row % 32 == 0 else q.F16
+
+
+def encode(data, qtype):
+    if qtype == gguf.GGMLQuantizationType.Q6_K:
+        return quantize_q6_k(data)
+    return gguf.quants.quantize(data, qtype)
+
+
+def add_vocabulary(writer, vocab_size):
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(N_BYTES)]
+    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
+    types += [gguf.TokenType.BYTE] * N_BYTES
+    for i in range(len(tokens), vocab_size):
+        tokens.append(f"<unused{i}>")
+        types.append(gguf.TokenType.UNUSED)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_token_types(types)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_add_bos_token(False)
+    writer.add_add_eos_token(False)
+
+
+def add_hparams(writer, cfg, out_type, name):
+    family = cfg["model_type"]
+    writer.add_type(gguf.GGUFType.MODEL)
+    writer.add_name(name)
+    writer.add_block_count(cfg["num_hidden_layers"])
+    writer.add_context_length(cfg["max_position_embeddings"])
+    writer.add_embedding_length(cfg["hidden_size"])
+    writer.add_feed_forward_length(cfg["intermediate_size"])
+    writer.add_head_count(cfg["num_attention_heads"])
+    writer.add_head_count_kv(cfg["num_key_value_heads"])
+    writer.add_rope_freq_base(cfg["rope_theta"])
+    writer.add_layer_norm_rms_eps(1e-5 if family == "olmoe" else cfg["rms_norm_eps"])
+    writer.add_expert_count(cfg.get("num_local_experts", cfg.get("num_experts")))
+    writer.add_expert_used_count(cfg["num_experts_per_tok"])
+    if cfg.get("head_dim") is not None:
+        writer.add_key_length(cfg["head_dim"])
+        writer.add_value_length(cfg["head_dim"])
+    if family in ("qwen2_moe", "qwen3_moe"):
+        writer.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
+        if cfg.get("shared_expert_intermediate_size") is not None:
+            writer.add_expert_shared_feed_forward_length(cfg["shared_expert_intermediate_size"])
+    if family == "mixtral":
+        writer.add_vocab_size(cfg["vocab_size"])
+        writer.add_rope_dimension_count(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
+    writer.add_file_type(gguf.LlamaFileType[FILE_TYPES[out_type]])
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+
+def convert(model_dir, out, out_type):
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    check_config(cfg)
+    tensors = load_checkpoint(model_dir)
+    plan = plan_tensors(cfg, list(tensors))
+    writer = gguf.GGUFWriter(None, ARCH[cfg["model_type"]])
+    add_hparams(writer, cfg, out_type, os.path.basename(os.path.normpath(model_dir)))
+    add_vocabulary(writer, cfg["vocab_size"])
+    for new_name, hf_names, heads in plan:
+        parts = [tensors[n].to(torch.float32) for n in hf_names]
+        data = (torch.stack(parts, dim=0) if len(parts) > 1 else parts[0]).numpy()
+        if heads is not None:
+            data = permute(data, heads)
+        qtype = tensor_type(new_name, data, out_type)
+        writer.add_tensor(new_name, encode(np.ascontiguousarray(data), qtype), raw_dtype=qtype)
+    out_dir = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(prefix=".hf_to_gguf.", dir=out_dir)
+    os.close(fd)
+    try:
+        writer.write_header_to_file(path=pathlib.Path(tmp))
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return cfg, plan
+
+
+def write_dequantized(gguf_file, cfg, plan, model_dir, out_dir):
+    """The GGUF's weights, dequantized and mapped back to HF names, as an F32 checkpoint."""
+    reader = gguf.GGUFReader(gguf_file)
+    by_name = {t.name: t for t in reader.tensors}
+    hf = {}
+    for new_name, hf_names, heads in plan:
+        t = by_name[new_name]
+        data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        data = data.reshape([int(n) for n in reversed(t.shape)]) if data.ndim else data
+        if heads is not None:
+            data = unpermute(data, heads)
+        parts = list(data) if len(hf_names) > 1 else [data]
+        for name, part in zip(hf_names, parts):
+            hf[name] = torch.from_numpy(np.ascontiguousarray(part))
+    os.makedirs(out_dir)
+    save_file(os.path.join(out_dir, "model.safetensors"), hf)
+    shutil.copy(os.path.join(model_dir, "config.json"), os.path.join(out_dir, "config.json"))
+
+
+def main(argv=None):
+    global gguf
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gguf-py", required=True, help="gguf-py directory (tests/llama/extract_gguf_py.sh)")
+    ap.add_argument("--model", required=True, help="Hugging Face checkpoint directory")
+    ap.add_argument("--out", required=True, help="output .gguf file")
+    ap.add_argument("--type", default="f32", choices=sorted(FILE_TYPES))
+    ap.add_argument("--dequantized-out", help="also write the GGUF's weights as an F32 HF checkpoint here")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, args.gguf_py)
+    import gguf as gguf_module  # noqa: E402
+    gguf = gguf_module
+    try:
+        cfg, plan = convert(args.model, args.out, args.type)
+        if args.dequantized_out:
+            write_dequantized(args.out, cfg, plan, args.model, args.dequantized_out)
+    except ConfigError as e:
+        print(f"hf_to_gguf: {os.path.join(args.model, 'config.json')}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
