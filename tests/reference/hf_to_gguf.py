@@ -118,8 +118,8 @@ def expert_names(family, layer, num_experts):
 
 
 def plan_tensors(cfg, names):
-    """[(gguf name, [hf names], permute heads or None)] in the converter's order; the hf names of
-    a stacked expert tensor are in expert id order (the stack's outermost axis)."""
+    """[(gguf name, [hf names], stacked, permute heads or None)] in the converter's order; the hf
+    names of a stacked expert tensor are in expert id order (the stack's outermost axis)."""
     family = cfg["model_type"]
     n_layers = cfg["num_hidden_layers"]
     num_experts = cfg.get("num_local_experts", cfg.get("num_experts"))
@@ -130,10 +130,13 @@ def plan_tensors(cfg, names):
             stacked[hf_names[0]] = (hf_names, merged)
     in_stack = {n for hf_names, _ in stacked.values() for n in hf_names}
     plan = []
-    for name in names:
+    for name in sorted(names, key=tensor_order):
         if name in in_stack and name not in stacked:
             continue
         hf_names, mapped = stacked.get(name, ([name], name))
+        missing = [n for n in hf_names if n not in names]
+        if missing:
+            raise ConfigError(f"tensor '{missing[0]}' is missing (the config has {num_experts} experts)")
         new_name = tensor_map.get_name(mapped, try_suffixes=(".weight", ".bias"))
         if new_name is None:
             raise ConfigError(f"tensor '{name}' has no GGUF name for architecture {ARCH[family]}")
@@ -142,8 +145,15 @@ def plan_tensors(cfg, names):
             heads = cfg["num_attention_heads"]
         if family == "mixtral" and name.endswith("k_proj.weight"):
             heads = cfg["num_key_value_heads"]
-        plan.append((new_name, hf_names, heads))
+        plan.append((new_name, hf_names, name in stacked, heads))
     return plan
+
+
+def tensor_order(name):
+    """Layer by layer in HF order, as safetensors files list them (the GGUF's tensor order)."""
+    parts = name.split(".")
+    layer = next((int(p) for p in parts if p.isdecimal()), -1)
+    return (layer, name)
 
 
 def arch_enum(family):
@@ -223,13 +233,13 @@ def convert(model_dir, out, out_type):
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     check_config(cfg)
     tensors = load_checkpoint(model_dir)
-    plan = plan_tensors(cfg, list(tensors))
+    plan = plan_tensors(cfg, set(tensors))
     writer = gguf.GGUFWriter(None, ARCH[cfg["model_type"]])
     add_hparams(writer, cfg, out_type, os.path.basename(os.path.normpath(model_dir)))
     add_vocabulary(writer, cfg["vocab_size"])
-    for new_name, hf_names, heads in plan:
+    for new_name, hf_names, stacked, heads in plan:
         parts = [tensors[n].to(torch.float32) for n in hf_names]
-        data = (torch.stack(parts, dim=0) if len(parts) > 1 else parts[0]).numpy()
+        data = (torch.stack(parts, dim=0) if stacked else parts[0]).numpy()
         if heads is not None:
             data = permute(data, heads)
         qtype = tensor_type(new_name, data, out_type)
@@ -257,13 +267,13 @@ def write_dequantized(gguf_file, cfg, plan, model_dir, out_dir):
     reader = gguf.GGUFReader(gguf_file)
     by_name = {t.name: t for t in reader.tensors}
     hf = {}
-    for new_name, hf_names, heads in plan:
+    for new_name, hf_names, stacked, heads in plan:
         t = by_name[new_name]
         data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
         data = data.reshape([int(n) for n in reversed(t.shape)]) if data.ndim else data
         if heads is not None:
             data = unpermute(data, heads)
-        parts = list(data) if len(hf_names) > 1 else [data]
+        parts = list(data) if stacked else [data]
         for name, part in zip(hf_names, parts):
             hf[name] = torch.from_numpy(np.ascontiguousarray(part))
     os.makedirs(out_dir)
