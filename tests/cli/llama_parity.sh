@@ -21,6 +21,10 @@ if ! command -v node >/dev/null || [ ! -d "$TOOLS/node_modules/node-llama-cpp" ]
   echo "SKIP: llama.cpp test tools missing (node, $TOOLS/node_modules/node-llama-cpp): run scripts/setup.sh"
   exit 77
 fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "SKIP: node-llama-cpp 3.21.1 needs Node.js 20 or later, found $(node --version)"
+  exit 77
+fi
 S=$SCRATCH
 # Measured on this machine (2 cores, node-llama-cpp 3.21.1's CPU build): see docs/llama-proof.md.
 TOL_F32=2e-5   # max |dlogp|; measured 2.2e-6 .. 3.8e-6
