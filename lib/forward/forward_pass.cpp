@@ -26,18 +26,11 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
   if (options_.keep && options_.keep->kept.size() != static_cast<size_t>(spec_.num_layers))
     throw InputError(fmt::format("{}: the plan has {} layers, the model {}", options_.keep->source,
                                  options_.keep->kept.size(), spec_.num_layers));
-  routing_.resize(spec_.layers.size());
   for (const LayerSpec& layer : spec_.layers) {
-    const std::vector<int32_t>* kept =
-        options_.keep ? options_.keep->kept_in(layer.index) : nullptr;
-    if (!layer.has_experts) {
-      // parse_keep_plan refuses this too; a plan built in code gets the same check.
-      if (kept != nullptr)
-        throw InputError(fmt::format("{}: layer {} has no experts, so its entry must be null",
-                                     options_.keep->source, layer.index));
-      continue;
-    }
-    routing_[static_cast<size_t>(layer.index)] = layer_routing(spec_, layer, kept);
+    // parse_keep_plan refuses this too; a plan built in code gets the same check.
+    if (!layer.has_experts && options_.keep && options_.keep->kept_in(layer.index) != nullptr)
+      throw InputError(fmt::format("{}: layer {} has no experts, so its entry must be null",
+                                   options_.keep->source, layer.index));
   }
   last_layer_ = spec_.num_layers - 1;
   if (options_.stop_after_last_moe_layer) {
@@ -50,6 +43,12 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
   if (options_.max_seq > 0) max_window_ = std::min(max_window_, options_.max_seq);
   math_ = make_layer_math(options_.compute);
   math_->prepare(weights_);
+  // Routers after prepare(): they copy the router's correction bias at the compute precision.
+  routing_.resize(spec_.layers.size());
+  for (const LayerSpec& layer : spec_.layers)
+    if (layer.has_experts)
+      routing_[static_cast<size_t>(layer.index)] =
+          routing_of(layer, options_.keep ? options_.keep->kept_in(layer.index) : nullptr);
   attention_ = math_->attention_block(attention_params(spec_, config_));
   pool_ = std::make_unique<kernels::ThreadPool>(options_.threads);
 }
@@ -187,7 +186,7 @@ void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserv
   const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
   if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to observe", l));
   std::optional<MoeRouting> full;
-  if (unrestricted) full = layer_routing(spec_, layer, nullptr);
+  if (unrestricted) full = routing_of(layer, nullptr);
   const kernels::ConstMatrixRef input = mlp_input(l, state.hidden);
   route_experts(l, state, full ? *full : *routing_[static_cast<size_t>(l)], input, &observer);
 }
@@ -195,7 +194,12 @@ void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserv
 void ForwardPass::restrict_layer(int64_t l, const std::vector<int32_t>& kept) {
   const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
   if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to restrict", l));
-  routing_[static_cast<size_t>(l)] = layer_routing(spec_, layer, &kept);
+  routing_[static_cast<size_t>(l)] = routing_of(layer, &kept);
+}
+
+MoeRouting ForwardPass::routing_of(const LayerSpec& layer, const std::vector<int32_t>* kept) const {
+  const LayerWeights& weights = weights_.layers.at(static_cast<size_t>(layer.index));
+  return layer_routing(spec_, layer, kept, weights.moe->router_choice_bias);
 }
 
 void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {

@@ -151,6 +151,8 @@ class ForwardPass {
   void route_experts(int64_t layer, const WindowState& state, const MoeRouting& routing,
                      kernels::ConstMatrixRef input, ForwardObserver* observer);
   const kernels::RopeTable& rope_for(size_t positions);
+  // The routing of MoE layer `layer` under `kept` (all when null), with its correction bias.
+  MoeRouting routing_of(const LayerSpec& layer, const std::vector<int32_t>* kept) const;
 
   const ModelSpec& spec_;
   const TensorStore& checkpoint_;

@@ -28,7 +28,10 @@ class LayerMathFor final : public LayerMath {
         for (std::vector<float>* v :
              {&a.q_bias, &a.k_bias, &a.v_bias, &a.o_bias, &a.q_norm, &a.k_norm})
           round_values<Math>(*v);
-        if (layer.moe) round_values<Math>(layer.moe->shared_gate);
+        if (layer.moe) {
+          round_values<Math>(layer.moe->shared_gate);
+          round_values<Math>(layer.moe->router_choice_bias);
+        }
       }
     }
   }

@@ -151,6 +151,7 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
     if (layer.has_experts) {
       MoeWeights moe;
       moe.router = load.matrix(layer, TensorRole::kRouter);
+      moe.router_choice_bias = load.optional_vector(layer, TensorRole::kRouterCorrectionBias);
       moe.experts.reserve(static_cast<size_t>(layer.num_experts));
       for (int64_t e = 0; e < layer.num_experts; ++e) moe.experts.push_back(load.expert(layer, e));
       if (spec.family->shared_expert_kind == SharedExpertKind::kSeparateGated) {

@@ -26,6 +26,7 @@ struct AttentionWeights {
 
 struct MoeWeights {
   kernels::WeightMatrix router;              // [experts, hidden]
+  std::vector<float> router_choice_bias;     // [experts] e_score_correction_bias, or empty
   std::vector<kernels::ExpertMlp> experts;   // by expert id
   std::optional<kernels::ExpertMlp> shared;  // Qwen2-MoE's shared expert
   std::vector<float> shared_gate;            // [hidden], with `shared`

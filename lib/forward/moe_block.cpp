@@ -13,7 +13,10 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
                kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool) {
   const size_t n = x.rows;
   record.router_logits = kernels::Matrix(n, routing.experts);
-  kernels::matmul_xWt<Math>(x, weights.router, record.router_logits.ref(), {}, pool);
+  if (routing.router->fp32_logits())
+    kernels::matmul_xWt<kernels::Fp32Math>(x, weights.router, record.router_logits.ref(), {}, pool);
+  else
+    kernels::matmul_xWt<Math>(x, weights.router, record.router_logits.ref(), {}, pool);
   // The router turns logits into probabilities in place; the raw logits are kept for
   // the caller (they equal a sliced model's logits on the kept columns).
   record.router_probs = record.router_logits;

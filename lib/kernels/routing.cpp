@@ -1,9 +1,12 @@
 // Routing: masking, softmax, top-k and the per-family rules.
 #include "kernels/routing.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <vector>
 
 #include "kernels/softmax.h"
 
@@ -95,6 +98,64 @@ Routing route_emo(MatrixRef logits, size_t k, size_t shared, std::span<const uin
     const size_t picked_shared =
         top_k(row + routed, shared, shared, keep_shared, shared_idx, shared_w);
     for (size_t s = 0; s < picked_shared; ++s) shared_idx[s] += static_cast<int32_t>(routed);
+  }
+  return routing;
+}
+
+Routing route_group_sigmoid(MatrixRef logits, const GroupSigmoidRule& rule,
+                            std::span<const uint8_t> keep) {
+  const size_t experts = logits.cols;
+  assert(rule.groups > 0 && experts % rule.groups == 0);
+  assert(rule.groups_per_token >= 1 && rule.groups_per_token <= rule.groups);
+  assert(rule.choice_bias.empty() || rule.choice_bias.size() == experts);
+  const size_t group_size = experts / rule.groups;
+  mask_logits(logits, keep);
+  Routing routing(logits.rows, rule.k);
+  std::vector<float> choice(experts), group_score(rule.groups);
+  std::vector<size_t> group_order(rule.groups);
+  for (size_t t = 0; t < logits.rows; ++t) {
+    float* scores = logits.row(t);
+    for (size_t e = 0; e < experts; ++e) {
+      // torch.sigmoid in fp32; sigmoid(-inf) = 0 for a dropped expert.
+      scores[e] = 1.0f / (1.0f + std::exp(-scores[e]));
+      const bool dropped = !keep.empty() && keep[e] == 0;
+      choice[e] =
+          dropped ? kMinusInf : scores[e] + (rule.choice_bias.empty() ? 0.0f : rule.choice_bias[e]);
+    }
+    // A group's score: the sum of its two largest choice scores (-inf when fewer than two kept).
+    for (size_t g = 0; g < rule.groups; ++g) {
+      float first = kMinusInf, second = kMinusInf;
+      for (size_t e = g * group_size; e < (g + 1) * group_size; ++e) {
+        if (greater(choice[e], first)) {
+          second = first;
+          first = choice[e];
+        } else if (greater(choice[e], second)) {
+          second = choice[e];
+        }
+      }
+      group_score[g] = group_size >= 2 ? first + second : first;
+    }
+    // The groups kept: the top groups_per_token scores, the lower group first on ties.
+    std::iota(group_order.begin(), group_order.end(), size_t{0});
+    std::stable_sort(group_order.begin(), group_order.end(),
+                     [&](size_t a, size_t b) { return greater(group_score[a], group_score[b]); });
+    for (size_t i = rule.groups_per_token; i < rule.groups; ++i) {
+      const size_t g = group_order[i];
+      for (size_t e = g * group_size; e < (g + 1) * group_size; ++e)
+        if (choice[e] != kMinusInf) choice[e] = 0.0f;
+    }
+    int32_t* idx = routing.expert.data() + t * rule.k;
+    float* w = routing.weight.data() + t * rule.k;
+    const size_t picked = top_k(choice.data(), experts, rule.k, keep, idx, w);
+    float sum = 0.0f;
+    for (size_t s = 0; s < picked; ++s) {
+      w[s] = scores[idx[s]];
+      sum += w[s];
+    }
+    for (size_t s = 0; s < picked; ++s) {
+      if (rule.renormalize) w[s] /= sum + 1e-20f;
+      w[s] *= rule.scaling;
+    }
   }
   return routing;
 }

@@ -1,6 +1,6 @@
 // Router helpers: masking to a kept expert subset, softmax, top-k with PyTorch's order, and the
-// two routing rules of the supported families (softmax -> top-k [-> renormalise], and EMO's split
-// softmax with shared experts last).
+// routing rules of the supported families (softmax -> top-k [-> renormalise], EMO's split softmax
+// with shared experts last, and DeepSeek-V3's group-limited sigmoid routing).
 //
 // A sliced model must compute what the full model computes with the dropped experts' logits at
 // -inf, so masking happens before the softmax, and top-k never picks a dropped expert: a token
@@ -54,5 +54,24 @@ Routing route_softmax_topk(MatrixRef logits, size_t k, bool renormalize,
 // takes top-(k - shared) of the first part and top-`shared` of the second (indices offset by
 // E - shared), routed slots first. No renormalisation.
 Routing route_emo(MatrixRef logits, size_t k, size_t shared, std::span<const uint8_t> keep = {});
+
+// DeepSeek-V3 / GLM-4.5 (transformers' DeepseekV3TopkRouter): the settings of one layer.
+struct GroupSigmoidRule {
+  size_t k = 0;                        // slots: experts per token, or fewer under a plan
+  size_t groups = 1;                   // n_group: experts [g * E / groups, (g + 1) * E / groups)
+  size_t groups_per_token = 1;         // topk_group
+  bool renormalize = false;            // norm_topk_prob
+  float scaling = 1.0f;                // routed_scaling_factor
+  std::span<const float> choice_bias;  // [E] e_score_correction_bias; empty: zeros
+};
+
+// Group-limited sigmoid routing: logits [n, E] are masked and replaced by s = sigmoid(logit) in
+// place (a dropped expert's s is 0). The choice score c = s + choice_bias (-inf for a dropped
+// expert); each group is scored by the sum of its two largest c, the top groups_per_token groups
+// are kept, and c of every other expert is set to 0.0 (not -inf, as the modeling code does;
+// dropped experts stay -inf); a token takes the top-k of c. Its weights are the s of the chosen
+// experts, divided by (sum + 1e-20) when `renormalize`, times `scaling`. Slots in descending c.
+Routing route_group_sigmoid(MatrixRef logits, const GroupSigmoidRule& rule,
+                            std::span<const uint8_t> keep = {});
 
 }  // namespace moeslice::kernels

@@ -283,6 +283,7 @@ RoutingSpec resolve_routing(const ModelSpec& spec) {
       spec.flag(Flag::kNormTopkProb) || routing.kind == RoutingKind::kSoftmaxTopKRenormalised;
   routing.groups = spec.dim_or(Dim::kNGroup, 1);
   routing.groups_per_token = spec.dim_or(Dim::kTopkGroup, 1);
+  routing.scaling = spec.number(Number::kRoutedScalingFactor).value_or(1.0);
   return routing;
 }
 

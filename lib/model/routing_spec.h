@@ -20,6 +20,7 @@ struct RoutingSpec {
   bool renormalise = false;      // norm_topk_prob, or always (kSoftmaxTopKRenormalised)
   int64_t groups = 1;            // n_group: experts [g * E / groups, (g + 1) * E / groups)
   int64_t groups_per_token = 1;  // topk_group
+  double scaling = 1.0;          // routed_scaling_factor: the chosen weights' factor
 };
 
 // Throws InputError (naming `plan_source` and the layer) when `kept`, the ascending expert ids a

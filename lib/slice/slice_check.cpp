@@ -36,7 +36,9 @@ RestrictedOutputs restricted_layer_outputs(const Model& full, const KeepPlan& pl
     const auto l = static_cast<size_t>(layer.index);
     out.y[l] = kernels::Matrix(kVerifyTokens, hidden);
     MoeRecord record;
-    moe_block(*weights.layers[l].moe, layer_routing(full.spec, layer, plan.kept_in(layer.index)),
+    const MoeWeights& moe = *weights.layers[l].moe;
+    moe_block(moe,
+              layer_routing(full.spec, layer, plan.kept_in(layer.index), moe.router_choice_bias),
               out.x.cref(), out.y[l].ref(), record, &pool);
     // The full layer's routed experts may be most of a huge checkpoint: keep memory near a layer.
     release_layer_pages(*full.checkpoint, layer);
@@ -53,8 +55,9 @@ double check_sliced_layers(const Model& sliced, const RestrictedOutputs& expecte
     if (!layer.has_experts) continue;
     const auto l = static_cast<size_t>(layer.index);
     MoeRecord record;
-    moe_block(*weights.layers[l].moe, layer_routing(sliced.spec, layer, nullptr), expected.x.cref(),
-              y.ref(), record, &pool);
+    const MoeWeights& moe = *weights.layers[l].moe;
+    moe_block(moe, layer_routing(sliced.spec, layer, nullptr, moe.router_choice_bias),
+              expected.x.cref(), y.ref(), record, &pool);
     const kernels::Matrix& reference = expected.y[l];
     double max_diff = 0, max_ref = 0;
     for (size_t i = 0; i < y.rows() * y.cols(); ++i) {

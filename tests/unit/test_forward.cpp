@@ -223,7 +223,8 @@ TEST_CASE("EMO routing slots under a plan") {
   CHECK(make_moe_routing(RoutingKind::kEmoSplitSoftmax, 9, 3, 1, false, nullptr).slots == 3);
   const std::vector<int32_t> two = {0, 3};
   CHECK(make_moe_routing(RoutingKind::kSoftmaxTopK, 8, 3, 0, false, &two).slots == 2);
-  CHECK_THROWS_AS(make_moe_routing(RoutingKind::kDeepseekGroupSigmoid, 8, 2, 0, false, nullptr),
+  CHECK(make_moe_routing(RoutingKind::kDeepseekGroupSigmoid, 8, 3, 0, false, &two).slots == 2);
+  CHECK_THROWS_AS(make_moe_routing(RoutingKind::kGptOssTopKSoftmax, 8, 2, 0, false, nullptr),
                   UnsupportedError);
 }
 

@@ -100,15 +100,76 @@ TEST_CASE("routers: the keep plan's mask and slots rule") {
   CHECK(routing.slots == routing.router->slots());
 }
 
-TEST_CASE("routers: kinds the forward pass does not implement are refused as before") {
-  for (RoutingKind kind : {RoutingKind::kDeepseekGroupSigmoid, RoutingKind::kGptOssTopKSoftmax}) {
-    const std::string message = test::thrown_message<UnsupportedError>([&] {
-      make_router({kind, 8, 2, 0, false}, nullptr);
-    });
-    CHECK(message ==
-          "this family's routing (group-limited sigmoid or top-k-then-softmax) is not "
-          "implemented by the forward pass");
+TEST_CASE("routers: kinds the forward pass does not implement are refused") {
+  const std::string message = test::thrown_message<UnsupportedError>([&] {
+    make_router({RoutingKind::kGptOssTopKSoftmax, 8, 2, 0, false}, nullptr);
+  });
+  CHECK(message ==
+        "this family's routing (top-k-then-softmax) is not implemented by the forward pass");
+}
+
+// DeepSeek-V3 settings: 8 experts in `groups` groups, top-3, routed_scaling_factor 2.5.
+RouterSettings group_sigmoid(size_t experts, size_t top_k, size_t groups, size_t groups_per_token,
+                             bool renormalise, std::vector<float> bias) {
+  RouterSettings settings{RoutingKind::kDeepseekGroupSigmoid, experts, top_k, 0, renormalise};
+  settings.groups = groups;
+  settings.groups_per_token = groups_per_token;
+  settings.scaling = 2.5f;
+  settings.choice_bias = std::move(bias);
+  return settings;
+}
+
+TEST_CASE("group sigmoid router: groups by their top-2 biased scores, weights unbiased") {
+  // Every logit 0 (score 0.5), so the bias alone decides. Choice scores by group of two:
+  // g0 0.6 + 0.45 = 1.05, g1 0.3 + 0.8 = 1.1, g2 0.7 + 0.6 = 1.3, g3 0.0 + 0.9 = 0.9: g2 and g1
+  // are kept, and the best three of their experts are 3, 4, 5 (expert 7's 0.9 is in g3).
+  const std::vector<float> bias = {0.1f, -0.05f, -0.2f, 0.3f, 0.2f, 0.1f, -0.5f, 0.4f};
+  for (bool renormalise : {true, false}) {
+    Matrix scores(2, 8);
+    const auto router = make_router(group_sigmoid(8, 3, 4, 2, renormalise, bias), nullptr);
+    CHECK(router->slots() == 3);
+    CHECK(router->fp32_logits());
+    const Routing chosen = router->route(scores.ref(), TopKTies::kTorchTopk);
+    for (size_t t = 0; t < 2; ++t) {
+      CHECK(chosen.expert_at(t, 0) == 3);
+      CHECK(chosen.expert_at(t, 1) == 4);
+      CHECK(chosen.expert_at(t, 2) == 5);
+      // Unbiased scores 0.5 each: renormalised 1/3, times 2.5.
+      for (size_t s = 0; s < 3; ++s)
+        CHECK(chosen.weight_at(t, s) == doctest::Approx(renormalise ? 2.5 / 3 : 1.25));
+    }
+    CHECK(scores(0, 0) == 0.5f);  // sigmoid scores in place, unbiased
   }
+  // The plan drops expert 3: g1 scores -inf, g2 and g0 are kept; expert 2 of the dropped group
+  // is set to 0.0 and not chosen; ties (experts 0 and 5 at 0.6) go to the lower id.
+  const std::vector<int32_t> kept = {0, 1, 2, 4, 5, 6, 7};
+  Matrix scores(1, 8);
+  const auto masked = make_router(group_sigmoid(8, 3, 4, 2, true, bias), &kept);
+  const Routing chosen = masked->route(scores.ref(), TopKTies::kLowerIndexFirst);
+  CHECK(chosen.expert == std::vector<int32_t>{4, 0, 5});
+  CHECK(scores(0, 3) == 0.0f);  // a dropped expert's score is sigmoid(-inf)
+}
+
+TEST_CASE("group sigmoid router: experts outside the kept groups score 0.0, as the code does") {
+  // Negative choice scores everywhere: g0 -0.4 - 0.3 = -0.7 loses to g1 -0.2 - 0.45 = -0.65, yet
+  // g0's experts, set to 0.0, beat g1's own negative scores in the final top-k.
+  Matrix scores(1, 4);
+  const auto router =
+      make_router(group_sigmoid(4, 3, 2, 1, false, {-0.9f, -0.8f, -0.7f, -0.95f}), nullptr);
+  CHECK(router->route(scores.ref(), TopKTies::kLowerIndexFirst).expert ==
+        std::vector<int32_t>{0, 1, 2});
+}
+
+TEST_CASE("group sigmoid router: group settings the experts do not fit are refused") {
+  CHECK(test::thrown_message<ModelError>([] {
+          make_router(group_sigmoid(8, 2, 3, 1, false, {}), nullptr);
+        }) == "8 experts do not split into n_group = 3 equal routing groups");
+  CHECK(test::thrown_message<ModelError>([] {
+          make_router(group_sigmoid(8, 2, 4, 5, false, {}), nullptr);
+        }) == "topk_group is 5, expected between 1 and n_group = 4");
+  CHECK(test::thrown_message<ModelError>([] {
+          make_router(group_sigmoid(8, 2, 4, 2, false, {0.0f}), nullptr);
+        }) == "the router's correction bias has 1 values, expected 8");
 }
 
 TEST_CASE("torch tie order: only tied picks move, never onto a dropped expert") {

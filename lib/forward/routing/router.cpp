@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "forward/routing/emo_split_softmax_router.h"
+#include "forward/routing/group_sigmoid_router.h"
 #include "forward/routing/softmax_topk_router.h"
 
 namespace moeslice {
@@ -30,28 +31,37 @@ std::unique_ptr<const Router> make_router(const RouterSettings& settings,
       if (settings.shared == 0) return make_softmax_topk_router(settings, kept);
       return make_emo_split_softmax_router(settings, kept);
     case RoutingKind::kDeepseekGroupSigmoid:
+      return make_group_sigmoid_router(settings, kept);
     case RoutingKind::kGptOssTopKSoftmax:
       break;
   }
   throw UnsupportedError(
-      "this family's routing (group-limited sigmoid or top-k-then-softmax) "
-      "is not implemented by the forward pass");
+      "this family's routing (top-k-then-softmax) is not implemented by the forward pass");
 }
 
-MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
-                            bool renormalise, const std::vector<int32_t>* kept) {
+MoeRouting make_moe_routing(const RouterSettings& settings, const std::vector<int32_t>* kept) {
   MoeRouting routing;
-  routing.experts = experts;
-  routing.router = make_router({kind, experts, top_k, shared, renormalise}, kept);
+  routing.experts = settings.experts;
+  routing.router = make_router(settings, kept);
   routing.slots = routing.router->slots();
   return routing;
 }
 
+MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
+                            bool renormalise, const std::vector<int32_t>* kept) {
+  return make_moe_routing({kind, experts, top_k, shared, renormalise}, kept);
+}
+
 MoeRouting layer_routing(const ModelSpec& spec, const LayerSpec& layer,
-                         const std::vector<int32_t>* kept) {
-  return make_moe_routing(spec.routing.kind, static_cast<size_t>(layer.num_experts),
+                         const std::vector<int32_t>* kept, std::span<const float> choice_bias) {
+  RouterSettings settings{spec.routing.kind, static_cast<size_t>(layer.num_experts),
                           static_cast<size_t>(spec.experts_per_token),
-                          static_cast<size_t>(spec.shared_experts), spec.routing.renormalise, kept);
+                          static_cast<size_t>(spec.shared_experts), spec.routing.renormalise};
+  settings.groups = static_cast<size_t>(spec.routing.groups);
+  settings.groups_per_token = static_cast<size_t>(spec.routing.groups_per_token);
+  settings.scaling = static_cast<float>(spec.routing.scaling);
+  settings.choice_bias.assign(choice_bias.begin(), choice_bias.end());
+  return make_moe_routing(settings, kept);
 }
 
 }  // namespace moeslice

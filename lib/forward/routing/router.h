@@ -1,7 +1,8 @@
 // The router as a block chosen by the profile's RoutingKind: the interface every routing kind
 // implements (router logits -> probabilities, each token's chosen experts and gate weights, under
 // the keep plan's mask and the kind's slots rule), the registry that maps a kind to its router
-// (one file per kind beside this one: softmax_topk_router.h, emo_split_softmax_router.h), and a
+// (one file per kind beside this one: softmax_topk_router.h, emo_split_softmax_router.h,
+// group_sigmoid_router.h), and a
 // MoE layer's routing as the forward pass and the slice check hold it.
 //
 // A sliced model must compute what the full model computes with the dropped experts' logits at
@@ -34,6 +35,12 @@ struct RouterSettings {
   size_t top_k = 0;    // experts per token (EMO: shared experts included)
   size_t shared = 0;   // EMO: the last `shared` experts, always chosen
   bool renormalise = false;
+  // Group-limited sigmoid routing (group_sigmoid_router.h): n_group, topk_group,
+  // routed_scaling_factor and the per-expert e_score_correction_bias (empty: zeros).
+  size_t groups = 1;
+  size_t groups_per_token = 1;
+  float scaling = 1.0f;
+  std::vector<float> choice_bias{};
 };
 
 class Router {
@@ -46,6 +53,9 @@ class Router {
   // the profiler reads; returns slots() chosen experts per token in top-k order with their gate
   // weights (empty slots: expert -1, weight 0).
   virtual kernels::Routing route(kernels::MatrixRef scores, TopKTies ties) const = 0;
+  // True when the router's logits are computed in fp32 whatever the compute mode (DeepSeek-V3
+  // casts x and the router weight to fp32); otherwise they are rounded as any Linear.
+  virtual bool fp32_logits() const { return false; }
 
  protected:
   // `kept`: the plan's ascending ids in this layer, or nullptr (all kept).
@@ -65,8 +75,8 @@ inline size_t kept_count(size_t experts, const std::vector<int32_t>* kept) {
 }
 
 // The router of settings.kind over `kept` (the plan's ascending ids in this layer, or nullptr).
-// Throws UnsupportedError for routing kinds the forward pass does not implement (DeepSeek,
-// gpt-oss).
+// Throws UnsupportedError for routing kinds the forward pass does not implement (gpt-oss), and
+// ModelError for group settings the experts do not fit (group_sigmoid_router.h).
 std::unique_ptr<const Router> make_router(const RouterSettings& settings,
                                           const std::vector<int32_t>* kept);
 
@@ -77,15 +87,17 @@ struct MoeRouting {
   std::unique_ptr<const Router> router;
 };
 
-// The router of `kind` as a MoeRouting. `kept` is the plan's ascending ids for this layer, or
+// The router of `settings` as a MoeRouting. `kept` is the plan's ascending ids for this layer, or
 // nullptr. Throws as make_router.
+MoeRouting make_moe_routing(const RouterSettings& settings, const std::vector<int32_t>* kept);
 MoeRouting make_moe_routing(RoutingKind kind, size_t experts, size_t top_k, size_t shared,
                             bool renormalise, const std::vector<int32_t>* kept);
 
 // The routing of MoE layer `layer` of `spec` (its own expert count, the model's top-k and
-// spec.routing) over `kept` experts (all when null). The forward pass and the slicer's check
-// both route through here.
+// spec.routing) over `kept` experts (all when null); `choice_bias` is the layer's router
+// correction bias (group-limited routing; empty otherwise). The forward pass and the slicer's
+// check both route through here.
 MoeRouting layer_routing(const ModelSpec& spec, const LayerSpec& layer,
-                         const std::vector<int32_t>* kept);
+                         const std::vector<int32_t>* kept, std::span<const float> choice_bias = {});
 
 }  // namespace moeslice
