@@ -2,16 +2,19 @@
 # Proof in llama.cpp itself: llama.cpp (node-llama-cpp's prebuilt CPU build, tests/llama) computes
 # the same next-token distributions from a GGUF as moeslice's forward pass from the safetensors
 # checkpoint it was converted from (tests/reference/hf_to_gguf.py, which follows llama.cpp's
-# convert_hf_to_gguf.py), for olmoe, qwen3moe, qwen2moe and mixtral (`llama` with experts):
-#   - F32 GGUF against `moeslice logits` on the F32 checkpoint;
-#   - F16 GGUF against `moeslice logits` on an F16 checkpoint (the same weights);
-#   - keep plans of 25% and 50% of the experts: llama.cpp on the GGUF of `moeslice slice`'s output
-#     against `moeslice logits --keep PLAN` on the full checkpoint;
-#   - Q8_0 and Q6_K GGUFs against `moeslice logits` on their dequantized weights;
-#   - and that the comparison has teeth: the full model against a 50% plan is far apart.
-# Tolerances are max |log-probability difference| over every position and token (docs/llama-proof.md).
+# convert_hf_to_gguf.py), for olmoe, qwen3moe, qwen2moe and mixtral (`llama` with experts), at
+# F32, F16, Q8_0 and Q6_K (moeslice runs on the same weights: the F32 or F16 checkpoint, or the
+# GGUF's dequantized weights); and for keep plans of 25% and 50% of the experts:
+#   - llama.cpp on the GGUF of `moeslice slice`'s output equals `moeslice logits --keep PLAN` on
+#     the full checkpoint;
+#   - the reference GGUF slicer (tests/reference/slice_gguf.py, the rule of issue 16) commutes with
+#     conversion: slicing the GGUF gives the same bytes as converting the sliced checkpoint, and
+#     llama.cpp on the sliced GGUF equals `moeslice logits --keep PLAN` at every type;
+#   - and the comparison has teeth: the full model against a 50% plan is far apart.
+# Measures: max |log-probability difference| over every position and token, or for quantized
+# weights the mean KL (docs/llama-proof.md).
 #
-# Usage: llama_parity.sh MOESLICE_BINARY SCRATCH_DIR. Exit 77 (skip) without Node.js, the
+# Usage: llama_parity.sh MOESLICE_BINARY SCRATCH_DIR. Exit 77 (skip) without Node.js 20, the
 # node-llama-cpp install of scripts/setup.sh, or torch.
 source "$(dirname "$0")/lib.bash"
 set +e  # every check reports through fail() and the run goes on to the end
@@ -30,12 +33,30 @@ S=$SCRATCH
 TOL_F32=2e-5   # max |dlogp|; measured 2.2e-6 .. 3.8e-6
 TOL_F16=1e-2   # max |dlogp|; measured 2.0e-3 .. 3.1e-3 (llama.cpp rounds activations to F16)
 KL_QUANT=2e-3  # mean KL; measured Q8_0 6e-5 .. 1.3e-4, Q6_K 1.0e-4 .. 7.2e-4 (plans: 0.11 .. 0.25)
+bound() {  # bound TYPE: the compare_logprobs.py flag for weights of that type
+  case $1 in
+    f32) echo "--tolerance=$TOL_F32" ;;
+    f16) echo "--tolerance=$TOL_F16" ;;
+    *) echo "--max-kl=$KL_QUANT" ;;
+  esac
+}
 
 GGUF_PY=$("$TOOLS/extract_gguf_py.sh" "$S/llama.cpp") || { echo "extracting gguf-py failed"; exit 1; }
 
 # ---- checkpoints, plans, corpus -------------------------------------------------------------
+# Per family: $f (F32), $f-f16 (F16) and $f-wide (F32, rows of 256 so that Q6_K applies to the
+# attention and expert weights); each sliced by moeslice to 25% and 50%.
 FAMILIES="olmoe qwen3_moe qwen2_moe mixtral"
+TYPES="f32 f16 q8_0 q6_k"
+KEEPS="keep25 keep50"
 VOCAB=272  # the byte vocabulary (259 tokens) and some unused ids
+source_of() {  # source_of FAMILY TYPE: the checkpoint a GGUF of that type is converted from
+  case $2 in
+    f16) echo "$S/$1-f16" ;;
+    q6_k) echo "$S/$1-wide" ;;
+    *) echo "$S/$1" ;;
+  esac
+}
 seed=0
 for f in $FAMILIES; do
   seed=$((seed + 1))
@@ -44,14 +65,15 @@ for f in $FAMILIES; do
   common=(--family "$f" --layers 2 --vocab $VOCAB --kv-heads $kv --seed $seed)
   "$MOESLICE" make-random "${common[@]}" --out "$S/$f" >/dev/null || fail "make-random $f"
   "$MOESLICE" make-random "${common[@]}" --dtype f16 --out "$S/$f-f16" >/dev/null || fail "make-random $f f16"
-  # Rows of 256 so that Q6_K applies to the attention and expert weights.
   "$MOESLICE" make-random "${common[@]}" --hidden 256 --expert-width 256 --out "$S/$f-wide" >/dev/null ||
     fail "make-random $f wide"
   write_plan "$S/$f-keep25.json" "[1,6]" "[0,3]"
   write_plan "$S/$f-keep50.json" "[0,2,5,7]" "[1,3,4,6]"
-  for keep in keep25 keep50; do
-    "$MOESLICE" slice --model "$S/$f" --plan "$S/$f-$keep.json" --out "$S/$f-$keep" >/dev/null 2>&1 ||
-      fail "moeslice slice $f $keep"
+  for model in "$S/$f" "$S/$f-f16" "$S/$f-wide"; do
+    for keep in $KEEPS; do
+      "$MOESLICE" slice --model "$model" --plan "$S/$f-$keep.json" --out "$model-$keep" >/dev/null 2>&1 ||
+        fail "moeslice slice $model $keep"
+    done
   done
 done
 $PY - "$S/corpus.jsonl" $VOCAB <<'EOF'
@@ -62,40 +84,66 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"input_ids": [rng.randrange(int(sys.argv[2])) for _ in range(n)]}) + "\n")
 EOF
 
-# ---- conversions (one Python process) -------------------------------------------------------
-: >"$S/convert_jobs"
-convert() {  # convert NAME MODEL_DIR TYPE [--dequantized-out DIR]
-  echo "--gguf-py $GGUF_PY --model $2 --out $S/$1.gguf --type $3 ${4:-} ${5:-}" >>"$S/convert_jobs"
-}
+# ---- GGUFs (one Python process): converted, converted slices, reference slices --------------
+# $f-$t.gguf: the full model; $f-$t-$keep.gguf: the moeslice slice converted;
+# $f-$t-$keep.ref.gguf: the full GGUF sliced by slice_gguf.py. Quantized GGUFs also write their
+# dequantized weights to $f-$t-weights for moeslice.
+: >"$S/gguf_jobs"
 for f in $FAMILIES; do
-  convert "$f-f32" "$S/$f" f32
-  convert "$f-f16" "$S/$f-f16" f16
-  convert "$f-keep25" "$S/$f-keep25" f32
-  convert "$f-keep50" "$S/$f-keep50" f32
-  convert "$f-q8_0" "$S/$f" q8_0 --dequantized-out "$S/$f-q8_0-weights"
-  convert "$f-q6_k" "$S/$f-wide" q6_k --dequantized-out "$S/$f-q6_k-weights"
+  for t in $TYPES; do
+    src=$(source_of "$f" "$t")
+    weights=""
+    case $t in q8_0 | q6_k) weights="--dequantized-out $S/$f-$t-weights" ;; esac
+    echo "convert --model $src --out $S/$f-$t.gguf --type $t $weights" >>"$S/gguf_jobs"
+    for keep in $KEEPS; do
+      echo "convert --model $src-$keep --out $S/$f-$t-$keep.gguf --type $t" >>"$S/gguf_jobs"
+      echo "slice --model $S/$f-$t.gguf --plan $S/$f-$keep.json --out $S/$f-$t-$keep.ref.gguf" >>"$S/gguf_jobs"
+      echo "same $S/$f-$t-$keep.ref.gguf $S/$f-$t-$keep.gguf --ignore-key general.name" >>"$S/gguf_jobs"
+    done
+  done
 done
-REF_DIR=$REF $PY - "$S/convert_jobs" <<'EOF' || fail "conversion to GGUF"
+REF_DIR=$REF TOOLS=$TOOLS GGUF_PY=$GGUF_PY $PY - "$S/gguf_jobs" <<'EOF'
 import os, sys
 sys.path.insert(0, os.environ["REF_DIR"])
-import hf_to_gguf
-sys.exit(max(hf_to_gguf.main(line.split()) for line in open(sys.argv[1])))
+sys.path.insert(0, os.environ["TOOLS"])
+import compare_gguf, hf_to_gguf, slice_gguf
+tool = {"convert": hf_to_gguf.main, "slice": slice_gguf.main, "same": compare_gguf.main}
+bad = 0
+for line in open(sys.argv[1]):
+    kind, *args = line.split()
+    if tool[kind](["--gguf-py", os.environ["GGUF_PY"]] + args) != 0:
+        print(f"FAIL: {line.strip()}")
+        bad += 1
+sys.exit(1 if bad else 0)
 EOF
-[ $? -eq 0 ] && pass
+[ $? -eq 0 ] && pass || fail "GGUF conversion, reference slicing or their agreement (FAIL lines above)"
 # What llama.cpp's graph cannot compute is refused by key: its olmoe has no grouped-query attention.
 "$MOESLICE" make-random --family olmoe --layers 1 --vocab $VOCAB --out "$S/olmoe-gqa" >/dev/null
 expect_error 2 "olmoe-gqa/config.json: 'num_key_value_heads' is 2, expected 4" -- \
   $PY "$REF/hf_to_gguf.py" --gguf-py "$GGUF_PY" --model "$S/olmoe-gqa" --out "$S/olmoe-gqa.gguf"
 [ ! -e "$S/olmoe-gqa.gguf" ] && pass || fail "a refused conversion left its output"
+# Plans llama.cpp cannot load are refused by the reference slicer: one expert_count for all layers.
+write_plan "$S/uneven.json" "[1,6]" "[0,3,4]"
+expect_error 2 "kept counts differ across layers" -- $PY "$REF/slice_gguf.py" --gguf-py "$GGUF_PY" \
+  --model "$S/olmoe-f32.gguf" --plan "$S/uneven.json" --out "$S/uneven.gguf"
 
 # ---- llama.cpp (one node process) and moeslice ----------------------------------------------
+# Each llama.cpp run NAME.gguf -> NAME.llama.json has a moeslice run NAME.moeslice.safetensors.
 jobs=()
 for f in $FAMILIES; do
-  for v in f32 f16 keep25 keep50 q8_0 q6_k; do
-    jobs+=(--model "$S/$f-$v.gguf" --out "$S/$f-$v.llama.json")
+  for t in $TYPES; do
+    jobs+=(--model "$S/$f-$t.gguf" --out "$S/$f-$t.llama.json")
+    for keep in $KEEPS; do
+      jobs+=(--model "$S/$f-$t-$keep.ref.gguf" --out "$S/$f-$t-$keep.ref.llama.json")
+    done
+  done
+  for keep in $KEEPS; do
+    jobs+=(--model "$S/$f-f32-$keep.gguf" --out "$S/$f-f32-$keep.llama.json")
   done
 done
-node "$TOOLS/next_token.mjs" --corpus "$S/corpus.jsonl" --threads 2 "${jobs[@]}" && pass || fail "llama.cpp run"
+# One thread: ggml's threads wait for each other by spinning, which on a busy 2-core machine
+# (ctest -j2 beside other work) made the 56 runs take 90 s instead of 12 s.
+node "$TOOLS/next_token.mjs" --corpus "$S/corpus.jsonl" --threads 1 "${jobs[@]}" && pass || fail "llama.cpp run"
 # A file llama.cpp refuses: next_token.mjs exits 1 and shows llama.cpp's reason, not only
 # node-llama-cpp's bare "Failed to load model".
 head -c 100000 "$S/olmoe-f32.gguf" >"$S/truncated.gguf"
@@ -109,26 +157,28 @@ logits() {  # logits NAME MODEL_DIR [flags]
     --out "$S/$name.moeslice.safetensors" "$@" >"$S/$name.log" 2>&1 ||
     fail "moeslice logits $name: $(cat "$S/$name.log")"
 }
+: >"$S/compare_jobs"
+compare() {  # compare LLAMA_NAME MOESLICE_NAME TYPE
+  echo "--llama $S/$1.llama.json --moeslice $S/$2.moeslice.safetensors $(bound "$3") --label $1" >>"$S/compare_jobs"
+}
 for f in $FAMILIES; do
-  logits "$f-f32" "$S/$f"
-  logits "$f-f16" "$S/$f-f16"
-  logits "$f-keep25" "$S/$f" --keep "$S/$f-keep25.json"
-  logits "$f-keep50" "$S/$f" --keep "$S/$f-keep50.json"
-  logits "$f-q8_0" "$S/$f-q8_0-weights"
-  logits "$f-q6_k" "$S/$f-q6_k-weights"
+  for t in $TYPES; do
+    weights=$(source_of "$f" "$t")
+    case $t in q8_0 | q6_k) weights=$S/$f-$t-weights ;; esac
+    logits "$f-$t" "$weights"
+    compare "$f-$t" "$f-$t" "$t"
+    for keep in $KEEPS; do
+      logits "$f-$t-$keep" "$weights" --keep "$S/$f-$keep.json"
+      compare "$f-$t-$keep.ref" "$f-$t-$keep" "$t"
+    done
+  done
+  for keep in $KEEPS; do
+    compare "$f-f32-$keep" "$f-f32-$keep" f32
+  done
 done
 
 # ---- comparisons (one Python process) -------------------------------------------------------
-: >"$S/compare_jobs"
-for f in $FAMILIES; do
-  for v in f32:--tolerance=$TOL_F32 f16:--tolerance=$TOL_F16 keep25:--tolerance=$TOL_F32 \
-           keep50:--tolerance=$TOL_F32 q8_0:--max-kl=$KL_QUANT q6_k:--max-kl=$KL_QUANT; do
-    name=$f-${v%%:*}
-    echo "--llama $S/$name.llama.json --moeslice $S/$name.moeslice.safetensors ${v#*:} --label $name" \
-      >>"$S/compare_jobs"
-  done
-done
-TOOLS=$TOOLS TOL_F16=$TOL_F16 KL_QUANT=$KL_QUANT $PY - "$S" <<'EOF' || fail "llama.cpp and moeslice disagree (FAIL lines above)"
+TOOLS=$TOOLS TOL_F16=$TOL_F16 KL_QUANT=$KL_QUANT $PY - "$S" "$FAMILIES" <<'EOF'
 import os, sys
 sys.path.insert(0, os.environ["TOOLS"])
 import compare_logprobs
@@ -136,9 +186,9 @@ S = sys.argv[1]
 bad = sum(compare_logprobs.main(line.split()) != 0 for line in open(os.path.join(S, "compare_jobs")))
 # Teeth: llama.cpp on each full model against moeslice with half the experts dropped is far
 # beyond every tolerance above.
-for family in ("olmoe", "qwen3_moe", "qwen2_moe", "mixtral"):
+for family in sys.argv[2].split():
     worst, _, kl = compare_logprobs.measure(os.path.join(S, f"{family}-f32.llama.json"),
-                                            os.path.join(S, f"{family}-keep50.moeslice.safetensors"))
+                                            os.path.join(S, f"{family}-f32-keep50.moeslice.safetensors"))
     mean_kl = sum(kl) / len(kl)
     print(f"control {family} (full model against a 50% plan): max |dlogp| {worst:.3g}, mean KL {mean_kl:.3g}")
     if worst < 10 * float(os.environ["TOL_F16"]) or mean_kl < 10 * float(os.environ["KL_QUANT"]):
@@ -146,6 +196,6 @@ for family in ("olmoe", "qwen3_moe", "qwen2_moe", "mixtral"):
         bad += 1
 sys.exit(1 if bad else 0)
 EOF
-[ $? -eq 0 ] && pass
+[ $? -eq 0 ] && pass || fail "llama.cpp and moeslice disagree (FAIL lines above)"
 
 finish

@@ -38,16 +38,15 @@ dense layers, rope_scaling, biases the llama.cpp graph does not load, other acti
 import argparse
 import json
 import os
-import pathlib
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from gguf_files import exit_code, import_gguf, write_atomically  # noqa: E402
 from gguf_k_quants import quantize_q6_k  # noqa: E402
 from safetensors_io import load_checkpoint, save_file  # noqa: E402
 
@@ -244,21 +243,14 @@ def convert(model_dir, out, out_type):
             data = permute(data, heads)
         qtype = tensor_type(new_name, data, out_type)
         writer.add_tensor(new_name, encode(np.ascontiguousarray(data), qtype), raw_dtype=qtype)
-    out_dir = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(prefix=".hf_to_gguf.", dir=out_dir)
-    os.close(fd)
-    try:
-        writer.write_header_to_file(path=pathlib.Path(tmp))
+
+    def write(path):
+        writer.write_header_to_file(path=path)
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    write_atomically(out, write)
     return cfg, plan
 
 
@@ -290,17 +282,17 @@ def main(argv=None):
     ap.add_argument("--type", default="f32", choices=sorted(FILE_TYPES))
     ap.add_argument("--dequantized-out", help="also write the GGUF's weights as an F32 HF checkpoint here")
     args = ap.parse_args(argv)
-    sys.path.insert(0, args.gguf_py)
-    import gguf as gguf_module  # noqa: E402
-    gguf = gguf_module
-    try:
-        cfg, plan = convert(args.model, args.out, args.type)
+    gguf = import_gguf(args.gguf_py)
+
+    def run():
+        try:
+            cfg, plan = convert(args.model, args.out, args.type)
+        except ConfigError as e:
+            raise ConfigError(f"{os.path.join(args.model, 'config.json')}: {e}") from None
         if args.dequantized_out:
             write_dequantized(args.out, cfg, plan, args.model, args.dequantized_out)
-    except ConfigError as e:
-        print(f"hf_to_gguf: {os.path.join(args.model, 'config.json')}: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code("hf_to_gguf", run, ConfigError)
 
 
 if __name__ == "__main__":
