@@ -55,6 +55,9 @@ class AtomicOutputFile {
   // Flushes, fsyncs and renames into place.
   void commit();
   const std::filesystem::path& final_path() const { return final_; }
+  // The file being written, for a writer that fills it by path (range_copy.h) instead of write();
+  // it must keep the file (open it without O_EXCL, truncate rather than replace it).
+  const std::filesystem::path& staging() const { return staging_; }
 
  private:
   std::filesystem::path final_;

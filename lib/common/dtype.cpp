@@ -13,17 +13,61 @@ namespace {
 struct DTypeInfo {
   DType dtype;
   std::string_view name;
-  unsigned bits;
+  unsigned bits;          // 0 for a block type
+  DTypeBlock block = {};  // elements 0 for an element type
 };
 
-constexpr std::array<DTypeInfo, 20> kDTypes = {{
-    {DType::BOOL, "BOOL", 8},       {DType::F4, "F4", 4},           {DType::F6_E2M3, "F6_E2M3", 6},
-    {DType::F6_E3M2, "F6_E3M2", 6}, {DType::U8, "U8", 8},           {DType::I8, "I8", 8},
-    {DType::F8_E5M2, "F8_E5M2", 8}, {DType::F8_E4M3, "F8_E4M3", 8}, {DType::F8_E8M0, "F8_E8M0", 8},
-    {DType::I16, "I16", 16},        {DType::U16, "U16", 16},        {DType::F16, "F16", 16},
-    {DType::BF16, "BF16", 16},      {DType::I32, "I32", 32},        {DType::U32, "U32", 32},
-    {DType::F32, "F32", 32},        {DType::C64, "C64", 64},        {DType::F64, "F64", 64},
-    {DType::I64, "I64", 64},        {DType::U64, "U64", 64},
+// ggml's super-block size of the K-quants and most IQ types.
+constexpr uint32_t kQK = 256;
+
+// Block sizes as ggml's type traits give them (ggml-common.h, what llama.cpp reads files by);
+// gguf-py's GGML_QUANT_SIZES agrees but for Q8_1, a type no file holds.
+constexpr std::array<DTypeInfo, kAllDTypeCount> kDTypes = {{
+    {DType::BOOL, "BOOL", 8},
+    {DType::F4, "F4", 4},
+    {DType::F6_E2M3, "F6_E2M3", 6},
+    {DType::F6_E3M2, "F6_E3M2", 6},
+    {DType::U8, "U8", 8},
+    {DType::I8, "I8", 8},
+    {DType::F8_E5M2, "F8_E5M2", 8},
+    {DType::F8_E4M3, "F8_E4M3", 8},
+    {DType::F8_E8M0, "F8_E8M0", 8},
+    {DType::I16, "I16", 16},
+    {DType::U16, "U16", 16},
+    {DType::F16, "F16", 16},
+    {DType::BF16, "BF16", 16},
+    {DType::I32, "I32", 32},
+    {DType::U32, "U32", 32},
+    {DType::F32, "F32", 32},
+    {DType::C64, "C64", 64},
+    {DType::F64, "F64", 64},
+    {DType::I64, "I64", 64},
+    {DType::U64, "U64", 64},
+    {DType::Q4_0, "Q4_0", 0, {32, 2 + 16}},
+    {DType::Q4_1, "Q4_1", 0, {32, 2 + 2 + 16}},
+    {DType::Q5_0, "Q5_0", 0, {32, 2 + 4 + 16}},
+    {DType::Q5_1, "Q5_1", 0, {32, 2 + 2 + 4 + 16}},
+    {DType::Q8_0, "Q8_0", 0, {32, 2 + 32}},
+    {DType::Q8_1, "Q8_1", 0, {32, 2 + 2 + 32}},  // ggml: 36 (gguf-py says 40, wrongly)
+    {DType::Q2_K, "Q2_K", 0, {kQK, 2 + 2 + kQK / 16 + kQK / 4}},
+    {DType::Q3_K, "Q3_K", 0, {kQK, 2 + kQK / 4 + kQK / 8 + 12}},
+    {DType::Q4_K, "Q4_K", 0, {kQK, 2 + 2 + kQK / 2 + 12}},
+    {DType::Q5_K, "Q5_K", 0, {kQK, 2 + 2 + kQK / 2 + kQK / 8 + 12}},
+    {DType::Q6_K, "Q6_K", 0, {kQK, 2 + kQK / 2 + kQK / 4 + kQK / 16}},
+    {DType::Q8_K, "Q8_K", 0, {kQK, 4 + kQK + kQK / 8}},
+    {DType::IQ2_XXS, "IQ2_XXS", 0, {kQK, 2 + kQK / 4}},
+    {DType::IQ2_XS, "IQ2_XS", 0, {kQK, 2 + kQK / 4 + kQK / 32}},
+    {DType::IQ3_XXS, "IQ3_XXS", 0, {kQK, 2 + kQK / 4 + kQK / 8}},
+    {DType::IQ1_S, "IQ1_S", 0, {kQK, 2 + kQK / 8 + kQK / 16}},
+    {DType::IQ4_NL, "IQ4_NL", 0, {32, 2 + 16}},
+    {DType::IQ3_S, "IQ3_S", 0, {kQK, 2 + kQK / 4 + kQK / 8 + kQK / 32 + 4}},
+    {DType::IQ2_S, "IQ2_S", 0, {kQK, 2 + kQK / 4 + kQK / 16}},
+    {DType::IQ4_XS, "IQ4_XS", 0, {kQK, 2 + 2 + kQK / 2 + kQK / 64}},
+    {DType::IQ1_M, "IQ1_M", 0, {kQK, kQK / 8 + kQK / 16 + kQK / 32}},
+    {DType::TQ1_0, "TQ1_0", 0, {kQK, 2 + 4 * 13}},
+    {DType::TQ2_0, "TQ2_0", 0, {kQK, 2 + 64}},
+    {DType::MXFP4, "MXFP4", 0, {32, 1 + 16}},
+    {DType::NVFP4, "NVFP4", 0, {64, 4 + 32}},
 }};
 
 const DTypeInfo& info(DType dtype) {
@@ -45,9 +89,15 @@ std::string_view dtype_name(DType dtype) { return info(dtype).name; }
 
 unsigned dtype_bits(DType dtype) { return info(dtype).bits; }
 
+std::optional<DTypeBlock> dtype_block(DType dtype) {
+  const DTypeBlock block = info(dtype).block;
+  if (block.elements == 0) return std::nullopt;
+  return block;
+}
+
 std::optional<DType> parse_dtype(std::string_view name) {
-  for (const auto& entry : kDTypes)
-    if (entry.name == name) return entry.dtype;
+  for (size_t i = 0; i < kSafetensorsDTypeCount; ++i)
+    if (kDTypes[i].name == name) return kDTypes[i].dtype;
   return std::nullopt;
 }
 

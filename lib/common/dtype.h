@@ -1,5 +1,6 @@
-// Tensor element types of the safetensors format, their sizes, and conversions between the
-// floating-point storage types (F32, F16, BF16) and the fp32 used for compute.
+// Tensor element types of the safetensors format and the block-quantized types of ggml (GGUF
+// files), their sizes, and conversions between the floating-point storage types (F32, F16, BF16)
+// and the fp32 used for compute. common/ggml_type.h maps ggml's numeric type ids onto these.
 #pragma once
 
 #include <cstddef>
@@ -11,8 +12,8 @@
 
 namespace moeslice {
 
-// Every dtype name the safetensors format defines. Types we do not compute with (F8, F4, ...)
-// are still read and written byte-exact.
+// Every dtype name the safetensors format defines, then ggml's block-quantized types. Types we do
+// not compute with (F8, F4, Q4_K, ...) are still read and written byte-exact.
 enum class DType : uint8_t {
   BOOL,
   F4,
@@ -34,15 +35,58 @@ enum class DType : uint8_t {
   F64,
   I64,
   U64,
+  // ggml's block-quantized types (GGUF only): each stores `DTypeBlock::elements` consecutive
+  // elements of a row (the innermost axis) in `DTypeBlock::bytes` bytes. Names as gguf-py's
+  // GGMLQuantizationType spells them.
+  Q4_0,
+  Q4_1,
+  Q5_0,
+  Q5_1,
+  Q8_0,
+  Q8_1,
+  Q2_K,
+  Q3_K,
+  Q4_K,
+  Q5_K,
+  Q6_K,
+  Q8_K,
+  IQ2_XXS,
+  IQ2_XS,
+  IQ3_XXS,
+  IQ1_S,
+  IQ4_NL,
+  IQ3_S,
+  IQ2_S,
+  IQ4_XS,
+  IQ1_M,
+  TQ1_0,
+  TQ2_0,
+  MXFP4,
+  NVFP4,
+};
+
+// The safetensors dtypes are the first ones of DType (BOOL to U64).
+inline constexpr size_t kSafetensorsDTypeCount = 20;
+// Every DType, safetensors and block types.
+inline constexpr size_t kAllDTypeCount = 45;
+
+// One block of a block-quantized type: `elements` consecutive elements of a row in `bytes` bytes.
+struct DTypeBlock {
+  uint32_t elements = 0;
+  uint32_t bytes = 0;
 };
 
 std::string_view dtype_name(DType dtype);
+// A safetensors dtype by its name; nullopt for any other name, ggml's block types included.
 std::optional<DType> parse_dtype(std::string_view name);
-// Bits per element; sub-byte types (F4, F6) pack several elements in a byte.
+// Bits per element; sub-byte types (F4, F6) pack several elements in a byte. 0 for the
+// block-quantized types, whose elements have no bit width of their own (dtype_block).
 unsigned dtype_bits(DType dtype);
+// The block of a block-quantized type; nullopt for the element types (the safetensors ones).
+std::optional<DTypeBlock> dtype_block(DType dtype);
 // True for F32, F16 and BF16: the types the forward pass converts to fp32.
 bool is_compute_float(DType dtype);
-// Comma-separated list of every dtype name, for error messages.
+// Comma-separated list of every safetensors dtype name, for error messages.
 std::string_view all_dtype_names();
 
 inline float bf16_to_f32(uint16_t bits) {

@@ -5,12 +5,13 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "format/gguf/format.h"
 #include "format/safetensors/format.h"
 
 namespace moeslice {
 
 std::span<const CheckpointFormat> checkpoint_formats() {
-  static const CheckpointFormat formats[] = {safetensors_format()};
+  static const CheckpointFormat formats[] = {safetensors_format(), gguf_format()};
   return formats;
 }
 
@@ -22,8 +23,9 @@ std::string known_checkpoint_formats() {
 }
 
 std::shared_ptr<const TensorStore> open_tensor_store(const std::filesystem::path& path) {
-  for (const CheckpointFormat& format : checkpoint_formats())
-    if (format.claims(path)) return format.open(path);
+  for (const bool by_name : {true, false})
+    for (const CheckpointFormat& format : checkpoint_formats())
+      if (format.claims_by_name == by_name && format.claims(path)) return format.open(path);
   throw UnsupportedError(fmt::format("{} is not a checkpoint in a format moeslice reads; known: {}",
                                      path.string(), known_checkpoint_formats()));
 }

@@ -1,5 +1,5 @@
 // The checkpoint formats moeslice reads and writes, and opening a checkpoint from a path by its
-// format. A format is one folder under lib/format/ (safetensors/ today) plus one entry here.
+// format. A format is one folder under lib/format/ (gguf/, safetensors/) plus one entry here.
 #pragma once
 
 #include <filesystem>
@@ -22,14 +22,16 @@ struct CheckpointFormat {
   // Opens and validates; throws InputError/FormatError naming the file.
   std::shared_ptr<const TensorStore> (*open)(const std::filesystem::path& path) = nullptr;
   const CheckpointWriter* writer = nullptr;
+  // True for a format that claims paths by their file name (".gguf"): such formats are asked
+  // first, before one that claims directories and missing paths of any name (safetensors).
+  bool claims_by_name = false;
 };
 
-// Every known format, in the order they are asked to claim a path (those that claim by file name
-// first).
+// Every known format, safetensors first (the order messages list them in).
 std::span<const CheckpointFormat> checkpoint_formats();
 
-// Opens `path` with the first format that claims it. Throws UnsupportedError naming the path and
-// listing the known formats when none does.
+// Opens `path` with the first format that claims it, asking those that claim by file name first.
+// Throws UnsupportedError naming the path and listing the known formats when none does.
 std::shared_ptr<const TensorStore> open_tensor_store(const std::filesystem::path& path);
 
 // The format of that name; UnsupportedError listing the known ones when there is none.

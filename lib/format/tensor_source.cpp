@@ -19,6 +19,12 @@ constexpr size_t kCopyChunkBytes = 64u << 20;  // produce() chunks of a mapped t
 
 uint64_t TensorSource::byte_size() const {
   const auto size = tensor_byte_size(dtype, shape);
+  const auto block = dtype_block(dtype);
+  if (!size && block && (shape.empty() || shape.back() % block->elements != 0))
+    throw InputError(
+        fmt::format("tensor '{}': shape {} of {} does not hold whole blocks of {} "
+                    "elements along its last axis",
+                    name, format_shape(shape), dtype_name(dtype), block->elements));
   if (!size)
     throw InputError(fmt::format("tensor '{}': shape {} of {} is too large", name,
                                  format_shape(shape), dtype_name(dtype)));

@@ -26,4 +26,15 @@ uint64_t TensorStore::total_tensor_bytes() const {
   return total;
 }
 
+FileRange mapped_file_range(const MappedFile& file, const TensorView& tensor) {
+  return FileRange{file.path(), static_cast<uint64_t>(tensor.bytes.data() - file.bytes().data()),
+                   tensor.bytes.size()};
+}
+
+void release_mapped_pages(const MappedFile& file, const TensorView& tensor, uint64_t offset,
+                          uint64_t length) {
+  file.dont_need(static_cast<size_t>(tensor.bytes.data() - file.bytes().data() + offset),
+                 static_cast<size_t>(length));
+}
+
 }  // namespace moeslice

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/mapped_file.h"
 #include "format/tensor_view.h"
 
 namespace moeslice {
@@ -68,5 +69,11 @@ class TensorStore {
   // The sum of every tensor's bytes.
   uint64_t total_tensor_bytes() const;
 };
+
+// For formats whose tensors are views into MappedFiles: where `tensor` (a view into `file`) lies in
+// it, and dropping this process's pages of bytes [offset, offset + length) of it.
+FileRange mapped_file_range(const MappedFile& file, const TensorView& tensor);
+void release_mapped_pages(const MappedFile& file, const TensorView& tensor, uint64_t offset,
+                          uint64_t length);
 
 }  // namespace moeslice

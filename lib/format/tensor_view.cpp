@@ -1,6 +1,10 @@
 // TensorView and the shape and size arithmetic shared by every format.
 #include "format/tensor_view.h"
 
+#include <limits>
+
+#include "common/ggml_type.h"
+
 namespace moeslice {
 
 int64_t TensorView::numel() const {
@@ -18,6 +22,7 @@ std::string format_shape(std::span<const int64_t> shape) {
 }
 
 std::optional<uint64_t> tensor_bit_count(DType dtype, std::span<const int64_t> shape) {
+  if (dtype_block(dtype)) return std::nullopt;
   uint64_t count = 1;
   for (int64_t extent : shape) {
     if (extent < 0) return std::nullopt;
@@ -30,6 +35,20 @@ std::optional<uint64_t> tensor_bit_count(DType dtype, std::span<const int64_t> s
 }
 
 std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape) {
+  if (dtype_block(dtype)) {
+    // Blocks run along the innermost axis: rows of whole blocks, times the outer extents.
+    if (shape.empty() || shape.back() < 0) return std::nullopt;
+    auto bytes = row_byte_size(dtype, static_cast<uint64_t>(shape.back()));
+    uint64_t elements = static_cast<uint64_t>(shape.back());
+    for (size_t axis = 0; bytes && axis + 1 < shape.size(); ++axis) {
+      const int64_t extent = shape[axis];
+      if (extent < 0 || __builtin_mul_overflow(*bytes, static_cast<uint64_t>(extent), &*bytes) ||
+          __builtin_mul_overflow(elements, static_cast<uint64_t>(extent), &elements))
+        return std::nullopt;
+    }
+    if (elements > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+    return bytes;
+  }
   const auto bits = tensor_bit_count(dtype, shape);
   if (!bits || *bits % 8 != 0) return std::nullopt;
   return *bits / 8;

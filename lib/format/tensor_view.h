@@ -39,11 +39,12 @@ struct FileRange {
 std::string format_shape(std::span<const int64_t> shape);
 
 // Element count x bits per element, multiplied left to right; nullopt on overflow or a negative
-// extent.
+// extent, and for a block-quantized dtype.
 std::optional<uint64_t> tensor_bit_count(DType dtype, std::span<const int64_t> shape);
 
 // Byte size of a tensor of `shape` and `dtype`; nullopt on overflow or when the bit count is not a
-// whole number of bytes.
+// whole number of bytes. A block-quantized dtype (Q4_K...) stores rows of whole blocks along the
+// innermost (last) axis: nullopt for a scalar or a last extent that is not a multiple of the block.
 std::optional<uint64_t> tensor_byte_size(DType dtype, std::span<const int64_t> shape);
 
 }  // namespace moeslice

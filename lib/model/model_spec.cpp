@@ -520,6 +520,13 @@ std::vector<const ResolvedTensor*> ModelSpec::fresh_tensors() const {
 
 Model open_model(const std::filesystem::path& path) {
   std::shared_ptr<const TensorStore> checkpoint = open_tensor_store(path);
+  // A GGUF's tensors and metadata are not a Hugging Face checkpoint that family profiles describe.
+  if (checkpoint->format_name() == "gguf")
+    throw UnsupportedError(
+        fmt::format("{}: a GGUF model; moeslice reads GGUF files with inspect "
+                    "only so far (profile, eval and slice need a Hugging Face "
+                    "checkpoint directory)",
+                    path.string()));
   ModelSpec spec = resolve_model_spec(checkpoint->config(), checkpoint->config_path());
   check_checkpoint(spec, *checkpoint);
   return Model{std::move(checkpoint), std::move(spec)};

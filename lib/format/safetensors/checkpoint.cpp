@@ -126,19 +126,14 @@ std::vector<fs::path> SafetensorsCheckpoint::side_files() const {
 std::optional<FileRange> SafetensorsCheckpoint::file_range(const TensorView& tensor) const {
   const auto it = shard_of_.find(tensor.name);
   if (it == shard_of_.end()) return std::nullopt;
-  const MappedFile& mapped = shards_[it->second]->mapped();
-  return FileRange{mapped.path(),
-                   static_cast<uint64_t>(tensor.bytes.data() - mapped.bytes().data()),
-                   tensor.bytes.size()};
+  return mapped_file_range(shards_[it->second]->mapped(), tensor);
 }
 
 void SafetensorsCheckpoint::release_pages(const TensorView& tensor, uint64_t offset,
                                           uint64_t length) const {
   const auto it = shard_of_.find(tensor.name);
   if (it == shard_of_.end()) return;
-  const MappedFile& mapped = shards_[it->second]->mapped();
-  mapped.dont_need(static_cast<size_t>(tensor.bytes.data() - mapped.bytes().data() + offset),
-                   static_cast<size_t>(length));
+  release_mapped_pages(shards_[it->second]->mapped(), tensor, offset, length);
 }
 
 }  // namespace moeslice
