@@ -3,7 +3,7 @@
 # the same next-token distributions from a GGUF as moeslice's forward pass from the safetensors
 # checkpoint it was converted from (tests/reference/hf_to_gguf.py, which follows llama.cpp's
 # convert_hf_to_gguf.py), for olmoe, qwen3moe, qwen2moe and mixtral (`llama` with experts), at
-# F32, F16, Q8_0, Q6_K and MXFP4 experts (moeslice runs on the same weights: the F32 or F16
+# F32, F16, Q8_0, Q6_K, Q4_K and MXFP4 experts (moeslice runs on the same weights: the F32 or F16
 # checkpoint, or the GGUF's dequantized weights); and for keep plans of 25% and 50% of the experts:
 #   - llama.cpp on the GGUF of `moeslice slice`'s output equals `moeslice logits --keep PLAN` on
 #     the full checkpoint;
@@ -32,7 +32,8 @@ S=$SCRATCH
 # Measured on this machine (2 cores, node-llama-cpp 3.21.1's CPU build): see docs/llama-proof.md.
 TOL_F32=2e-5   # max |dlogp|; measured 2.2e-6 .. 3.8e-6
 TOL_F16=1e-2   # max |dlogp|; measured 2.0e-3 .. 3.1e-3 (llama.cpp rounds activations to F16)
-KL_QUANT=2e-3  # mean KL; measured Q8_0 <= 1.3e-4, Q6_K <= 7.2e-4, MXFP4 <= 3.8e-4 (plans: 0.11 .. 0.25)
+KL_QUANT=2e-3  # mean KL; measured Q8_0 <= 1.3e-4, Q6_K <= 7.2e-4, Q4_K <= 6.3e-4, MXFP4 <= 3.8e-4
+               # (a 50% plan against the full model: 0.11 .. 0.19)
 bound() {  # bound TYPE: the compare_logprobs.py flag for weights of that type
   case $1 in
     f32) echo "--tolerance=$TOL_F32" ;;
@@ -44,16 +45,16 @@ bound() {  # bound TYPE: the compare_logprobs.py flag for weights of that type
 GGUF_PY=$("$TOOLS/extract_gguf_py.sh" "$S/llama.cpp") || { echo "extracting gguf-py failed"; exit 1; }
 
 # ---- checkpoints, plans, corpus -------------------------------------------------------------
-# Per family: $f (F32), $f-f16 (F16) and $f-wide (F32, rows of 256 so that Q6_K applies to the
-# attention and expert weights); each sliced by moeslice to 25% and 50%.
+# Per family: $f (F32), $f-f16 (F16) and $f-wide (F32, rows of 256 so that Q6_K and Q4_K apply to
+# the attention and expert weights); each sliced by moeslice to 25% and 50%.
 FAMILIES="olmoe qwen3_moe qwen2_moe mixtral"
-TYPES="f32 f16 q8_0 q6_k mxfp4"
+TYPES="f32 f16 q8_0 q6_k q4_k mxfp4"
 KEEPS="keep25 keep50"
 VOCAB=272  # the byte vocabulary (259 tokens) and some unused ids
 source_of() {  # source_of FAMILY TYPE: the checkpoint a GGUF of that type is converted from
   case $2 in
     f16) echo "$S/$1-f16" ;;
-    q6_k) echo "$S/$1-wide" ;;
+    q6_k | q4_k) echo "$S/$1-wide" ;;
     *) echo "$S/$1" ;;
   esac
 }
@@ -93,7 +94,7 @@ for f in $FAMILIES; do
   for t in $TYPES; do
     src=$(source_of "$f" "$t")
     weights=""
-    case $t in q8_0 | q6_k | mxfp4) weights="--dequantized-out $S/$f-$t-weights" ;; esac
+    case $t in q8_0 | q6_k | q4_k | mxfp4) weights="--dequantized-out $S/$f-$t-weights" ;; esac
     echo "convert --model $src --out $S/$f-$t.gguf --type $t $weights" >>"$S/gguf_jobs"
     for keep in $KEEPS; do
       echo "convert --model $src-$keep --out $S/$f-$t-$keep.gguf --type $t" >>"$S/gguf_jobs"
@@ -164,7 +165,7 @@ compare() {  # compare LLAMA_NAME MOESLICE_NAME TYPE
 for f in $FAMILIES; do
   for t in $TYPES; do
     weights=$(source_of "$f" "$t")
-    case $t in q8_0 | q6_k | mxfp4) weights=$S/$f-$t-weights ;; esac
+    case $t in q8_0 | q6_k | q4_k | mxfp4) weights=$S/$f-$t-weights ;; esac
     logits "$f-$t" "$weights"
     compare "$f-$t" "$f-$t" "$t"
     for keep in $KEEPS; do

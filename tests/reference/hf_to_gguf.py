@@ -7,7 +7,7 @@ own GGUF writer, which tests/llama/extract_gguf_py.sh takes out of the node-llam
 test time (pass its directory with --gguf-py). Run with /usr/bin/python3 (torch + numpy).
 
   /usr/bin/python3 tests/reference/hf_to_gguf.py --gguf-py DIR --model HF_DIR --out FILE.gguf
-      [--type f32|f16|q8_0|q6_k|mxfp4] [--dequantized-out HF_DIR]
+      [--type f32|f16|q8_0|q6_k|q4_k|mxfp4] [--dequantized-out HF_DIR]
 
 What follows convert_hf_to_gguf.py (llama.cpp v0.4.0 as bundled by node-llama-cpp 3.21.1):
 - tensor names from gguf-py's TensorNameMap; experts stacked with the expert index outermost
@@ -21,8 +21,8 @@ What follows convert_hf_to_gguf.py (llama.cpp v0.4.0 as bundled by node-llama-cp
   general.file_type and general.quantization_version;
 - tensor types: 1-D tensors, norms and routers (ffn_gate_inp, ffn_gate_inp_shexp) F32; other
   weights at --type, falling back to F16 where Q8_0 does not divide a row (as the converter).
-  q6_k is llama-quantize's job in llama.cpp; here a weight whose rows divide into 256 is Q6_K,
-  else Q8_0 (else F16), quantized by gguf_k_quants.py. mxfp4 is llama-quantize's MXFP4_MOE:
+  q6_k and q4_k are llama-quantize's job in llama.cpp; here a weight whose rows divide into 256
+  is Q6_K (Q4_K), else Q8_0 (else F16), quantized by gguf_k_quants.py. mxfp4 is llama-quantize's MXFP4_MOE:
   the stacked expert weights MXFP4 (gguf-py's quantizer), the other weights Q8_0.
 The vocabulary is llama.cpp's SentencePiece kind (`llama`) with byte tokens only: <unk>, <s>,
 </s>, <0x00>..<0xFF> (ids 0..258), then unused tokens up to the config's vocab_size (>= 259).
@@ -48,14 +48,14 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from gguf_files import exit_code, import_gguf, write_atomically  # noqa: E402
-from gguf_k_quants import quantize_q6_k  # noqa: E402
+from gguf_k_quants import quantize_q4_k, quantize_q6_k  # noqa: E402
 from safetensors_io import load_checkpoint, save_file  # noqa: E402
 
 gguf = None  # gguf-py, imported in main() from --gguf-py
 
 ARCH = {"olmoe": "olmoe", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "mixtral": "llama"}
 FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q6_k": "MOSTLY_Q6_K",
-              "mxfp4": "MOSTLY_MXFP4_MOE"}
+              "q4_k": "MOSTLY_Q4_K_S", "mxfp4": "MOSTLY_MXFP4_MOE"}
 N_SPECIAL = 3  # <unk>, <s>, </s>
 N_BYTES = 256
 
@@ -173,8 +173,8 @@ def tensor_type(new_name, data, out_type):
     if out_type == "f16":
         return q.F16
     row = data.shape[-1]
-    if out_type == "q6_k" and row % 256 == 0:
-        return q.Q6_K
+    if out_type in ("q6_k", "q4_k") and row % 256 == 0:
+        return q[out_type.upper()]
     if out_type == "mxfp4" and "_exps." in new_name and row % 32 == 0:
         return q.MXFP4
     return q.Q8_0 if row % 32 == 0 else q.F16
@@ -183,6 +183,8 @@ def tensor_type(new_name, data, out_type):
 def encode(data, qtype):
     if qtype == gguf.GGMLQuantizationType.Q6_K:
         return quantize_q6_k(data)
+    if qtype == gguf.GGMLQuantizationType.Q4_K:
+        return quantize_q4_k(data)
     return gguf.quants.quantize(data, qtype)
 
 
