@@ -10,6 +10,7 @@
 #   - the reference GGUF slicer (tests/reference/slice_gguf.py, the rule of issue 16) commutes with
 #     conversion: slicing the GGUF gives the same bytes as converting the sliced checkpoint, and
 #     llama.cpp on the sliced GGUF equals `moeslice logits --keep PLAN` at every type;
+#   - moeslice's GGUF reader (inspect --json) opens every one of these files and sees their experts;
 #   - and the comparison has teeth: the full model against a 50% plan is far apart.
 # Measures: max |log-probability difference| over every position and token, or for quantized
 # weights the mean KL (docs/llama-proof.md).
@@ -127,6 +128,31 @@ expect_error 2 "olmoe-gqa/config.json: 'num_key_value_heads' is 2, expected 4" -
 write_plan "$S/uneven.json" "[1,6]" "[0,3,4]"
 expect_error 2 "kept counts differ across layers" -- $PY "$REF/slice_gguf.py" --gguf-py "$GGUF_PY" \
   --model "$S/olmoe-f32.gguf" --plan "$S/uneven.json" --out "$S/uneven.gguf"
+
+# moeslice's own GGUF reader opens every converted and sliced file and sees what llama.cpp will.
+for f in $FAMILIES; do
+  for file in "$S/$f"-*.gguf; do
+    "$MOESLICE" inspect --json --model "$file" >"$file.inspect.json" 2>"$file.inspect.err" ||
+      fail "moeslice inspect $file: $(cat "$file.inspect.err")"
+  done
+done
+$PY - "$S" "$FAMILIES" <<'EOF' && pass || fail "moeslice inspect on the GGUFs (lines above)"
+import glob, json, os, sys
+S, families = sys.argv[1], sys.argv[2].split()
+arch = {"olmoe": "olmoe", "qwen3_moe": "qwen3moe", "qwen2_moe": "qwen2moe", "mixtral": "llama"}
+bad = 0
+for family in families:
+    for path in sorted(glob.glob(os.path.join(S, f"{family}-*.gguf.inspect.json"))):
+        got = json.load(open(path))
+        kept = 2 if "keep25" in path else 4 if "keep50" in path else 8
+        want = {"architecture": arch[family], "layers": 2, "experts_per_layer": kept,
+                "experts_per_token": 2, "vocab_size": 272}
+        wrong = {k: got.get(k) for k, v in want.items() if got.get(k) != v}
+        if wrong:
+            print(f"{path}: {wrong}, expected {want}")
+            bad += 1
+sys.exit(1 if bad else 0)
+EOF
 
 # ---- llama.cpp (one node process) and moeslice ----------------------------------------------
 # Each llama.cpp run NAME.gguf -> NAME.llama.json has a moeslice run NAME.moeslice.safetensors.
