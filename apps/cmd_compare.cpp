@@ -65,6 +65,9 @@ void add_compare_command(CLI::App& app) {
     make_labels_unique(infos);
     const auto reports =
         evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
+    // One version of every model throughout.
+    full.checkpoint->check_unchanged();
+    for (const Model& sliced : sliced_models) sliced.checkpoint->check_unchanged();
     const ComparisonDocument comparison = build_comparison(
         normalized_absolute_path(options->model),
         options->corpus.corpus.empty() ? "" : normalized_absolute_path(options->corpus.corpus),

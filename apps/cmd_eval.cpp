@@ -65,6 +65,7 @@ void add_eval_command(CLI::App& app) {
     const auto reports =
         evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
     const MetricSummary summary = metric_summary(reports[0], /*with_agreement=*/false);
+    model.checkpoint->check_unchanged();  // one version of the model throughout
     print_summary(summary);
     if (!options->json.empty()) write_metric_summary_file(options->json, summary, options->force);
   });

@@ -82,10 +82,13 @@ void add_logits_command(CLI::App& app) {
         split[i] = windows;
       }
       recorder.reset(document.tokens.size());
-      DocumentResult result = forward.run(document.tokens, options->router ? &recorder : nullptr);
+      DocumentResult result = naming_document(document.id, [&] {
+        return forward.run(document.tokens, options->router ? &recorder : nullptr);
+      });
       append_document_tensors(i, result, options->router ? &recorder : nullptr, tensors);
       total_tokens += document.tokens.size();
     }
+    model.checkpoint->check_unchanged();  // one version of the model throughout
     write_safetensors(options->out, tensors, logits_metadata(forward, documents, split),
                       options->force);
     fmt::print("wrote {}: {} documents, {} tokens, {} family{}\n", options->out, documents.size(),

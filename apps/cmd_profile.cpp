@@ -156,6 +156,7 @@ void add_profile_command(CLI::App& app) {
       inner_progress(resumed + done, tokens);
       if (options->checkpoint_every > 0 && profile.document_count() - last_checkpoint >=
                                                static_cast<int64_t>(options->checkpoint_every)) {
+        model.checkpoint->check_unchanged();
         write_usage_profile(partial_path, profile, /*overwrite=*/true);
         last_checkpoint = profile.document_count();
       }
@@ -179,6 +180,7 @@ void add_profile_command(CLI::App& app) {
     profile.info["sources"] = nlohmann::json::array(
         {corpus_source_json(options->corpus, chosen_tokenizer(options->corpus, options->model),
                             reader.shape(), reader.stats())});
+    model.checkpoint->check_unchanged();  // one version of the model throughout
     write_usage_profile(options->out, profile, options->force);
     std::filesystem::remove(partial_path);
     int64_t tokens = 0;

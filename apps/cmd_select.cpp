@@ -79,6 +79,7 @@ void add_select_command(CLI::App& app) {
     result.plan.source["corpus"] = corpus;
     result.usage.info["sources"] =
         nlohmann::json::array({{{"corpus", corpus}, {"documents", documents.size()}}});
+    model.checkpoint->check_unchanged();  // one version of the model throughout
     if (!options->usage_out.empty())
       write_usage_profile(options->usage_out, result.usage, options->force);
     write_plan_file(options->out, result.plan, options->force);

@@ -6,13 +6,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <random>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include <fmt/core.h>
+
+#include "common/mapping_table.h"
 
 namespace moeslice {
 namespace fs = std::filesystem;
@@ -44,6 +48,45 @@ constexpr int kRemovePasses = 8;
 
 // Write end of the pipe through which the signal handler wakes the clean-up thread.
 int signal_pipe = -1;
+
+// Exit status after a SIGBUS on a mapped input: an input problem reported with a message.
+constexpr int kBusErrorExitStatus = 1;
+
+void write_all(const char* text) noexcept {
+  size_t left = std::strlen(text);
+  while (left > 0) {
+    const ssize_t written = ::write(STDERR_FILENO, text, left);
+    if (written <= 0) {
+      if (written < 0 && errno == EINTR) continue;
+      return;
+    }
+    text += written;
+    left -= static_cast<size_t>(written);
+  }
+}
+
+// SIGBUS: reading a mapped file that shrank (truncated by another process) faults. Only
+// async-signal-safe calls here: the message goes out with write(2), the clean-up thread removes
+// the staging entries and exits; the faulting thread waits for it, as returning would fault again.
+void on_bus_error(int, siginfo_t* info, void*) {
+  const char* path = mapped_path_at(info->si_addr);
+  if (path == nullptr) {
+    // Not a mapped input: the default action, at once for a signal sent by kill() (raised
+    // again, pending until this handler returns), else by the faulting access run again.
+    ::signal(SIGBUS, SIG_DFL);
+    if (info->si_code <= 0) ::raise(SIGBUS);
+    return;
+  }
+  static std::atomic<bool> reported{false};
+  if (!reported.exchange(true)) {
+    write_all("moeslice: error: ");
+    write_all(path);
+    write_all(" changed while being read (truncated or unreadable: SIGBUS); nothing was written\n");
+    const unsigned char byte = SIGBUS;
+    if (signal_pipe < 0 || ::write(signal_pipe, &byte, 1) != 1) ::_exit(kBusErrorExitStatus);
+  }
+  for (;;) ::pause();
+}
 
 }  // namespace
 
@@ -122,6 +165,11 @@ void handle_interrupt_signals() {
     if (::sigaction(number, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
     ::sigaction(number, &action, nullptr);
   }
+  struct sigaction bus_action {};
+  bus_action.sa_sigaction = on_bus_error;
+  sigemptyset(&bus_action.sa_mask);
+  bus_action.sa_flags = SA_SIGINFO;
+  ::sigaction(SIGBUS, &bus_action, nullptr);
   std::thread([read_end = ends[0]] {
     unsigned char caught = 0;
     while (::read(read_end, &caught, 1) != 1) {
@@ -134,6 +182,7 @@ void handle_interrupt_signals() {
       for (int pass = 0; pass < kRemovePasses; ++pass)
         if (fs::remove_all(path, error); !error && !fs::exists(path, error)) break;
     }
+    if (caught == SIGBUS) ::_exit(kBusErrorExitStatus);  // the message is out already
     // Ends the process by the same signal, as if it had not been caught.
     ::signal(caught, SIG_DFL);
     ::kill(::getpid(), caught);

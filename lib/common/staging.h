@@ -36,7 +36,9 @@ std::unique_lock<std::recursive_mutex> lock_staging();
 // Catches SIGINT, SIGTERM and SIGHUP with a handler that wakes a clean-up thread: it removes
 // the tracked staging entries and ends the process by the same signal. Signals already ignored
 // (nohup) stay ignored. SIGXFSZ is ignored, so that exceeding a file-size limit is a write error
-// (EFBIG) with a message, not a kill. Call it first thing in main().
+// (EFBIG) with a message, not a kill. A SIGBUS from reading a mapped input that shrank (another
+// process truncated it) prints "FILE changed while being read", removes the staging entries and
+// exits with status 1. Call it first thing in main().
 void handle_interrupt_signals();
 
 }  // namespace moeslice

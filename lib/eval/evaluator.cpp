@@ -89,7 +89,8 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
   for (const EvalDocument& document : documents) {
     DocumentResult reference;
     for (size_t v = 0; v < variants.size(); ++v) {
-      DocumentResult result = passes[v]->run(document.tokens);
+      DocumentResult result =
+          naming_document(document.id, [&] { return passes[v]->run(document.tokens); });
       const LmTotals totals = score_document(result.logits, document.tokens, result.windows);
       reports[v].corpus.add(totals);
       if (!document.domain.empty()) reports[v].corpus_domains[document.domain].add(totals);
@@ -110,7 +111,8 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
       for (size_t c = 0; c < task.choices.size(); ++c) {
         std::vector<int32_t> tokens = task.context;
         tokens.insert(tokens.end(), task.choices[c].begin(), task.choices[c].end());
-        const DocumentResult result = passes[v]->run(tokens);
+        const DocumentResult result =
+            naming_input("task " + task.id, [&] { return passes[v]->run(tokens); });
         const double ll =
             continuation_log_likelihood(result.logits, tokens, task.context.size(), tokens.size());
         log_likelihood.push_back(ll);

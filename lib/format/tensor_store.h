@@ -62,6 +62,11 @@ class TensorStore {
   void release_pages(const TensorView& tensor) const {
     release_pages(tensor, 0, tensor.bytes.size());
   }
+  // Throws InputError naming the file and what changed when a file holding tensors is no longer
+  // as it was at opening (another size, modification time or inode: rewritten or replaced during
+  // the run). Commands call it after computing and before committing their output, so a result
+  // mixing two versions of a model is never written.
+  virtual void check_unchanged() const = 0;
 
   const TensorView* find(const std::string& name) const;
   // Throws ModelError "tensor 'x' is missing from <path>" when absent.

@@ -2,7 +2,9 @@
 #include "forward/forward_pass.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -16,6 +18,33 @@
 #include "kernels/thread_pool.h"
 
 namespace moeslice {
+namespace {
+
+// The first element of `tensor` that is NaN or infinite: its index and value.
+std::optional<std::pair<size_t, float>> first_non_finite(const TensorView& tensor) {
+  if (!is_compute_float(tensor.dtype)) return std::nullopt;  // FP8, MXFP4 blocks: not scanned
+  const size_t element_bytes = dtype_bits(tensor.dtype) / 8;
+  const size_t count = tensor.bytes.size() / element_bytes;
+  constexpr size_t kChunk = 4096;
+  std::vector<float> values(kChunk);
+  for (size_t begin = 0; begin < count; begin += kChunk) {
+    const size_t n = std::min(kChunk, count - begin);
+    convert_to_f32(tensor.dtype, tensor.bytes.data() + begin * element_bytes, values.data(), n);
+    for (size_t i = 0; i < n; ++i)
+      if (!std::isfinite(values[i])) return std::pair{begin + i, values[i]};
+  }
+  return std::nullopt;
+}
+
+std::string value_name(float value) {
+  return std::isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf";
+}
+
+}  // namespace
+
+InputError NonFiniteHiddenState::in(std::string_view input) const {
+  return InputError(fmt::format("{}: {}", input, what()));
+}
 
 ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
     : spec_(model.spec),
@@ -109,6 +138,7 @@ WindowState ForwardPass::embed(std::span<const int32_t> document, Window window)
                    embedding.bytes.data() + static_cast<size_t>(tokens[t]) * row_bytes,
                    state.hidden.row(t), hidden);
   math_->round_activations(state.hidden.ref());
+  check_finite(state.hidden.cref(), -1, window);
   return state;
 }
 
@@ -179,6 +209,41 @@ void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observ
     math_->rms_norm(sublayer_.cref(), layer.ffn_norm, config_.rms_norm_eps, sublayer_.ref(),
                     norm_weight_order(*spec_.family));
   math_->add_residual(h.ref(), sublayer_.cref());
+  check_finite(h.cref(), l, state.window);
+}
+
+void ForwardPass::check_finite(kernels::ConstMatrixRef values, int64_t layer, Window window) const {
+  // One pass over the [tokens, hidden] (or [tokens, vocab]) floats just computed: negligible
+  // beside the layer (or LM head) that computed them.
+  bool finite = true;
+  for (size_t r = 0; r < values.rows && finite; ++r) {
+    const float* row = values.row(r);
+    float sum = 0;  // NaN as soon as one element is NaN or infinite
+    for (size_t c = 0; c < values.cols; ++c) sum += row[c] * 0.0f;
+    finite = sum == 0;
+  }
+  if (finite) return;
+  // Only now: blame a weight that produced it, if one holds a NaN or infinity.
+  const auto blame = [&](const ResolvedTensor& resolved) {
+    const TensorView* tensor = checkpoint_.find(resolved.name);
+    if (tensor == nullptr) return;
+    if (const auto bad = first_non_finite(*tensor))
+      throw ModelError(fmt::format(
+          "tensor '{}' holds {} at element {} ({}); the forward pass cannot compute with it",
+          tensor->name, value_name(bad->second), bad->first, checkpoint_.path().string()));
+  };
+  const bool in_layer = layer >= 0 && layer < spec_.num_layers;
+  if (in_layer)
+    spec_.layers.at(static_cast<size_t>(layer)).for_each_tensor(blame);
+  else
+    for (const ResolvedTensor& tensor : spec_.model_tensors) blame(tensor);
+  const std::string where = in_layer    ? fmt::format("the hidden state after layer {}", layer)
+                            : layer < 0 ? std::string("the hidden state after the embeddings")
+                                        : std::string("the output of the LM head");
+  throw NonFiniteHiddenState(
+      layer, fmt::format("{} (tokens {} to {}) holds NaN or Inf although the weights that "
+                         "computed it are finite: a numeric overflow on this input",
+                         where, window.begin, window.begin + window.length - 1));
 }
 
 void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserver& observer,
@@ -210,6 +275,7 @@ void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {
   math_->rms_norm(h.cref(), weights_.final_norm, config_.rms_norm_eps, normed_.ref(),
                   norm_weight_order(*spec_.family));
   math_->lm_head(normed_.cref(), weights_.lm_head, logits, pool_.get());
+  check_finite(logits, spec_.num_layers, state.window);
 }
 
 void ForwardPass::release_layer(int64_t layer) const {

@@ -26,9 +26,13 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/dtype.h"
+#include "common/error.h"
 #include "forward/forward_config.h"
 #include "forward/layer_weights.h"
 #include "forward/moe_block.h"
@@ -92,6 +96,37 @@ struct WindowState {
   kernels::Matrix hidden;  // [window.length, hidden], the residual stream
 };
 
+// The hidden state became NaN or infinite after `layer` (-1: the embeddings; the number of layers:
+// the logits of the final norm and LM head) although every weight that produced it is finite: a
+// numeric overflow on this input. (Non-finite weights are a
+// ModelError naming the tensor.) Callers that know the document say which (in_document).
+class NonFiniteHiddenState : public InputError {
+ public:
+  NonFiniteHiddenState(int64_t layer, const std::string& message)
+      : InputError(message), layer_(layer) {}
+  int64_t layer() const { return layer_; }
+  // The same error with `input` ("document 'd3'", "task 7") in front of the message.
+  InputError in(std::string_view input) const;
+
+ private:
+  int64_t layer_;
+};
+
+// Runs `compute`; a NonFiniteHiddenState it throws is rethrown naming `input` (as in()).
+template <class F>
+decltype(auto) naming_input(std::string_view input, F&& compute) {
+  try {
+    return compute();
+  } catch (const NonFiniteHiddenState& error) {
+    throw error.in(input);
+  }
+}
+// The same for a corpus document, by its id.
+template <class F>
+decltype(auto) naming_document(std::string_view document_id, F&& compute) {
+  return naming_input("document '" + std::string(document_id) + "'", std::forward<F>(compute));
+}
+
 struct DocumentResult {
   kernels::Matrix logits;  // [tokens, vocab]; empty with skip_lm_head
   std::vector<Window> windows;
@@ -115,7 +150,11 @@ class ForwardPass {
   // How a document of `tokens` tokens is cut into windows.
   std::vector<Window> windows_for(size_t tokens) const;
 
-  // Runs one document (token ids in [0, vocab), checked: InputError otherwise).
+  // Runs one document (token ids in [0, vocab), checked: InputError otherwise). The hidden state
+  // is checked after the embeddings and after each layer, and the logits after the LM head: a
+  // NaN or infinity there throws ModelError naming the first weight tensor of that layer (or of
+  // the embeddings, final norm and LM head) that holds one, or, when every weight is finite,
+  // NonFiniteHiddenState (so do embed() and run_mlp()).
   DocumentResult run(std::span<const int32_t> tokens, ForwardObserver* observer = nullptr);
 
   // ---- one layer at a time ----
@@ -144,6 +183,9 @@ class ForwardPass {
 
  private:
   void check_ids(std::span<const int32_t> tokens, size_t first_index) const;
+  // Throws as run() describes when `values`, computed for `window` by `layer` (-1: embed(); the
+  // number of layers: finish()), hold a NaN or infinity.
+  void check_finite(kernels::ConstMatrixRef values, int64_t layer, Window window) const;
   bool post_norm() const;
   // The MLP sublayer's input (normalised into normed_, or h itself when post-norm); also sizes
   // sublayer_ for its output.

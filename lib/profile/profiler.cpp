@@ -77,7 +77,7 @@ void profile_one(ForwardPass& forward, const TokenDocument& document, const std:
                  UsageProfile& profile) {
   const int64_t index = profile.add_document({document.id, domain});
   UsageAccumulator accumulator(profile, index);
-  forward.run(document.tokens, &accumulator);
+  naming_document(document.id, [&] { forward.run(document.tokens, &accumulator); });
   profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
 }
 
@@ -120,7 +120,9 @@ void profile_streamed(ForwardPass& forward, const DocumentSource& next,
       const int64_t index = profile.add_document({document->id, document->domain});
       profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document->tokens.size());
       for (const Window& window : forward.windows_for(document->tokens.size()))
-        block.push_back({index, forward.embed(document->tokens, window)});
+        block.push_back({index, naming_document(document->id, [&] {
+                           return forward.embed(document->tokens, window);
+                         })});
       block_tokens += document->tokens.size();
       ++documents_done;
     }
@@ -128,7 +130,8 @@ void profile_streamed(ForwardPass& forward, const DocumentSource& next,
     for (int64_t l = 0; l <= forward.last_layer(); ++l) {
       for (StreamedWindow& window : block) {
         UsageAccumulator accumulator(profile, window.document);
-        forward.run_layer(l, window.state, &accumulator);
+        naming_document(profile.documents[static_cast<size_t>(window.document)].id,
+                        [&] { forward.run_layer(l, window.state, &accumulator); });
       }
       forward.release_layer(l);
     }

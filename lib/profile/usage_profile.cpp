@@ -1,7 +1,9 @@
 // Reading, writing and merging usage profiles.
 #include "profile/usage_profile.h"
 
+#include <cmath>
 #include <cstring>
+#include <string_view>
 
 #include <fmt/core.h>
 
@@ -78,6 +80,27 @@ void write_usage_profile(const std::filesystem::path& path, const UsageProfile& 
   write_safetensors(path, tensors, {{kUsageMetadataKey, info.dump()}}, overwrite);
 }
 
+namespace {
+
+// A NaN or infinity (a profile written before non-finite weights were refused) would rank every
+// expert alike and report "mass kept 1.000": refused, naming where it is.
+void check_finite(const std::filesystem::path& path, const UsageProfile& profile,
+                  std::string_view tensor, const std::vector<float>& values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    const size_t experts = static_cast<size_t>(profile.experts);
+    const size_t per_document = experts * static_cast<size_t>(profile.layers);
+    const size_t document = i / per_document;
+    throw FormatError(fmt::format(
+        "{}: tensor '{}' holds {} for document '{}', layer {}, expert {}: the profile was made "
+        "from a model or input that computes NaN or Inf; profile again once that is fixed",
+        path.string(), tensor, std::isnan(values[i]) ? "NaN" : "Inf",
+        profile.documents.at(document).id, i % per_document / experts, i % experts));
+  }
+}
+
+}  // namespace
+
 UsageProfile read_usage_profile(const std::filesystem::path& path) {
   const auto file = SafetensorsFile::open(path);
   const auto it = file->metadata().find(kUsageMetadataKey);
@@ -111,6 +134,8 @@ UsageProfile read_usage_profile(const std::filesystem::path& path) {
   profile.mass = read_tensor<float>(*file, "mass", DType::F32, shape);
   profile.gate_norm = read_tensor<float>(*file, "gate_norm", DType::F32, shape);
   profile.tokens = read_tensor<int64_t>(*file, "tokens", DType::I64, {profile.document_count()});
+  check_finite(path, profile, "mass", profile.mass);
+  check_finite(path, profile, "gate_norm", profile.gate_norm);
   return profile;
 }
 

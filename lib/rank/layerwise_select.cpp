@@ -72,7 +72,9 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
   int64_t moe_done = 0;
   for (int64_t l = 0; l <= forward.last_layer(); ++l) {
     if (!spec.layers[static_cast<size_t>(l)].has_experts) {
-      for (CalibrationWindow& window : windows) forward.run_layer(l, window.state);
+      for (CalibrationWindow& window : windows)
+        naming_document(usage.documents[static_cast<size_t>(window.document)].id,
+                        [&] { forward.run_layer(l, window.state); });
       continue;
     }
     // Measure with this layer unrestricted (earlier layers already are as chosen).
@@ -87,7 +89,9 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     set_kept(choice, std::move(kept), usage, l, all_documents, layout, options.rank.weighting);
     // Carry the hidden states through the restricted layer.
     forward.restrict_layer(l, choice.kept);
-    for (CalibrationWindow& window : windows) forward.run_mlp(l, window.state);
+    for (CalibrationWindow& window : windows)
+      naming_document(usage.documents[static_cast<size_t>(window.document)].id,
+                      [&] { forward.run_mlp(l, window.state); });
     plan.layers[static_cast<size_t>(l)] = std::move(choice);
     if (options.progress) options.progress(++moe_done, moe_layers);
   }

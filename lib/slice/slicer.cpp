@@ -71,6 +71,7 @@ SliceReport write_slice(const Model& model, const SlicePlan& plan, const fs::pat
   const Model sliced = open_model(output.staging());
   if (expected.valid())
     report.verify_max_relative_error = check_sliced_layers(sliced, expected.get());
+  checkpoint.check_unchanged();  // the copy read one version of every shard
   output.commit();
   return report;
 }

@@ -90,6 +90,8 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
                      {{"moeslice", "unslice"}}, {.max_shard_bytes = max_shard_bytes});
   copy_side_files(*full.checkpoint, output.staging());
   open_model(output.staging());
+  full.checkpoint->check_unchanged();
+  sliced.checkpoint->check_unchanged();
   output.commit();
   return report;
 }

@@ -62,6 +62,7 @@ class MemoryTensorStore final : public TensorStore {
   }
   void release_pages(const TensorView&, uint64_t, uint64_t) const override {}
   using TensorStore::release_pages;
+  void check_unchanged() const override {}  // nothing on disk to change
 
  private:
   fs::path dir_, config_path_;

@@ -163,6 +163,10 @@ const GgufFile* GgufModel::part_of(const TensorView& tensor) const {
   return parts_[it->second].get();
 }
 
+void GgufModel::check_unchanged() const {
+  for (const auto& part : parts_) part->mapped().check_unchanged();
+}
+
 std::optional<FileRange> GgufModel::file_range(const TensorView& tensor) const {
   const GgufFile* part = part_of(tensor);
   if (part == nullptr) return std::nullopt;

@@ -61,6 +61,7 @@ class GgufModel final : public TensorStore {
   std::optional<FileRange> file_range(const TensorView& tensor) const override;
   void release_pages(const TensorView& tensor, uint64_t offset, uint64_t length) const override;
   using TensorStore::release_pages;
+  void check_unchanged() const override;
 
   // The model's metadata (the first part's).
   const GgufMetadata& metadata() const { return parts_.front()->metadata(); }

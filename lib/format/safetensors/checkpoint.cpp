@@ -136,4 +136,8 @@ void SafetensorsCheckpoint::release_pages(const TensorView& tensor, uint64_t off
   release_mapped_pages(shards_[it->second]->mapped(), tensor, offset, length);
 }
 
+void SafetensorsCheckpoint::check_unchanged() const {
+  for (const auto& shard : shards_) shard->mapped().check_unchanged();
+}
+
 }  // namespace moeslice

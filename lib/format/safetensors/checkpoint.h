@@ -42,6 +42,7 @@ class SafetensorsCheckpoint final : public TensorStore {
   std::optional<FileRange> file_range(const TensorView& tensor) const override;
   void release_pages(const TensorView& tensor, uint64_t offset, uint64_t length) const override;
   using TensorStore::release_pages;
+  void check_unchanged() const override;
 
   bool sharded() const { return sharded_; }
   const std::vector<std::shared_ptr<const SafetensorsFile>>& shards() const { return shards_; }
