@@ -68,6 +68,8 @@ constexpr std::array<DTypeInfo, kAllDTypeCount> kDTypes = {{
     {DType::TQ2_0, "TQ2_0", 0, {kQK, 2 + 64}},
     {DType::MXFP4, "MXFP4", 0, {32, 1 + 16}},
     {DType::NVFP4, "NVFP4", 0, {64, 4 + 32}},
+    {DType::Q1_0, "Q1_0", 0, {128, 2 + 128 / 8}},
+    {DType::Q2_0, "Q2_0", 0, {64, 2 + 64 / 4}},
 }};
 
 const DTypeInfo& info(DType dtype) {

@@ -63,12 +63,14 @@ enum class DType : uint8_t {
   TQ2_0,
   MXFP4,
   NVFP4,
+  Q1_0,
+  Q2_0,
 };
 
 // The safetensors dtypes are the first ones of DType (BOOL to U64).
 inline constexpr size_t kSafetensorsDTypeCount = 20;
 // Every DType, safetensors and block types.
-inline constexpr size_t kAllDTypeCount = 45;
+inline constexpr size_t kAllDTypeCount = 47;
 
 // One block of a block-quantized type: `elements` consecutive elements of a row in `bytes` bytes.
 struct DTypeBlock {

@@ -6,7 +6,7 @@
 namespace moeslice {
 namespace {
 
-constexpr std::array<GgmlType, 33> kGgmlTypes = {{
+constexpr std::array<GgmlType, 35> kGgmlTypes = {{
     {0, DType::F32},      {1, DType::F16},     {2, DType::Q4_0},     {3, DType::Q4_1},
     {6, DType::Q5_0},     {7, DType::Q5_1},    {8, DType::Q8_0},     {9, DType::Q8_1},
     {10, DType::Q2_K},    {11, DType::Q3_K},   {12, DType::Q4_K},    {13, DType::Q5_K},
@@ -15,7 +15,7 @@ constexpr std::array<GgmlType, 33> kGgmlTypes = {{
     {22, DType::IQ2_S},   {23, DType::IQ4_XS}, {24, DType::I8},      {25, DType::I16},
     {26, DType::I32},     {27, DType::I64},    {28, DType::F64},     {29, DType::IQ1_M},
     {30, DType::BF16},    {34, DType::TQ1_0},  {35, DType::TQ2_0},   {39, DType::MXFP4},
-    {40, DType::NVFP4},
+    {40, DType::NVFP4},   {41, DType::Q1_0},   {42, DType::Q2_0},
 }};
 
 }  // namespace

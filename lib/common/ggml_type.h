@@ -2,7 +2,8 @@
 // can hold today, the DType that stores it (F32, F16, BF16 and the integer types share the
 // safetensors dtypes; the block-quantized types have their own, with block sizes in dtype.h), and
 // whether moeslice can convert it to fp32. Ids are ggml's (ggml.h `enum ggml_type`), names
-// gguf-py's (`GGMLQuantizationType`). Ids ggml retired (4, 5, 31-33, 36-38) are unknown here, as
+// gguf-py's (`GGMLQuantizationType`), as of the llama.cpp node-llama-cpp 3.21.1 bundles (up to
+// Q2_0 = 42). Ids ggml retired (4, 5, 31-33, 36-38) are unknown here, as
 // they are to llama.cpp.
 #pragma once
 

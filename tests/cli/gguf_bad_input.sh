@@ -37,7 +37,7 @@ check misaligned-offset "tensor 'blk.0.attn_norm.weight' has offset 4104, which 
 check overlapping "overlaps tensor"
 check data-outside "past the end of the file .*truncated"
 check wrong-size "tensor 'blk.0.ffn_gate_exps.weight' has ne\[0\] = 48, which is not a multiple of the 32 elements of a Q8_0 block"
-check unknown-type "tensor 'token_embd.weight' has unknown ggml type 41 \(known: F32 \(0\)"
+check unknown-type "tensor 'token_embd.weight' has unknown ggml type 43 \(known: F32 \(0\)"
 check n-dims-5 "tensor 'token_embd.weight' has n_dims 5, more than ggml's maximum of 4"
 check split-missing "split part 2 of 2, .*m-00002-of-00002.gguf, is missing" m-00001-of-00002.gguf
 check split-mismatch "split keys say part 2 of 3" m-00001-of-00002.gguf m-00002-of-00002.gguf

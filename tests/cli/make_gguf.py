@@ -86,7 +86,7 @@ def gguf(keys, tensors, corrupt=None):
         if corrupt == "overlapping" and index == 1:
             offset = 0
         if corrupt == "unknown-type" and index == 0:
-            type_id = 41
+            type_id = 43
         if corrupt == "wrong-size" and name.endswith("ffn_gate_exps.weight"):
             dims[0] = 48  # not a multiple of Q8_0's 32 (or a different size for F32)
         if corrupt == "n-dims-5" and index == 0:
@@ -123,7 +123,7 @@ CORRUPTIONS = {
     "overlapping": "the second tensor at the first one's offset",
     "data-outside": "the last tensor's bytes cut off",
     "wrong-size": "an expert tensor whose ne0 is not a whole number of blocks",
-    "unknown-type": "a tensor of ggml type 41",
+    "unknown-type": "a tensor of ggml type 43",
     "n-dims-5": "a tensor with 5 dimensions",
     "split-missing": "split parts with the second one missing",
     "split-mismatch": "split parts whose second says split.count 3",

@@ -62,6 +62,20 @@ def safetensors_seeds():
     write("safetensors_header", "truncated", truncated[:-3])
 
 
+def gguf_seeds():
+    sys.path.insert(0, os.path.join(ROOT, "tests", "cli"))
+    import make_gguf as g
+    f32 = ("t", "F32", [2, 4], struct.pack("<8f", *range(8)))
+    q8 = ("blk.0.ffn_up_exps.weight", "Q8_0", [2, 1, 32], (struct.pack("<e", 0.01) + bytes(range(32))) * 2)
+    keys = [g.kv_string("general.architecture", "olmoe"), g.kv_u32("olmoe.expert_count", 2),
+            g.kv_string_array("tokenizer.ggml.tokens", ["a", "b"]),
+            g.string("nested") + struct.pack("<IIQ", 9, 9, 1) + struct.pack("<IQ", 4, 1) + struct.pack("<I", 7)]
+    write("gguf", "two-tensors", g.gguf(keys, [f32, q8]))
+    write("gguf", "empty", g.gguf([], []))
+    write("gguf", "split-keys", g.gguf([g.string("split.count") + struct.pack("<IH", 2, 1)], [f32]))
+    write("gguf", "truncated", g.gguf(keys, [f32, q8])[:-40])
+
+
 def tokenizer_seeds():
     with open(os.path.join(ROOT, "examples", "models", "tokenizer.json"), encoding="utf-8") as f:
         full = json.load(f)
@@ -195,10 +209,11 @@ def config_seeds(binary):
 
 
 def main():
-    for target in ("safetensors_header", "tokenizer", "corpus_lines", "mc_tasks", "keep_plan",
+    for target in ("safetensors_header", "gguf", "tokenizer", "corpus_lines", "mc_tasks", "keep_plan",
                    "usage_profile", "comparison", "family_profile", "model_config"):
         os.makedirs(os.path.join(CORPUS, target), exist_ok=True)
     safetensors_seeds()
+    gguf_seeds()
     tokenizer_seeds()
     corpus_seeds()
     plan_and_profile_seeds()

@@ -46,9 +46,10 @@ TEST_CASE("the ggml type table has gguf-py's GGML_QUANT_SIZES (ggml's for Q8_1)"
     std::string_view name;
     uint32_t block, bytes;
   };
-  // gguf-py/gguf/constants.py, GGMLQuantizationType and GGML_QUANT_SIZES (QK_K = 256), plus
-  // NVFP4 (ggml.h id 40). Q8_1: gguf-py says 40 bytes, ggml's block_q8_1 is 36
-  // (static_assert(sizeof(block_q8_1) == 2*sizeof(ggml_half) + QK8_1)); files follow ggml.
+  // gguf-py/gguf/constants.py, GGMLQuantizationType and GGML_QUANT_SIZES (QK_K = 256), of the
+  // llama.cpp that node-llama-cpp 3.21.1 bundles (NVFP4, Q1_0 and Q2_0 included). Q8_1: gguf-py
+  // says 40 bytes, ggml's block_q8_1 is 36 (static_assert(sizeof(block_q8_1) == 2*sizeof(ggml_half)
+  // + QK8_1)); files follow ggml.
   const Expected expected[] = {
       {0, "F32", 1, 4},         {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},
       {3, "Q4_1", 32, 20},      {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},
@@ -61,6 +62,7 @@ TEST_CASE("the ggml type table has gguf-py's GGML_QUANT_SIZES (ggml's for Q8_1)"
       {26, "I32", 1, 4},        {27, "I64", 1, 8},        {28, "F64", 1, 8},
       {29, "IQ1_M", 256, 56},   {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54},
       {35, "TQ2_0", 256, 66},   {39, "MXFP4", 32, 17},    {40, "NVFP4", 64, 36},
+      {41, "Q1_0", 128, 18},    {42, "Q2_0", 64, 18},
   };
   CHECK(ggml_types().size() == std::size(expected));
   for (const auto& [id, name, block, bytes] : expected) {
@@ -74,7 +76,7 @@ TEST_CASE("the ggml type table has gguf-py's GGML_QUANT_SIZES (ggml's for Q8_1)"
     CHECK(ggml_converts_to_f32(*type) == (name == "F32" || name == "F16" || name == "BF16"));
     if (block > 1) CHECK_FALSE(row_byte_size(type->dtype, block + 1).has_value());
   }
-  for (uint32_t id : {4u, 5u, 31u, 32u, 33u, 36u, 37u, 38u, 41u, 1000u})
+  for (uint32_t id : {4u, 5u, 31u, 32u, 33u, 36u, 37u, 38u, 43u, 1000u})
     CHECK_FALSE(ggml_type(id).has_value());
   CHECK_FALSE(ggml_type_of(DType::BOOL).has_value());
   CHECK_FALSE(parse_dtype("Q4_K").has_value());  // safetensors files do not hold ggml types

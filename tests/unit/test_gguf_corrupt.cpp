@@ -169,8 +169,8 @@ TEST_CASE("tensor infos: names, dimensions, types, sizes") {
           {"tensor 't'", "n_dims 5", "maximum of 4"});
   refused(Image().header(1, 0).info("t", {uint64_t{1} << 63}, 0, 0).data(32).text(),
           {"tensor 't'", "ne[0]", "INT64_MAX"});
-  refused(Image().header(1, 0).info("t", {8}, 41, 0).data(32).text(),
-          {"tensor 't'", "unknown ggml type 41", "MXFP4 (39)"});
+  refused(Image().header(1, 0).info("t", {8}, 43, 0).data(32).text(),
+          {"tensor 't'", "unknown ggml type 43", "Q2_0 (42)"});
   refused(Image().header(1, 0).info("t", {32}, 31, 0).data(32).text(),
           {"tensor 't'", "ggml type 31", "Q4_0_4_4", "no longer"});
   refused(Image().header(1, 0).info("t", {100, 2}, 12, 0).data(32).text(),

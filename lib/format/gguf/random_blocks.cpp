@@ -24,6 +24,8 @@ std::vector<uint32_t> f16_scale_offsets(DType dtype) {
     case DType::IQ3_S:
     case DType::IQ2_S:
     case DType::IQ4_XS:
+    case DType::Q1_0:
+    case DType::Q2_0:
       return {0};
     case DType::Q4_1:
     case DType::Q5_1:
