@@ -42,6 +42,33 @@ void check_plan_target(const nlohmann::json& plan, const PlanTarget& target,
   }
 }
 
+std::vector<int32_t> parse_kept_ids(const nlohmann::json& entry, int64_t l, int64_t num_experts,
+                                    const std::string& source) {
+  auto fail = [&source](const std::string& what) {
+    throw InputError(fmt::format("{}: {}", source, what));
+  };
+  if (!entry.is_array() || entry.empty())
+    fail(fmt::format("layer {}: expected null or a non-empty list of expert ids, found {}", l,
+                     json_excerpt(entry)));
+  std::vector<int32_t> ids;
+  for (const auto& id : entry) {
+    if (!id.is_number_integer())
+      fail(fmt::format("layer {}: expert id {} is not an integer", l, json_excerpt(id)));
+    const int64_t value =
+        id.is_number_unsigned() && id.get<uint64_t>() > INT64_MAX ? INT64_MAX : id.get<int64_t>();
+    if (value < 0 || value >= num_experts)
+      fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, json_excerpt(id),
+                       num_experts));
+    if (!ids.empty() && value <= ids.back())
+      fail(
+          fmt::format("layer {}: expert ids must be strictly ascending (no duplicates); "
+                      "{} follows {}",
+                      l, value, ids.back()));
+    ids.push_back(static_cast<int32_t>(value));
+  }
+  return ids;
+}
+
 KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
                          const std::string& source) {
   auto fail = [&source](const std::string& what) {
@@ -71,25 +98,8 @@ KeepPlan parse_keep_plan(const nlohmann::json& plan, const ModelSpec& spec,
     if (!layer.has_experts)
       fail(fmt::format("layer {} has no experts, so its entry must be null (found {})", l,
                        json_excerpt(entry)));
-    if (!entry.is_array() || entry.empty())
-      fail(fmt::format("layer {}: expected null or a non-empty list of expert ids, found {}", l,
-                       json_excerpt(entry)));
-    std::vector<int32_t> ids;
-    for (const auto& id : entry) {
-      if (!id.is_number_integer())
-        fail(fmt::format("layer {}: expert id {} is not an integer", l, json_excerpt(id)));
-      const int64_t value =
-          id.is_number_unsigned() && id.get<uint64_t>() > INT64_MAX ? INT64_MAX : id.get<int64_t>();
-      if (value < 0 || value >= layer.num_experts)
-        fail(fmt::format("layer {}: expert id {} is out of range [0, {})", l, json_excerpt(id),
-                         layer.num_experts));
-      if (!ids.empty() && value <= ids.back())
-        fail(
-            fmt::format("layer {}: expert ids must be strictly ascending (no duplicates); "
-                        "{} follows {}",
-                        l, value, ids.back()));
-      ids.push_back(static_cast<int32_t>(value));
-    }
+    std::vector<int32_t> ids =
+        parse_kept_ids(entry, static_cast<int64_t>(l), layer.num_experts, source);
     if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted)
       // EMO's shared experts are always active; a slice without them is a different model.
       for (int64_t shared = layer.num_experts - spec.shared_experts; shared < layer.num_experts;

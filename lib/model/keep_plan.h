@@ -43,6 +43,10 @@ int64_t routed_shared_experts(const ModelSpec& spec);
 void check_plan_target(const nlohmann::json& plan, const PlanTarget& target,
                        const std::string& source);
 
+// The expert ids of one non-null plan entry for layer `layer`: a non-empty, strictly ascending
+// list of integers in [0, num_experts). Throws InputError naming `source` and the layer.
+std::vector<int32_t> parse_kept_ids(const nlohmann::json& entry, int64_t layer, int64_t num_experts,
+                                    const std::string& source);
 // Validates a parsed plan against the model (check_plan_target, then the entries). Throws
 // InputError naming `source` and the layer: wrong length, a non-array entry, ids not integers, out
 // of range, unsorted or duplicated, an empty list, an entry for a dense layer, or (EMO) a plan that

@@ -10,6 +10,7 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "common/fnv1a.h"
 #include "common/json_parse.h"
 #include "format/json_file.h"
 
@@ -60,19 +61,6 @@ json experts_per_layer(const ModelSpec& spec) {
     counts.push_back(layer.has_experts ? json(layer.num_experts) : json(nullptr));
   return counts;
 }
-
-// FNV-1a, 64 bits: enough to tell two models apart, not a cryptographic hash.
-class Fnv1a64 {
- public:
-  void add(std::span<const std::byte> bytes) {
-    for (const std::byte b : bytes) hash_ = (hash_ ^ static_cast<uint64_t>(b)) * 1099511628211ull;
-  }
-  void add(std::string_view text) { add(std::as_bytes(std::span(text.data(), text.size()))); }
-  std::string hex() const { return fmt::format("fnv1a64:{:016x}", hash_); }
-
- private:
-  uint64_t hash_ = 14695981039346656037ull;
-};
 
 std::string model_fingerprint(const Model& model) {
   Fnv1a64 hash;
