@@ -5,10 +5,35 @@
 #include "command_io.h"
 #include "commands.h"
 #include "format/byte_size.h"
+#include "format/gguf/format.h"
+#include "format/gguf/model.h"
 #include "format/json_file.h"
+#include "slice/gguf_slicer.h"
 #include "slice/slicer.h"
 
 namespace moeslice::app {
+namespace {
+
+// `slice` of a GGUF file: a GGUF holding the kept experts, llama.cpp's counts rewritten.
+void slice_gguf_file(const std::string& model_path, const std::string& plan_path,
+                     const std::string& out, const GgufSliceOptions& options) {
+  const auto model = GgufModel::open(model_path);
+  const GgufSliceReport report =
+      slice_gguf(*model, read_json_file(plan_path), plan_path, out, options);
+  fmt::print(
+      "wrote {}{}: {} of {} experts per layer, {} of {} per token; {} -> {} ({:.1f}%); {} "
+      "tensors cut along the expert axis, {} copied\n",
+      out,
+      report.files.size() > 1 ? fmt::format(" in {} parts", report.files.size()) : std::string(),
+      report.experts_after, report.experts_before, report.used_after, report.used_before,
+      format_byte_size(report.bytes_before), format_byte_size(report.bytes_after),
+      100.0 * static_cast<double>(report.bytes_after) / static_cast<double>(report.bytes_before),
+      report.tensors_cut, report.tensors_copied);
+  if (report.verified)
+    fmt::print("verified: the output reads back and every tensor equals its source bytes\n");
+}
+
+}  // namespace
 
 void add_slice_command(CLI::App& app) {
   struct Options {
@@ -19,16 +44,27 @@ void add_slice_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
       "slice", "Write a smaller checkpoint holding only the experts a plan keeps");
-  command->add_option("--model", options->model, "Full checkpoint directory")->required();
+  command->add_option("--model", options->model, "Full checkpoint directory or GGUF file")
+      ->required();
   command->add_option("--plan", options->plan, "Plan JSON with experts_kept_per_layer")->required();
-  command->add_option("--out", options->out, "Output directory")->required();
+  command->add_option("--out", options->out, "Output directory (a .gguf file for a GGUF model)")
+      ->required();
   add_checkpoint_output_flags(*command, options->output);
   command->add_flag("--no-verify", options->no_verify,
                     "Skip checking each sliced layer against the restricted full layer");
-  command->callback([options] {
+  command->callback([options, command] {
     CommandIo io;
     io.checkpoint(options->model).file(options->plan, "--plan");
     io.output(options->out, options->output.force);
+    if (gguf_format().claims(options->model)) {
+      GgufSliceOptions gguf_options;
+      if (command->get_option("--max-shard-size")->count() > 0)
+        gguf_options.max_part_bytes = options->output.max_shard_bytes();
+      gguf_options.overwrite = options->output.force;
+      gguf_options.verify = !options->no_verify;
+      slice_gguf_file(options->model, options->plan, options->out, gguf_options);
+      return;
+    }
     const Model model = open_model(options->model);
     const nlohmann::json plan_document = read_json_file(options->plan);
     const KeepPlan plan = parse_keep_plan(plan_document, model.spec, options->plan);

@@ -523,8 +523,8 @@ Model open_model(const std::filesystem::path& path) {
   // A GGUF's tensors and metadata are not a Hugging Face checkpoint that family profiles describe.
   if (checkpoint->format_name() == "gguf")
     throw UnsupportedError(
-        fmt::format("{}: a GGUF model; moeslice reads GGUF files with inspect "
-                    "only so far (profile, eval and slice need a Hugging Face "
+        fmt::format("{}: a GGUF model; moeslice reads GGUF files with inspect, slice "
+                    "and unslice only so far (profile, eval and logits need a Hugging Face "
                     "checkpoint directory)",
                     path.string()));
   ModelSpec spec = resolve_model_spec(checkpoint->config(), checkpoint->config_path());

@@ -234,8 +234,8 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
           "(blk.{}.ffn_*_exps)",
           file, tensor.name, tensor_block[i], tensor_block[i]));
     }
-    plan.bytes_before += bytes;
-    plan.bytes_after += planned.output_bytes;
+    plan.summary.bytes_before += bytes;
+    plan.summary.bytes_after += planned.output_bytes;
     plan.tensors.push_back(std::move(planned));
   }
 
@@ -274,10 +274,10 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
   plan.metadata.set(std::string(kGgufSliceExpertsKept), GgufValue::array_array(kept_arrays));
   plan.metadata.set(std::string(kGgufSlicePlan), GgufValue::of_string(plan_document.dump()));
 
-  plan.experts_before = experts;
-  plan.experts_after = kept_count;
-  plan.used_before = used;
-  plan.used_after = used_after;
+  plan.summary.experts_before = experts;
+  plan.summary.experts_after = kept_count;
+  plan.summary.used_before = used;
+  plan.summary.used_after = used_after;
   return plan;
 }
 

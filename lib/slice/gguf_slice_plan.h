@@ -55,16 +55,21 @@ struct GgufSliceSource {
   std::string fingerprint;  // gguf_fingerprint() of the input
 };
 
+// The numbers the command reports.
+struct GgufSliceSummary {
+  int64_t experts_before = 0;
+  int64_t experts_after = 0;
+  int64_t used_before = 0;  // experts per token
+  int64_t used_after = 0;
+  uint64_t bytes_before = 0;  // tensor bytes
+  uint64_t bytes_after = 0;
+};
+
 struct GgufSlicePlan {
   KeepPlan keep;                           // the plan's ids per block, in the input's numbering
   std::vector<GgufPlannedTensor> tensors;  // every input tensor, in file order
   GgufMetadata metadata;                   // the output's
-  int64_t experts_before = 0;
-  int64_t experts_after = 0;
-  int64_t used_before = 0;
-  int64_t used_after = 0;
-  uint64_t bytes_before = 0;
-  uint64_t bytes_after = 0;
+  GgufSliceSummary summary;
 };
 
 // A fingerprint of a GGUF model that does not depend on how it is split: every metadata key and

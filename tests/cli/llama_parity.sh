@@ -119,6 +119,31 @@ for line in open(sys.argv[1]):
 sys.exit(1 if bad else 0)
 EOF
 [ $? -eq 0 ] && pass || fail "GGUF conversion, reference slicing or their agreement (FAIL lines above)"
+# $f-$t-$keep.ms.gguf: the full GGUF sliced by `moeslice slice`, which must equal the reference
+# slice but for its moeslice.* keys.
+: >"$S/ms_jobs"
+for f in $FAMILIES; do
+  for t in $TYPES; do
+    for keep in $KEEPS; do
+      "$MOESLICE" slice --model "$S/$f-$t.gguf" --plan "$S/$f-$keep.json" \
+        --out "$S/$f-$t-$keep.ms.gguf" >"$S/$f-$t-$keep.ms.log" 2>&1 ||
+        fail "moeslice slice $f-$t-$keep: $(cat "$S/$f-$t-$keep.ms.log")"
+      echo "$S/$f-$t-$keep.ms.gguf $S/$f-$t-$keep.ref.gguf --ignore-key moeslice." >>"$S/ms_jobs"
+    done
+  done
+done
+TOOLS=$TOOLS GGUF_PY=$GGUF_PY $PY - "$S/ms_jobs" <<'EOF'
+import os, sys
+sys.path.insert(0, os.environ["TOOLS"])
+import compare_gguf
+bad = 0
+for line in open(sys.argv[1]):
+    if compare_gguf.main(["--gguf-py", os.environ["GGUF_PY"]] + line.split()) != 0:
+        print(f"FAIL: moeslice slice differs from the reference slice: {line.strip()}")
+        bad += 1
+sys.exit(1 if bad else 0)
+EOF
+[ $? -eq 0 ] && pass || fail "moeslice's GGUF slices differ from the reference slicer's (FAIL lines above)"
 # What llama.cpp's graph cannot compute is refused by key: its olmoe has no grouped-query attention.
 "$MOESLICE" make-random --family olmoe --layers 1 --vocab $VOCAB --out "$S/olmoe-gqa" >/dev/null
 expect_error 2 "olmoe-gqa/config.json: 'num_key_value_heads' is 2, expected 4" -- \
@@ -162,6 +187,7 @@ for f in $FAMILIES; do
     jobs+=(--model "$S/$f-$t.gguf" --out "$S/$f-$t.llama.json")
     for keep in $KEEPS; do
       jobs+=(--model "$S/$f-$t-$keep.ref.gguf" --out "$S/$f-$t-$keep.ref.llama.json")
+      case $t in f32 | mxfp4) jobs+=(--model "$S/$f-$t-$keep.ms.gguf" --out "$S/$f-$t-$keep.ms.llama.json") ;; esac
     done
   done
   for keep in $KEEPS; do
@@ -197,6 +223,7 @@ for f in $FAMILIES; do
     for keep in $KEEPS; do
       logits "$f-$t-$keep" "$weights" --keep "$S/$f-$keep.json"
       compare "$f-$t-$keep.ref" "$f-$t-$keep" "$t"
+      case $t in f32 | mxfp4) compare "$f-$t-$keep.ms" "$f-$t-$keep" "$t" ;; esac
     done
   done
   for keep in $KEEPS; do

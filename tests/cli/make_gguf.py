@@ -2,10 +2,11 @@
 """Writes tiny GGUF files for the command-line tests, independently of moeslice's own writer (a
 second implementation of the layout, from the GGUF specification), and broken variants of them.
 
-    make_gguf.py OUT.gguf [--type F32|Q8_0] [--parts N] [--corrupt KIND]
+    make_gguf.py OUT.gguf [--type F32|F16|Q8_0|Q4_K|MXFP4] [--parts N] [--corrupt KIND]
 
 The model is olmoe-like: 2 layers, 4 experts (top 2), hidden size 64, stacked expert tensors
-blk.N.ffn_{gate,up,down}_exps.weight in --type (Q8_0 blocks get finite f16 scales). --parts N
+blk.N.ffn_{gate,up,down}_exps.weight in --type (Q8_0 blocks get finite f16 scales; Q4_K and
+MXFP4 blocks are random bytes, and their rows 256 elements wide since a Q4_K block is). --parts N
 writes OUT-00001-of-0000N.gguf ... with split.* keys instead. --corrupt KIND writes one defect
 (see CORRUPTIONS).
 """
@@ -14,7 +15,9 @@ import random
 import struct
 
 ALIGN = 32
-TYPES = {"F32": (0, 1, 4), "Q8_0": (8, 32, 34)}  # id, elements per block, bytes per block
+# id, elements per block, bytes per block
+TYPES = {"F32": (0, 1, 4), "F16": (1, 1, 2), "Q8_0": (8, 32, 34), "Q4_K": (12, 256, 144),
+         "MXFP4": (39, 32, 17)}
 
 
 def string(text):
@@ -41,6 +44,10 @@ def tensor_bytes(type_name, shape, rng):
         count *= extent
     if type_name == "F32":
         return struct.pack(f"<{count}f", *[rng.uniform(-1, 1) for _ in range(count)])
+    if type_name == "F16":
+        return struct.pack(f"<{count}e", *[rng.uniform(-1, 1) for _ in range(count)])
+    if type_name != "Q8_0":
+        return bytes(rng.randrange(256) for _ in range(count // block * size))
     out = bytearray()
     for _ in range(count // block):
         out += struct.pack("<e", rng.uniform(0.001, 0.01))
@@ -56,7 +63,7 @@ def model_tensors(type_name, rng):
         tensors.append((block + "attn_norm.weight", "F32", [64]))
         tensors.append((block + "ffn_gate_inp.weight", "F32", [4, 64]))
         for kind in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"):
-            tensors.append((block + kind + ".weight", type_name, [4, 64, 64]))
+            tensors.append((block + kind + ".weight", type_name, [4, 64, max(64, TYPES[type_name][1])]))
     tensors.append(("output_norm.weight", "F32", [64]))
     return [(name, t, shape, tensor_bytes(t, shape, rng)) for name, t, shape in tensors]
 

@@ -78,10 +78,10 @@ json keep(json block1, json block2) {
 TEST_CASE("every tensor kind: stacked experts, router and exp_probs_b cut, the rest copied") {
   Fixture model;
   const GgufSlicePlan plan = model.plan(keep({1, 3, 6}, {0, 2, 7}));
-  CHECK(plan.experts_before == 8);
-  CHECK(plan.experts_after == 3);
-  CHECK(plan.used_before == 4);
-  CHECK(plan.used_after == 3);
+  CHECK(plan.summary.experts_before == 8);
+  CHECK(plan.summary.experts_after == 3);
+  CHECK(plan.summary.used_before == 4);
+  CHECK(plan.summary.used_after == 3);
   REQUIRE(plan.tensors.size() == model.views.size());
   for (size_t i = 0; i < plan.tensors.size(); ++i) CHECK(plan.tensors[i].source == &model.views[i]);
   for (const char* name :
@@ -102,7 +102,7 @@ TEST_CASE("every tensor kind: stacked experts, router and exp_probs_b cut, the r
     CHECK_MESSAGE(model.find(plan, name).fate == TensorFate::kCopied, name);
     CHECK(model.find(plan, name).kept_rows.empty());
   }
-  CHECK(plan.bytes_after < plan.bytes_before);
+  CHECK(plan.summary.bytes_after < plan.summary.bytes_before);
 }
 
 // The message of the InputError planning `document` throws.
@@ -162,8 +162,8 @@ TEST_CASE("a slice of a slice records the original ids and keeps the original's 
 TEST_CASE("null entries of MoE blocks keep every expert") {
   Fixture model;
   const GgufSlicePlan plan = model.plan(keep(nullptr, nullptr));
-  CHECK(plan.experts_after == 8);
-  CHECK(plan.bytes_after == plan.bytes_before);
+  CHECK(plan.summary.experts_after == 8);
+  CHECK(plan.summary.bytes_after == plan.summary.bytes_before);
 }
 
 TEST_CASE("refusals name the plan, file, block, tensor or key and the reason") {
@@ -210,14 +210,14 @@ TEST_CASE("refusals name the plan, file, block, tensor or key and the reason") {
 TEST_CASE("group-limited routing: every group keeps the same number, at least 2") {
   Fixture model(8, 4);  // groups {0,1} {2,3} {4,5} {6,7}, 2 groups used, top 4
   const GgufSlicePlan plan = model.plan(keep(nullptr, nullptr));
-  CHECK(plan.experts_after == 8);
+  CHECK(plan.summary.experts_after == 8);
   check_mentions(refusal(model, keep({0, 2, 4, 6}, {1, 3, 5, 7})),
                  {"plan.json", "block 1", "[1, 1, 1, 1]", "deepseek2.expert_group_count", "top 2"});
   check_mentions(refusal(model, keep({0, 1, 2, 3, 4, 5}, {0, 1, 2, 3, 4, 5})), {"[2, 2, 2, 0]"});
   Fixture sixteen(16, 4);  // groups of 4
   const GgufSlicePlan halved =
       sixteen.plan(keep({0, 1, 4, 5, 8, 9, 12, 13}, {2, 3, 6, 7, 10, 11, 14, 15}));
-  CHECK(halved.experts_after == 8);
+  CHECK(halved.summary.experts_after == 8);
   CHECK(halved.metadata.get_uint("deepseek2.expert_group_count") == 4u);
   CHECK(halved.metadata.get_uint("deepseek2.expert_group_used_count") == 2u);
   CHECK(halved.metadata.get_uint("deepseek2.expert_used_count") == 4u);

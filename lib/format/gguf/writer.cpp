@@ -160,6 +160,11 @@ std::vector<fs::path> write_gguf_model(const fs::path& path, const GgufMetadata&
                     options.copy);
     written.push_back(part_path);
   }
+  if (options.check_before_commit) {
+    std::vector<fs::path> staged;
+    for (const auto& output : outputs) staged.push_back(output->staging());
+    options.check_before_commit(staged);
+  }
   for (auto& output : outputs) output->commit();
   return written;
 }

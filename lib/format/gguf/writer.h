@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -46,6 +47,9 @@ struct GgufWriteOptions {
   std::optional<uint64_t> max_part_bytes = std::nullopt;
   RangeCopy copy = RangeCopy::kCached;
   bool overwrite = false;
+  // Called with the staged files (first part first) once all are written, before any is renamed
+  // into place: a check that throws leaves nothing behind.
+  std::function<void(const std::vector<std::filesystem::path>& staged)> check_before_commit;
 };
 
 // Writes a model atomically: `path` itself, or its split parts. split.* keys of `metadata` (from
