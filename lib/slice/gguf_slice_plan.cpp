@@ -30,30 +30,56 @@ void set_count(GgufMetadata& metadata, const std::string& key, int64_t value) {
                         : GgufValue::of_u32(static_cast<uint32_t>(value)));
 }
 
-// The original ids of a slice's experts per block (moeslice.experts_kept), or empty when the
-// input is not a slice.
-std::vector<std::vector<int32_t>> recorded_experts(const GgufMetadata& metadata, size_t blocks) {
-  const GgufValue* value = metadata.find(kGgufSliceExpertsKept);
-  if (!value) return {};
-  auto bad = [&] {
-    return FormatError(
-        fmt::format("{}: metadata key '{}' must be an ARRAY of {} ARRAYs of INT32, found {}",
-                    metadata.source().string(), kGgufSliceExpertsKept, blocks, value->describe()));
-  };
-  if (value->type() != GgufType::kArray || value->element_type() != GgufType::kArray ||
-      value->size() != blocks)
-    throw bad();
-  std::vector<std::vector<int32_t>> experts(blocks);
-  for (size_t b = 0; b < blocks; ++b) {
-    const GgufValue ids = value->element(b);
-    if (ids.size() != 0 && ids.element_type() != GgufType::kI32) throw bad();
-    for (uint64_t i = 0; i < ids.size(); ++i)
-      experts[b].push_back(static_cast<int32_t>(*ids.element(i).as_int()));
+}  // namespace
+
+GgufValue encode_experts_kept(const std::vector<std::vector<int32_t>>& per_block,
+                              int64_t kept_count) {
+  std::vector<int32_t> flat;
+  for (const std::vector<int32_t>& ids : per_block) {
+    if (ids.empty())
+      flat.insert(flat.end(), static_cast<size_t>(kept_count), -1);
+    else
+      flat.insert(flat.end(), ids.begin(), ids.end());
   }
-  return experts;
+  return GgufValue::scalar_array(GgufType::kI32, i32_bytes(flat));
 }
 
-}  // namespace
+std::optional<std::vector<std::vector<int32_t>>> recorded_experts_kept(
+    const GgufMetadata& metadata) {
+  const GgufValue* value = metadata.find(kGgufSliceExpertsKept);
+  if (!value) return std::nullopt;
+  const uint64_t blocks = metadata.arch_uint("block_count").value_or(0);
+  const uint64_t experts = metadata.arch_uint("expert_count").value_or(0);
+  const std::string arch = metadata.architecture();
+  auto bad = [&](const std::string& found) {
+    return FormatError(fmt::format(
+        "{}: metadata key '{}' must be an ARRAY of INT32 with '{}.block_count' x "
+        "'{}.expert_count' = {} x {} elements (per block ascending expert ids, or -1s for a "
+        "block without experts), found {}",
+        metadata.source().string(), kGgufSliceExpertsKept, arch, arch, blocks, experts, found));
+  };
+  if (value->type() != GgufType::kArray || value->element_type() != GgufType::kI32 ||
+      experts == 0 || value->size() != blocks * experts)
+    throw bad(value->describe());
+  std::vector<std::vector<int32_t>> per_block(static_cast<size_t>(blocks));
+  for (uint64_t b = 0; b < blocks; ++b) {
+    std::vector<int32_t>& ids = per_block[static_cast<size_t>(b)];
+    int64_t missing = 0;
+    for (uint64_t e = 0; e < experts; ++e) {
+      const int64_t id = *value->element(b * experts + e).as_int();
+      if (id == -1) {
+        ++missing;
+      } else if (id < 0 || (!ids.empty() && id <= ids.back())) {
+        throw bad(fmt::format("{} after {} in block {}", id, ids.empty() ? -1 : ids.back(), b));
+      } else {
+        ids.push_back(static_cast<int32_t>(id));
+      }
+    }
+    if (missing != 0 && !ids.empty())
+      throw bad(fmt::format("block {} with both expert ids and -1s", b));
+  }
+  return per_block;
+}
 
 std::string gguf_fingerprint(const GgufMetadata& metadata,
                              std::span<const TensorView* const> tensors) {
@@ -241,28 +267,24 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
 
   // The output metadata: the input's, two counts rewritten, the moeslice.* keys set.
   plan.metadata = metadata;
-  std::vector<std::vector<int32_t>> original =
-      recorded_experts(metadata, static_cast<size_t>(blocks));
-  const bool from_slice = !original.empty();
-  std::vector<GgufValue> kept_arrays;
+  const auto recorded = recorded_experts_kept(metadata);
+  std::vector<std::vector<int32_t>> original_ids(static_cast<size_t>(blocks));
   for (int64_t b = 0; b < blocks; ++b) {
-    std::vector<int32_t> ids;
-    if (const auto* kept = plan.keep.kept_in(b))
-      for (const int32_t id : *kept) {
-        if (from_slice && static_cast<size_t>(id) >= original[static_cast<size_t>(b)].size())
-          throw FormatError(
-              fmt::format("{}: metadata key '{}' lists {} experts for block {}, but "
-                          "'{}' = {}",
-                          file, kGgufSliceExpertsKept, original[static_cast<size_t>(b)].size(), b,
-                          key_of("expert_count"), experts));
-        ids.push_back(from_slice ? original[static_cast<size_t>(b)][static_cast<size_t>(id)] : id);
-      }
-    kept_arrays.push_back(GgufValue::scalar_array(GgufType::kI32, i32_bytes(ids)));
+    const auto* kept = plan.keep.kept_in(b);
+    if (!kept) continue;
+    const std::vector<int32_t>* earlier = recorded ? &(*recorded)[static_cast<size_t>(b)] : nullptr;
+    if (earlier && earlier->empty())
+      throw FormatError(fmt::format(
+          "{}: metadata key '{}' records no experts for block {}, which has expert tensors", file,
+          kGgufSliceExpertsKept, b));
+    for (const int32_t id : *kept)
+      original_ids[static_cast<size_t>(b)].push_back(earlier ? (*earlier)[static_cast<size_t>(id)]
+                                                             : id);
   }
   set_count(plan.metadata, key_of("expert_count"), kept_count);
   if (metadata.contains(key_of("expert_used_count")))
     set_count(plan.metadata, key_of("expert_used_count"), used_after);
-  if (!from_slice) {
+  if (!recorded) {
     plan.metadata.set(std::string(kGgufSliceOriginalExpertCount),
                       GgufValue::of_u32(static_cast<uint32_t>(experts)));
     plan.metadata.set(std::string(kGgufSliceOriginalExpertUsedCount),
@@ -271,7 +293,8 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
     plan.metadata.set(std::string(kGgufSliceSourceFingerprint),
                       GgufValue::of_string(source.fingerprint));
   }
-  plan.metadata.set(std::string(kGgufSliceExpertsKept), GgufValue::array_array(kept_arrays));
+  plan.metadata.set(std::string(kGgufSliceExpertsKept),
+                    encode_experts_kept(original_ids, kept_count));
   plan.metadata.set(std::string(kGgufSlicePlan), GgufValue::of_string(plan_document.dump()));
 
   plan.summary.experts_before = experts;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,8 +33,9 @@ namespace moeslice {
 inline constexpr std::string_view kGgufSliceOriginalExpertCount = "moeslice.original_expert_count";
 inline constexpr std::string_view kGgufSliceOriginalExpertUsedCount =
     "moeslice.original_expert_used_count";
-// ARRAY of ARRAY of INT32, one per block (empty for blocks without experts): the original ids of
-// the experts the slice holds, in their order in the slice.
+// ARRAY of INT32, `block_count` x `expert_count` (the slice's): block by block, the original ids
+// of the experts the slice holds in their order in the slice, or -1s for a block without experts.
+// Flat because llama.cpp's GGUF reader refuses arrays of arrays.
 inline constexpr std::string_view kGgufSliceExpertsKept = "moeslice.experts_kept";
 inline constexpr std::string_view kGgufSliceSource = "moeslice.source";  // the original's file name
 inline constexpr std::string_view kGgufSliceSourceFingerprint = "moeslice.source_fingerprint";
@@ -87,6 +89,17 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
                               std::span<const TensorView* const> tensors,
                               const nlohmann::json& plan_document, const std::string& plan_source,
                               const GgufSliceSource& source);
+
+// The value of moeslice.experts_kept for the original ids `per_block` (empty for blocks without
+// experts; the others `kept_count` long).
+GgufValue encode_experts_kept(const std::vector<std::vector<int32_t>>& per_block,
+                              int64_t kept_count);
+
+// The original ids moeslice.experts_kept records per block (empty for blocks without experts),
+// or nullopt when the key is absent. Throws FormatError naming the file and key when it is not
+// an INT32 array of `{arch}.block_count` x `{arch}.expert_count` ascending ids or -1s.
+std::optional<std::vector<std::vector<int32_t>>> recorded_experts_kept(
+    const GgufMetadata& metadata);
 
 // What a cut tensor is: "" for one that is copied, else the part of its name that makes it cut
 // ("ffn_up_exps", "ffn_gate_inp", "exp_probs_b"); `block` receives N of `blk.N.`.

@@ -108,32 +108,13 @@ void check_written(const std::vector<fs::path>& staged, const GgufSlicePlan& pla
 }
 
 std::vector<std::vector<int32_t>> experts_kept_of(const GgufModel& sliced) {
-  const GgufMetadata& metadata = sliced.metadata();
-  const GgufValue* value = metadata.find(kGgufSliceExpertsKept);
-  const std::string file = sliced.path().string();
-  if (!value)
+  auto kept = recorded_experts_kept(sliced.metadata());
+  if (!kept)
     throw InputError(fmt::format(
         "{}: metadata key '{}' is absent: not a GGUF sliced by moeslice (or its keys were "
         "removed), so its experts' original ids are unknown",
-        file, kGgufSliceExpertsKept));
-  std::vector<std::vector<int32_t>> kept;
-  const bool arrays =
-      value->type() == GgufType::kArray && value->element_type() == GgufType::kArray;
-  for (uint64_t b = 0; arrays && b < value->size(); ++b) {
-    kept.emplace_back();
-    const GgufValue ids = value->element(b);
-    for (uint64_t i = 0; i < ids.size(); ++i) {
-      const auto id = ids.element(i).as_int();
-      if (!id || *id < 0 || *id > INT32_MAX)
-        throw InputError(fmt::format("{}: metadata key '{}' block {}: {} is not an expert id", file,
-                                     kGgufSliceExpertsKept, b, ids.element(i).describe()));
-      kept.back().push_back(static_cast<int32_t>(*id));
-    }
-  }
-  if (!arrays)
-    throw InputError(fmt::format("{}: metadata key '{}' must be an ARRAY of ARRAYs, found {}", file,
-                                 kGgufSliceExpertsKept, value->describe()));
-  return kept;
+        sliced.path().string(), kGgufSliceExpertsKept));
+  return std::move(*kept);
 }
 
 }  // namespace

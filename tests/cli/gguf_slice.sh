@@ -39,7 +39,7 @@ if sorted(extra) != sorted(["moeslice.original_expert_count", "moeslice.original
                             "moeslice.source", "moeslice.source_fingerprint",
                             "moeslice.experts_kept", "moeslice.plan"]):
     problems.append(f"moeslice keys: {sorted(extra)}")
-elif [ids for _, ids in extra["moeslice.experts_kept"][1]] != kept or \
+elif extra["moeslice.experts_kept"] != (5, sum(kept, [])) or \
         extra["moeslice.original_expert_count"] != 4 or \
         extra["moeslice.source"] != os.path.basename(full_parts[0]):
     problems.append(f"moeslice values: {extra}")

@@ -187,7 +187,7 @@ for f in $FAMILIES; do
     jobs+=(--model "$S/$f-$t.gguf" --out "$S/$f-$t.llama.json")
     for keep in $KEEPS; do
       jobs+=(--model "$S/$f-$t-$keep.ref.gguf" --out "$S/$f-$t-$keep.ref.llama.json")
-      case $t in f32 | mxfp4) jobs+=(--model "$S/$f-$t-$keep.ms.gguf" --out "$S/$f-$t-$keep.ms.llama.json") ;; esac
+      case $t in f32 | q8_0 | q4_k | mxfp4) jobs+=(--model "$S/$f-$t-$keep.ms.gguf" --out "$S/$f-$t-$keep.ms.llama.json") ;; esac
     done
   done
   for keep in $KEEPS; do
@@ -223,7 +223,7 @@ for f in $FAMILIES; do
     for keep in $KEEPS; do
       logits "$f-$t-$keep" "$weights" --keep "$S/$f-$keep.json"
       compare "$f-$t-$keep.ref" "$f-$t-$keep" "$t"
-      case $t in f32 | mxfp4) compare "$f-$t-$keep.ms" "$f-$t-$keep" "$t" ;; esac
+      case $t in f32 | q8_0 | q4_k | mxfp4) compare "$f-$t-$keep.ms" "$f-$t-$keep" "$t" ;; esac
     done
   done
   for keep in $KEEPS; do

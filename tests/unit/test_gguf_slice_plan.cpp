@@ -137,9 +137,16 @@ TEST_CASE("the output metadata: two counts rewritten in place, moeslice keys app
   CHECK(plan.metadata.get_string(kGgufSliceSourceFingerprint) == "fnv1a64:x");
   const GgufValue* kept = plan.metadata.find(kGgufSliceExpertsKept);
   REQUIRE(kept != nullptr);
-  REQUIRE(kept->size() == 3);
-  CHECK(kept->element(0).size() == 0);
-  CHECK(kept->element(2).element(0).as_int() == 3);
+  // Flat (llama.cpp reads no arrays of arrays): 3 blocks x 5 experts, -1s for the dense block 0.
+  REQUIRE(kept->element_type() == GgufType::kI32);
+  REQUIRE(kept->size() == 15);
+  CHECK(kept->element(0).as_int() == -1);
+  CHECK(kept->element(4).as_int() == -1);
+  CHECK(kept->element(5).as_int() == 0);
+  CHECK(kept->element(10).as_int() == 3);
+  CHECK(recorded_experts_kept(plan.metadata) ==
+        std::vector<std::vector<int32_t>>{{}, {0, 1, 2, 3, 4}, {3, 4, 5, 6, 7}});
+  CHECK(recorded_experts_kept(model.metadata) == std::nullopt);
   CHECK(json::parse(*plan.metadata.get_string(kGgufSlicePlan)) ==
         keep({0, 1, 2, 3, 4}, {3, 4, 5, 6, 7}));
 }
@@ -150,13 +157,38 @@ TEST_CASE("a slice of a slice records the original ids and keeps the original's 
   Fixture slice(4);
   slice.metadata = first.metadata;
   const GgufSlicePlan second = slice.plan(keep({0, 3}, {2, 3}));
-  const GgufValue* kept = second.metadata.find(kGgufSliceExpertsKept);
-  CHECK(kept->element(1).element(0).as_int() == 1);
-  CHECK(kept->element(1).element(1).as_int() == 7);
-  CHECK(kept->element(2).element(1).as_int() == 3);
+  CHECK(recorded_experts_kept(second.metadata) ==
+        std::vector<std::vector<int32_t>>{{}, {1, 7}, {2, 3}});
   CHECK(second.metadata.get_uint(kGgufSliceOriginalExpertCount) == 8u);
   CHECK(second.metadata.get_uint("deepseek2.expert_count") == 2u);
   CHECK(second.metadata.get_uint("deepseek2.expert_used_count") == 2u);
+}
+
+TEST_CASE("a malformed moeslice.experts_kept is refused by name") {
+  Fixture model;
+  const GgufSlicePlan first = model.plan(keep({1, 3}, {0, 1}));
+  auto message = [&](const GgufValue& value) -> std::string {
+    GgufMetadata metadata = first.metadata;
+    metadata.set(std::string(kGgufSliceExpertsKept), value);
+    try {
+      recorded_experts_kept(metadata);
+    } catch (const FormatError& error) {
+      return error.what();
+    }
+    FAIL("no refusal");
+    return {};
+  };
+  check_mentions(message(GgufValue::of_u32(1)),
+                 {"model.gguf", "moeslice.experts_kept", "deepseek2.block_count", "3 x 2"});
+  check_mentions(message(encode_experts_kept({{}, {1, 3}}, 2)), {"moeslice.experts_kept", "3 x 2"});
+  check_mentions(message(encode_experts_kept({{}, {3, 1}, {0, 1}}, 2)), {"1 after 3 in block 1"});
+  check_mentions(message(encode_experts_kept({{}, {1, -1}, {0, 1}}, 2)),
+                 {"block 1 with both expert ids and -1s"});
+  Fixture slice(2);
+  slice.metadata = first.metadata;
+  slice.metadata.set(std::string(kGgufSliceExpertsKept), encode_experts_kept({{}, {}, {0, 1}}, 2));
+  check_mentions(refusal(slice, keep({0}, {1})),
+                 {"model.gguf", "moeslice.experts_kept", "no experts for block 1"});
 }
 
 TEST_CASE("null entries of MoE blocks keep every expert") {
