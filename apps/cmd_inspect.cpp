@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "commands.h"
+#include "common/json_parse.h"
 #include "format/gguf/format.h"
 #include "format/gguf/summary.h"
 #include "model/model_summary.h"
@@ -25,7 +26,7 @@ void add_inspect_command(CLI::App& app) {
     if (gguf_format().claims(options->model)) {
       const GgufSummary summary = summarize_gguf(*GgufModel::open(options->model));
       if (options->json)
-        fmt::print("{}\n", gguf_summary_to_json(summary).dump(2));
+        fmt::print("{}\n", dump_json(gguf_summary_to_json(summary), 2));
       else
         fmt::print("{}", gguf_summary_to_text(summary));
       return;
@@ -33,7 +34,7 @@ void add_inspect_command(CLI::App& app) {
     const Model model = open_model(options->model);
     const ModelSummary summary = summarize_model(model);
     if (options->json)
-      fmt::print("{}\n", summary_to_json(summary).dump(2));
+      fmt::print("{}\n", dump_json(summary_to_json(summary), 2));
     else
       fmt::print("{}", summary_to_text(summary));
   });

@@ -81,8 +81,10 @@ nlohmann::json parse_json(std::string_view text, const std::string& what, int ma
   }
 }
 
-std::string json_excerpt(const nlohmann::json& value) {
-  return excerpt(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+std::string dump_json(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+std::string json_excerpt(const nlohmann::json& value) { return excerpt(dump_json(value)); }
 
 }  // namespace moeslice

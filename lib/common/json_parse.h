@@ -42,6 +42,11 @@ nlohmann::json parse_json(std::string_view text, const std::string& what,
                           int max_depth = kMaxJsonDepth,
                           const nlohmann::json::parser_callback_t& callback = nullptr);
 
+// A JSON value as text, `indent` as nlohmann's dump. Strings that are not valid UTF-8 (GGUF
+// strings are bytes; a file may hold anything) come out with U+FFFD for each invalid byte instead
+// of nlohmann's type_error 316. Everything the library or the apps print as JSON goes through here.
+std::string dump_json(const nlohmann::json& value, int indent = -1);
+
 // A JSON value as a message quotes it: its compact text, cut to an excerpt (common/excerpt.h).
 std::string json_excerpt(const nlohmann::json& value);
 

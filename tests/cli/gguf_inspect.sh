@@ -29,4 +29,10 @@ print(len(d["shards"]), d["tensors"], d["experts_per_layer"])')
 expect_error 2 "split-00002-of-00003.gguf is part 2 of 3 of a split model .*open the first part, .*split-00001-of-00003.gguf" -- \
   "$MOESLICE" inspect --model "$SCRATCH/split-00002-of-00003.gguf"
 
+# GGUF strings are bytes: a name that is not valid UTF-8 comes out of --json with U+FFFD.
+cp "$SRC/tests/fuzz/corpus/gguf/invalid-utf8-strings" "$SCRATCH/not-utf8.gguf"
+got=$("$MOESLICE" inspect --json --model "$SCRATCH/not-utf8.gguf" |
+  $PY -c 'import json, sys; print(json.load(sys.stdin)["architecture"] == "ol\ufffdoe")')
+[ "$got" = "True" ] && pass || fail "inspect --json of invalid UTF-8: $got"
+
 finish

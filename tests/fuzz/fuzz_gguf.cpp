@@ -1,6 +1,7 @@
 // libFuzzer target: a whole .gguf file through the strict reader and the store (split keys of a
 // single file included), then every metadata value as JSON, every tensor view (its size, first
 // and last byte) and the inspect summary.
+#include "common/json_parse.h"
 #include "format/gguf/model.h"
 #include "format/gguf/summary.h"
 #include "fuzz_support.h"
@@ -12,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto model = GgufModel::open(path);
     static uint64_t sum = 0;
     for (const auto& [key, value] : model->metadata().entries())
-      sum += key.size() + value.to_json().dump().size() + value.describe().size();
+      sum += key.size() + dump_json(value.to_json()).size() + value.describe().size();
     for (const auto& [name, view] : model->tensors()) {
       sum += static_cast<uint64_t>(view->numel()) + view->shape_string().size();
       if (!view->bytes.empty())

@@ -74,6 +74,13 @@ def gguf_seeds():
     write("gguf", "empty", g.gguf([], []))
     write("gguf", "split-keys", g.gguf([g.string("split.count") + struct.pack("<IH", 2, 1)], [f32]))
     write("gguf", "truncated", g.gguf(keys, [f32, q8])[:-40])
+    # GGUF strings are bytes: a value and an array element that are not valid UTF-8.
+    def raw_string(data):
+        return struct.pack("<Q", len(data)) + data
+    not_utf8 = [g.string("general.architecture") + struct.pack("<I", 8) + raw_string(b"ol\xffoe"),
+                g.string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) +
+                raw_string(b"\x8c") + raw_string(b"b")]
+    write("gguf", "invalid-utf8-strings", g.gguf(not_utf8, [f32]))
 
 
 def tokenizer_seeds():

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/excerpt.h"
+#include "common/json_parse.h"
 
 namespace moeslice {
 namespace {
@@ -194,7 +195,7 @@ std::string GgufValue::describe() const {
   if (type_ == GgufType::kArray)
     return fmt::format("ARRAY of {} {}", count_, gguf_type_name(element_type_));
   if (type_ == GgufType::kString) return fmt::format("STRING '{}'", excerpt(string_));
-  return fmt::format("{} {}", gguf_type_name(type_), to_json().dump());
+  return fmt::format("{} {}", gguf_type_name(type_), dump_json(to_json()));
 }
 
 void GgufValue::encode(std::string& out) const {
