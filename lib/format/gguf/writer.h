@@ -49,7 +49,8 @@ struct GgufWriteOptions {
   bool overwrite = false;
   // Called with the staged files (first part first) once all are written, before any is renamed
   // into place: a check that throws leaves nothing behind.
-  std::function<void(const std::vector<std::filesystem::path>& staged)> check_before_commit;
+  std::function<void(const std::vector<std::filesystem::path>& staged)> check_before_commit =
+      nullptr;
 };
 
 // Writes a model atomically: `path` itself, or its split parts. split.* keys of `metadata` (from
