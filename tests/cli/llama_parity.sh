@@ -154,7 +154,9 @@ write_plan "$S/uneven.json" "[1,6]" "[0,3,4]"
 expect_error 2 "kept counts differ across layers" -- $PY "$REF/slice_gguf.py" --gguf-py "$GGUF_PY" \
   --model "$S/olmoe-f32.gguf" --plan "$S/uneven.json" --out "$S/uneven.gguf"
 
-# moeslice's own GGUF reader opens every converted and sliced file and sees what llama.cpp will.
+# moeslice's own GGUF reader opens every converted and sliced file and sees what llama.cpp will
+# (expert width from feed_forward_length for olmoe and llama, qwen2moe's shared expert from its
+# tensors).
 for f in $FAMILIES; do
   for file in "$S/$f"-*.gguf; do
     "$MOESLICE" inspect --json --model "$file" >"$file.inspect.json" 2>"$file.inspect.err" ||
@@ -170,8 +172,12 @@ for family in families:
     for path in sorted(glob.glob(os.path.join(S, f"{family}-*.gguf.inspect.json"))):
         got = json.load(open(path))
         kept = 2 if "keep25" in path else 4 if "keep50" in path else 8
+        wide = "-q6_k" in path or "-q4_k" in path
+        config = json.load(open(os.path.join(S, family + ("-wide" if wide else ""), "config.json")))
         want = {"architecture": arch[family], "layers": 2, "experts_per_layer": kept,
-                "experts_per_token": 2, "vocab_size": 272}
+                "experts_per_token": 2, "vocab_size": 272,
+                "expert_width": config.get("moe_intermediate_size") or config["intermediate_size"],
+                "shared_experts": 1 if family == "qwen2_moe" else 0}
         wrong = {k: got.get(k) for k, v in want.items() if got.get(k) != v}
         if wrong:
             print(f"{path}: {wrong}, expected {want}")

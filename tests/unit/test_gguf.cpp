@@ -260,6 +260,67 @@ TEST_CASE("split output: parts with split keys, opened from the first part as on
                  {written[0].string(), "is missing", written.back().string()});
 }
 
+// The inspect summary of a one-block model of `arch` with `keys` and the given tensors.
+GgufSummary summary_of(const std::string& arch,
+                       const std::vector<std::pair<std::string, GgufValue>>& keys,
+                       const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes) {
+  TempDir dir;
+  GgufMetadata metadata;
+  metadata.set("general.architecture", GgufValue::of_string(arch));
+  metadata.set(arch + ".block_count", GgufValue::of_u32(1));
+  metadata.set(arch + ".expert_count", GgufValue::of_u32(4));
+  for (const auto& [key, value] : keys) metadata.set(arch + "." + key, value);
+  std::vector<TensorSource> tensors;
+  uint64_t seed = 1;
+  for (const auto& [name, shape] : shapes)
+    tensors.push_back(random_tensor("blk.0." + name, DType::F32, shape, seed++));
+  write_gguf_model(dir / "m.gguf", metadata, tensors, {});
+  return summarize_gguf(*GgufModel::open(dir / "m.gguf"));
+}
+
+TEST_CASE("the summary's expert width and shared experts, from keys or tensors") {
+  // Experts 96 wide in a model 64 wide; the shared expert 128 wide.
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> experts = {
+      {"ffn_gate_exps.weight", {4, 96, 64}},
+      {"ffn_up_exps.weight", {4, 96, 64}},
+      {"ffn_down_exps.weight", {4, 64, 96}}};
+  auto with = [&](std::vector<std::pair<std::string, std::vector<int64_t>>> more) {
+    more.insert(more.begin(), experts.begin(), experts.end());
+    return more;
+  };
+  const auto shared = with({{"ffn_up_shexp.weight", {128, 64}},
+                            {"ffn_down_shexp.weight", {64, 128}},
+                            {"ffn_gate_inp_shexp.weight", {64}}});
+  // olmoe and llama: llama.cpp sizes their experts by feed_forward_length.
+  GgufSummary s = summary_of("llama", {{"feed_forward_length", GgufValue::of_u32(96)}}, experts);
+  CHECK(s.expert_width == 96);
+  CHECK(s.shared_experts == 0);
+  // expert_feed_forward_length comes first (qwen2moe's feed_forward_length is another width).
+  s = summary_of("qwen2moe",
+                 {{"feed_forward_length", GgufValue::of_u32(300)},
+                  {"expert_feed_forward_length", GgufValue::of_u32(96)},
+                  {"expert_shared_feed_forward_length", GgufValue::of_u32(128)}},
+                 shared);
+  CHECK(s.expert_width == 96);
+  CHECK(s.shared_experts == 1);  // from the ffn_*_shexp tensors: qwen2moe has no count key
+  s = summary_of("deepseek2", {{"expert_shared_count", GgufValue::of_u32(2)}}, shared);
+  CHECK(s.shared_experts == 2);
+  // No width key (or a per-layer array): the stacked tensors' shape, down's innermost axis too.
+  CHECK(summary_of("olmoe", {}, experts).expert_width == 96);
+  CHECK(summary_of("olmoe", {}, {{"ffn_down_exps.weight", {4, 64, 96}}}).expert_width == 96);
+  CHECK(summary_of("gpt-oss", {}, {{"ffn_gate_up_exps.weight", {4, 192, 64}}}).expert_width == 96);
+  CHECK(summary_of("olmoe",
+                   {{"feed_forward_length",
+                     GgufValue::scalar_array(GgufType::kI32, std::string(4, '\0'))}},
+                   experts)
+            .expert_width == 96);
+  // A dense model has no expert width, whatever its feed_forward_length.
+  CHECK(summary_of("llama", {{"feed_forward_length", GgufValue::of_u32(96)}},
+                   {{"ffn_up.weight", {96, 64}}})
+            .expert_width == 0);
+  CHECK(summary_of("llama", {}, {{"ffn_up_shexp.weight", {2, 96, 64}}}).shared_experts == 2);
+}
+
 TEST_CASE("split input written as one file loses its split keys") {
   TempDir dir;
   const auto tensors = tiny_moe_tensors(2, 4, DType::F16);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include <fmt/core.h>
@@ -13,19 +14,39 @@
 namespace moeslice {
 namespace {
 
-// The layer of a tensor named blk.N.ffn_{gate,up,down,gate_up}_exps.*, else -1.
-int64_t expert_tensor_layer(const std::string& name) {
+// The layer N of a tensor named blk.N.REST, else -1; `rest` receives REST.
+int64_t block_of(const std::string& name, std::string_view& rest) {
   constexpr std::string_view kBlock = "blk.";
   if (!name.starts_with(kBlock)) return -1;
   const char* begin = name.data() + kBlock.size();
   int64_t layer = 0;
   const auto [end, error] = std::from_chars(begin, name.data() + name.size(), layer);
   if (error != std::errc() || end == begin || *end != '.') return -1;
-  const std::string_view rest(end + 1);
-  for (std::string_view kind :
-       {"ffn_gate_exps.", "ffn_up_exps.", "ffn_down_exps.", "ffn_gate_up_exps."})
-    if (rest.starts_with(kind)) return layer;
-  return -1;
+  rest = std::string_view(end + 1);
+  return layer;
+}
+
+// The kind of a stacked expert tensor blk.N.ffn_{gate,up,down,gate_up}_exps.* or of a shared
+// expert's blk.N.ffn_{gate,up,down}_shexp.*, else empty.
+std::string_view ffn_kind(std::string_view rest, std::string_view suffix) {
+  for (std::string_view kind : {"ffn_gate", "ffn_up", "ffn_down", "ffn_gate_up"})
+    if (rest.starts_with(kind) && rest.substr(kind.size()).starts_with(suffix)) return kind;
+  return {};
+}
+
+// The width of one expert from a stacked tensor of `kind` (shape outermost first: gate and up
+// [experts, n_ff, n_embd], down [experts, n_embd, n_ff], gate_up [experts, 2 n_ff, n_embd]).
+int64_t width_from_shape(const TensorView& view, std::string_view kind) {
+  if (view.shape.size() != 3) return 0;
+  if (kind == "ffn_down") return view.shape[2];
+  return kind == "ffn_gate_up" ? view.shape[1] / 2 : view.shape[1];
+}
+
+// A key that is one non-negative integer (not a per-layer array), else nullopt.
+std::optional<uint64_t> scalar_uint(const GgufMetadata& metadata, std::string_view suffix) {
+  const GgufValue* value = metadata.find(metadata.architecture() + "." + std::string(suffix));
+  if (value == nullptr || value->type() == GgufType::kArray) return std::nullopt;
+  return metadata.arch_uint(suffix);
 }
 
 int64_t as_count(std::optional<uint64_t> value) {
@@ -46,11 +67,9 @@ GgufSummary summarize_gguf(const GgufModel& model) {
   s.hidden = as_count(metadata.arch_uint("embedding_length"));
   s.experts_per_layer = as_count(metadata.arch_uint("expert_count"));
   s.experts_per_token = as_count(metadata.arch_uint("expert_used_count"));
-  s.shared_experts = as_count(metadata.arch_uint("expert_shared_count"));
   s.expert_groups = as_count(metadata.arch_uint("expert_group_count"));
   s.expert_groups_used = as_count(metadata.arch_uint("expert_group_used_count"));
   s.leading_dense_layers = as_count(metadata.arch_uint("leading_dense_block_count"));
-  s.expert_width = as_count(metadata.arch_uint("expert_feed_forward_length"));
   if (const GgufValue* tokens = metadata.find("tokenizer.ggml.tokens");
       tokens != nullptr && tokens->type() == GgufType::kArray)
     s.vocab = static_cast<int64_t>(tokens->size());
@@ -59,17 +78,34 @@ GgufSummary summarize_gguf(const GgufModel& model) {
 
   std::set<int64_t> expert_layers;
   std::map<int64_t, uint64_t> expert_bytes;
+  int64_t width_in_tensors = 0;
+  int64_t shared_in_tensors = 0;  // 1 per shared expert matrix, or a stacked one's outer extent
   for (const auto& [name, view] : model.tensors()) {
     const std::string type(dtype_name(view->dtype));
     ++s.tensors_by_type[type];
     s.bytes_by_type[type] += view->bytes.size();
     s.total_bytes += view->bytes.size();
     ++s.tensors;
-    if (const int64_t layer = expert_tensor_layer(name); layer >= 0) {
+    std::string_view rest;
+    const int64_t layer = block_of(name, rest);
+    if (layer < 0) continue;
+    if (const std::string_view kind = ffn_kind(rest, "_exps."); !kind.empty()) {
       expert_layers.insert(layer);
       expert_bytes[layer] += view->bytes.size();
+      if (width_in_tensors == 0) width_in_tensors = width_from_shape(*view, kind);
+    } else if (!ffn_kind(rest, "_shexp.").empty()) {
+      const int64_t count = view->shape.size() == 3 ? view->shape.front() : 1;
+      shared_in_tensors = std::max(shared_in_tensors, count);
     }
   }
+  // llama.cpp's olmoe and llama size their experts by feed_forward_length; qwen2moe has a shared
+  // expert (ffn_*_shexp) but no expert_shared_count.
+  s.expert_width = as_count(metadata.arch_uint("expert_feed_forward_length"));
+  if (s.expert_width == 0 && !expert_layers.empty())
+    s.expert_width = as_count(scalar_uint(metadata, "feed_forward_length"));
+  if (s.expert_width == 0) s.expert_width = width_in_tensors;
+  s.shared_experts = as_count(metadata.arch_uint("expert_shared_count"));
+  if (s.shared_experts == 0) s.shared_experts = shared_in_tensors;
   s.expert_layers.assign(expert_layers.begin(), expert_layers.end());
   if (!expert_bytes.empty() && s.experts_per_layer > 0)
     s.bytes_per_expert = expert_bytes.begin()->second / static_cast<uint64_t>(s.experts_per_layer);

@@ -18,7 +18,10 @@ struct GgufSummary {
   std::string file, architecture, name;
   uint32_t version = 0;
   int64_t metadata_keys = 0, tensors = 0;
-  // {arch}.* keys; 0 when absent.
+  // {arch}.* keys; 0 when absent. expert_width: expert_feed_forward_length, else
+  // feed_forward_length (when one number and the model has experts), else the stacked expert
+  // tensors' shape; shared_experts: expert_shared_count, else from the ffn_*_shexp tensors (1 for
+  // a matrix, the outer extent of a stacked one).
   int64_t layers = 0, hidden = 0, experts_per_layer = 0, experts_per_token = 0, shared_experts = 0,
           expert_groups = 0, expert_groups_used = 0, leading_dense_layers = 0, expert_width = 0,
           vocab = 0;
