@@ -2,6 +2,7 @@
 // into one-line messages and exit codes (2 = bad input, 1 = system or internal failure).
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <new>
 
 #include <fmt/core.h>
@@ -41,6 +42,11 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "moeslice: error: {}\n", e.what());
     return 2;
   } catch (const moeslice::Error& e) {
+    fmt::print(stderr, "moeslice: error: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The system refused a file operation the library did not check first: a system failure
+    // with the path, not a bug.
     fmt::print(stderr, "moeslice: error: {}\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {

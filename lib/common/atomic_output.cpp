@@ -159,10 +159,21 @@ AtomicOutputDir::~AtomicOutputDir() {
   }
 }
 
+IoError AtomicOutputDir::naming_final(const IoError& error) const {
+  std::string message = error.what();
+  const std::string staging = staging_.string(), final_name = final_.string();
+  for (size_t at = message.find(staging); at != std::string::npos;
+       at = message.find(staging, at + final_name.size()))
+    message.replace(at, staging.size(), final_name);
+  return IoError(message);
+}
+
 void AtomicOutputDir::commit() {
-  for (const auto& entry : fs::recursive_directory_iterator(staging_))
-    if (entry.is_regular_file()) sync_path(entry.path());
-  sync_path(staging_);
+  fill([](const fs::path& staging) {
+    for (const auto& entry : fs::recursive_directory_iterator(staging))
+      if (entry.is_regular_file()) sync_path(entry.path());
+    sync_path(staging);
+  });
   replace_with(staging_, final_, overwrite_);
   committed_ = true;
 }
@@ -189,7 +200,7 @@ AtomicOutputFile::~AtomicOutputFile() {
 void AtomicOutputFile::write(std::span<const std::byte> bytes) {
   if (bytes.empty()) return;
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    throw IoError(fmt::format("cannot write {}: {}", staging_.string(), std::strerror(errno)));
+    throw IoError(fmt::format("cannot write {}: {}", final_.string(), std::strerror(errno)));
 }
 
 void AtomicOutputFile::write(std::string_view text) {
@@ -198,7 +209,7 @@ void AtomicOutputFile::write(std::string_view text) {
 
 void AtomicOutputFile::commit() {
   if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0)
-    throw IoError(fmt::format("cannot flush {}: {}", staging_.string(), std::strerror(errno)));
+    throw IoError(fmt::format("cannot write {}: {}", final_.string(), std::strerror(errno)));
   std::fclose(file_);
   file_ = nullptr;
   replace_with(staging_, final_, overwrite_);

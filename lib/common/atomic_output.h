@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
 #include "common/io_rules.h"
 
 namespace moeslice {
@@ -29,12 +30,25 @@ class AtomicOutputDir {
 
   const std::filesystem::path& staging() const { return staging_; }
   const std::filesystem::path& final_path() const { return final_; }
+  // Runs `write(staging())`. An IoError it throws (a full disk) is rethrown naming the file by
+  // its place in the final output: the staging entry is removed by then, so its name would only
+  // mislead.
+  template <typename Write>
+  void fill(Write&& write) const {
+    try {
+      write(staging_);
+    } catch (const IoError& error) {
+      throw naming_final(error);
+    }
+  }
   // fsyncs every file in staging, then moves staging into place (replacing an old output in one
   // atomic swap: concurrent writers to one output never fail on each other or orphan an output;
   // the last one wins).
   void commit();
 
  private:
+  IoError naming_final(const IoError& error) const;
+
   std::filesystem::path final_;
   std::filesystem::path staging_;
   bool overwrite_;

@@ -137,6 +137,13 @@ int open_input_file(const fs::path& path, std::string_view role, bool stream_ok)
   return fd;
 }
 
+bool input_exists(const fs::path& path) {
+  std::error_code error;
+  const bool exists = fs::exists(path, error);
+  if (error) throw InputError(fmt::format("cannot read {}: {}", path.string(), error.message()));
+  return exists;
+}
+
 void check_input_file(const fs::path& path, std::string_view role, bool stream_ok) {
   ::close(open_input_file(path, role, stream_ok));
 }

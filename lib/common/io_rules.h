@@ -25,6 +25,11 @@ inline constexpr uint64_t kMaxJsonFileBytes = uint64_t{256} << 20;
 // What kind of thing a path names, for messages: "a FIFO", "a character device", "a directory".
 std::string_view file_kind_name(unsigned mode);
 
+// Whether an input `path` exists. Throws InputError "cannot read PATH: REASON" when that cannot
+// be told (a symbolic link loop, a directory on the way without search permission), which
+// std::filesystem::exists() reports as an exception of its own.
+bool input_exists(const std::filesystem::path& path);
+
 // Opens `path` read-only without ever blocking (a FIFO without a writer would block open(2)),
 // and returns the descriptor when it is a regular file. Throws InputError naming the path and
 // what it is otherwise ("plan /tmp/p is a FIFO; expected a regular file"). `role` says what the

@@ -12,8 +12,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json read_json_file(const fs::path& path) {
-  std::error_code ignored;
-  if (!fs::exists(path, ignored)) throw InputError(fmt::format("{} does not exist", path.string()));
+  if (!input_exists(path)) throw InputError(fmt::format("{} does not exist", path.string()));
   // A regular file of bounded size: a FIFO, a device or a directory is refused before reading.
   return parse_json(read_input_file(path, kMaxJsonFileBytes), path.string());
 }

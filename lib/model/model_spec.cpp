@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <stdexcept>
 
 #include <fmt/core.h>
@@ -224,7 +225,17 @@ bool layer_has_experts(const ModelSpec& spec, int64_t layer) {
       if (config.contains("mlp_only_layers") && config["mlp_only_layers"].is_array())
         for (const auto& dense : config["mlp_only_layers"])
           if (dense.is_number_integer() && dense.get<int64_t>() == layer) return false;
-      const int64_t step = config.value("decoder_sparse_step", int64_t{1});
+      int64_t step = 1;
+      if (config.contains("decoder_sparse_step") && !config["decoder_sparse_step"].is_null()) {
+        const json& entry = config["decoder_sparse_step"];
+        if (!entry.is_number_integer())
+          throw ModelError(fmt::format("{}: 'decoder_sparse_step' must be an integer, found {}",
+                                       spec.config_path.string(), json_excerpt(entry)));
+        // A step beyond the layer count (2^64-1 included) leaves every layer dense.
+        step = entry.is_number_unsigned() && entry.get<uint64_t>() > INT64_MAX
+                   ? INT64_MAX
+                   : entry.get<int64_t>();
+      }
       return step > 0 && (layer + 1) % step == 0;
     }
     case SparseLayerRule::kFirstKDense: {
@@ -373,7 +384,9 @@ std::string ModelSpec::expert_tensor_name(const ExpertTensor& tensor, int64_t ex
   return expert_naming.prefix(tensor.layer, expert) + tensor.suffix;
 }
 
-ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& config_path) {
+namespace {
+
+ModelSpec resolve_checked_spec(const json& config, const std::filesystem::path& config_path) {
   ModelSpec spec;
   spec.config = config;
   spec.config_path = config_path;
@@ -425,6 +438,19 @@ ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& co
     spec.layers.push_back(std::move(layer));
   }
   return spec;
+}
+
+}  // namespace
+
+ModelSpec resolve_model_spec(const json& config, const std::filesystem::path& config_path) {
+  try {
+    return resolve_checked_spec(config, config_path);
+  } catch (const json::exception& error) {
+    // Every config value is type-checked before use and named in its own message; this is the
+    // net under a check missed, so that a wrongly typed value is still the config's fault.
+    throw ModelError(
+        fmt::format("{}: a value has the wrong type ({})", config_path.string(), error.what()));
+  }
 }
 
 namespace {

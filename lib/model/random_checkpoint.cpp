@@ -161,9 +161,11 @@ uint64_t write_random_checkpoint(const RandomModelOptions& options,
     tensors.push_back(random_tensor(*tensor, options.dtype, options.seed));
 
   AtomicOutputDir output(out_dir, options.overwrite);
-  SafetensorsWriter().write(output.staging(), config, tensors,
-                            {{"moeslice", "make-random"}, {"seed", std::to_string(options.seed)}},
-                            {.max_shard_bytes = options.max_shard_bytes});
+  output.fill([&](const std::filesystem::path& staging) {
+    SafetensorsWriter().write(staging, config, tensors,
+                              {{"moeslice", "make-random"}, {"seed", std::to_string(options.seed)}},
+                              {.max_shard_bytes = options.max_shard_bytes});
+  });
   output.commit();
   uint64_t total = 0;
   for (const auto& tensor : tensors) total += tensor.byte_size();

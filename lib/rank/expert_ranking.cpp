@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "model/family_profile.h"
 
 namespace moeslice {
@@ -71,8 +72,9 @@ ExpertLayout layout_from_usage(const UsageProfile& profile, const std::string& s
           source));
     const int64_t shared = info.value("shared_experts", int64_t{0});
     if (shared < 0 || shared >= profile.experts)
-      throw FormatError(
-          fmt::format("{}: shared_experts {} is outside [0, {})", source, shared, profile.experts));
+      throw FormatError(fmt::format("{}: shared_experts {} is outside [0, {})", source,
+                                    json_excerpt(info.value("shared_experts", nlohmann::json(0))),
+                                    profile.experts));
     // Only shared experts the router scores are part of a plan; separate shared MLPs (Qwen2-MoE,
     // DeepSeek) stay in every slice whatever the plan says.
     if (family_by_name(layout.family).shared_expert_kind == SharedExpertKind::kLastRouted)

@@ -2,6 +2,7 @@
 #include "report/report_inputs.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include <fmt/core.h>
 
@@ -67,10 +68,12 @@ ReportPlan parse_report_plan(const json& document, const UsageProfile& profile,
       if (!id.is_number_integer())
         throw InputError(fmt::format("{}: layer {}: expert ids must be integers, found {}", source,
                                      layer, json_excerpt(id)));
-      const int64_t value = id.get<int64_t>();
+      // Beyond int64 (2^64-1 would read as -1): out of range all the same, quoted as written.
+      const int64_t value =
+          id.is_number_unsigned() && id.get<uint64_t>() > INT64_MAX ? INT64_MAX : id.get<int64_t>();
       if (value < 0 || value >= profile.experts)
         throw InputError(fmt::format("{}: layer {}: expert id {} is out of range [0, {})", source,
-                                     layer, value, profile.experts));
+                                     layer, json_excerpt(id), profile.experts));
       if (!ids.empty() && value <= ids.back())
         throw InputError(
             fmt::format("{}: layer {}: expert ids must be strictly ascending", source, layer));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <set>
 
@@ -49,11 +50,14 @@ UsageOverview describe_usage(const UsageProfile& profile, const std::string& sou
   }
   const auto shared = info.find("shared_experts");
   if (shared != info.end() && shared->is_number_integer())
-    overview.shared_experts = shared->get<int64_t>();
+    overview.shared_experts = shared->is_number_unsigned() && shared->get<uint64_t>() > INT64_MAX
+                                  ? INT64_MAX
+                                  : shared->get<int64_t>();
   if (overview.shared_experts < 0 || overview.shared_experts >= profile.experts)
-    throw FormatError(
-        fmt::format("{}: usage metadata 'shared_experts' is {}, but layers have {} experts", source,
-                    overview.shared_experts, profile.experts));
+    throw FormatError(fmt::format(
+        "{}: usage metadata 'shared_experts' is {}, but layers have {} experts", source,
+        shared != info.end() ? json_excerpt(*shared) : std::to_string(overview.shared_experts),
+        profile.experts));
   overview.routed_experts = profile.experts - overview.shared_experts;
   std::set<std::string> domains;
   for (const auto& document : profile.documents)

@@ -54,19 +54,20 @@ SliceReport write_slice(const Model& model, const SlicePlan& plan, const fs::pat
     expected =
         std::async(std::launch::async, [&] { return restricted_layer_outputs(model, plan.keep); });
   // Written in the input's format, which the check then reads back through the registry.
-  checkpoint_format(checkpoint.format_name())
-      .writer->write(output.staging(), plan.config, tensors, plan.format_metadata,
-                     {.max_shard_bytes = options.max_shard_bytes,
-                      // Copying past the page cache is fastest, but the check reads the kept
-                      // experts back: then they had better stay cached.
-                      .copy = expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect});
-  nlohmann::json metadata = plan.metadata;
-  // Cut from the original (not from a slice of it): record what identifies it for unslice.
-  if (metadata.value("original_model", "") == metadata.value("sliced_from", ""))
-    add_original_model_identity(metadata, model);
-  write_file_atomically(output.staging() / kPruningMetadataFileName, metadata.dump(2) + "\n",
-                        false);
-  copy_side_files(checkpoint, output.staging());
+  output.fill([&](const fs::path& staging) {
+    checkpoint_format(checkpoint.format_name())
+        .writer->write(staging, plan.config, tensors, plan.format_metadata,
+                       {.max_shard_bytes = options.max_shard_bytes,
+                        // Copying past the page cache is fastest, but the check reads the kept
+                        // experts back: then they had better stay cached.
+                        .copy = expected.valid() ? RangeCopy::kCached : RangeCopy::kDirect});
+    nlohmann::json metadata = plan.metadata;
+    // Cut from the original (not from a slice of it): record what identifies it for unslice.
+    if (metadata.value("original_model", "") == metadata.value("sliced_from", ""))
+      add_original_model_identity(metadata, model);
+    write_file_atomically(staging / kPruningMetadataFileName, metadata.dump(2) + "\n", false);
+    copy_side_files(checkpoint, staging);
+  });
   // The written checkpoint must open as its family expects before it is published.
   const Model sliced = open_model(output.staging());
   if (expected.valid())

@@ -85,10 +85,12 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
   for (const auto& tensor : tensors) report.bytes += tensor.byte_size();
 
   AtomicOutputDir output(out_dir, overwrite);
-  checkpoint_format(full.checkpoint->format_name())
-      .writer->write(output.staging(), full.checkpoint->config(), tensors,
-                     {{"moeslice", "unslice"}}, {.max_shard_bytes = max_shard_bytes});
-  copy_side_files(*full.checkpoint, output.staging());
+  output.fill([&](const fs::path& staging) {
+    checkpoint_format(full.checkpoint->format_name())
+        .writer->write(staging, full.checkpoint->config(), tensors, {{"moeslice", "unslice"}},
+                       {.max_shard_bytes = max_shard_bytes});
+    copy_side_files(*full.checkpoint, staging);
+  });
   open_model(output.staging());
   full.checkpoint->check_unchanged();
   sliced.checkpoint->check_unchanged();

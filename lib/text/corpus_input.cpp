@@ -235,7 +235,7 @@ std::vector<int32_t> token_ids_from_json(const nlohmann::json& ids, std::string_
                               : id.get<int64_t>();
     if (value < 0 || value >= limit)
       fail(place, fmt::format("{}[{}] is {}, outside the model's vocabulary [0, {})", field, i,
-                              value, limit));
+                              json_excerpt(id), limit));
     tokens.push_back(static_cast<int32_t>(value));
   }
   return tokens;

@@ -1,6 +1,8 @@
 // Typed accessors for tokenizer.json values; every failure names the file and the JSON path.
 #include "text/tokenizer_json.h"
 
+#include <cstdint>
+
 #include <fmt/core.h>
 
 #include "common/error.h"
@@ -108,9 +110,11 @@ int32_t json_token_id(const Json& value, const JsonPlace& place) {
     throw_format(place,
                  fmt::format("expected a token id (integer), found {}", json_excerpt(value)));
   }
-  const int64_t id = value.get<int64_t>();
+  const int64_t id = value.is_number_unsigned() && value.get<uint64_t>() > INT32_MAX
+                         ? int64_t{INT32_MAX} + 1
+                         : value.get<int64_t>();
   if (id < 0 || id > INT32_MAX) {
-    throw_format(place, fmt::format("token id {} is out of range [0, 2^31)", id));
+    throw_format(place, fmt::format("token id {} is out of range [0, 2^31)", json_excerpt(value)));
   }
   return static_cast<int32_t>(id);
 }

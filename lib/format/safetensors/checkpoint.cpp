@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "common/io_rules.h"
 #include "format/json_file.h"
 
 namespace moeslice {
@@ -17,8 +18,14 @@ std::shared_ptr<const SafetensorsCheckpoint> SafetensorsCheckpoint::open(const f
   SafetensorsCheckpoint& checkpoint = *opened;
   checkpoint.dir_ = dir;
   checkpoint.config_path_ = dir / kConfigFileName;
-  if (!fs::is_directory(dir))
+  if (!input_exists(dir))
     throw InputError(fmt::format("model directory {} does not exist", dir.string()));
+  std::error_code error;
+  if (!fs::is_directory(dir, error))
+    throw InputError(
+        fmt::format("{} is a file, not a directory: expected a model directory "
+                    "holding {} and {} (or {})",
+                    dir.string(), kConfigFileName, kSingleFileName, kIndexFileName));
   checkpoint.config_ = read_json_file(checkpoint.config_path_);
   if (!checkpoint.config_.is_object())
     throw FormatError(fmt::format("{}: expected a JSON object, found {}",
@@ -27,7 +34,7 @@ std::shared_ptr<const SafetensorsCheckpoint> SafetensorsCheckpoint::open(const f
 
   const fs::path index_path = dir / kIndexFileName;
   const fs::path single_path = dir / kSingleFileName;
-  if (fs::exists(index_path)) {
+  if (input_exists(index_path)) {
     checkpoint.sharded_ = true;
     const json index = read_json_file(index_path);
     const auto weight_map = index.is_object() ? index.find("weight_map") : index.end();
@@ -49,7 +56,7 @@ std::shared_ptr<const SafetensorsCheckpoint> SafetensorsCheckpoint::open(const f
                         "name inside the directory",
                         index_path.string(), name, shard_name));
       if (!shard_numbers.count(shard_name)) {
-        if (!fs::exists(dir / shard_name))
+        if (!input_exists(dir / shard_name))
           throw InputError(fmt::format("{}: shard {} (holding '{}') is missing",
                                        index_path.string(), (dir / shard_name).string(), name));
         shard_numbers[shard_name] = checkpoint.shards_.size();
@@ -79,7 +86,7 @@ std::shared_ptr<const SafetensorsCheckpoint> SafetensorsCheckpoint::open(const f
                                         index_path.string(), name, listed->get<std::string>(),
                                         file->path().filename().string()));
       }
-  } else if (fs::exists(single_path)) {
+  } else if (input_exists(single_path)) {
     checkpoint.shards_.push_back(SafetensorsFile::open(single_path));
     for (const auto& [name, view] : checkpoint.shards_[0]->tensors()) {
       checkpoint.tensors_[name] = &view;
