@@ -96,8 +96,13 @@ const kernels::RopeTable& ForwardPass::rope_for(size_t positions) {
     // Grow geometrically so a corpus of rising lengths does not rebuild the table per document.
     size_t size = std::max<size_t>(positions, rope_ ? 2 * rope_->positions() : 256);
     size = std::min(size, std::max(positions, max_window_));
-    rope_ = std::make_unique<kernels::RopeTable>(static_cast<size_t>(spec_.head_dim),
-                                                 config_.rope_theta, size);
+    std::optional<kernels::YarnScaling> yarn;
+    if (config_.yarn)
+      yarn = kernels::YarnScaling{config_.yarn->factor,    config_.yarn->original_max_positions,
+                                  config_.yarn->beta_fast, config_.yarn->beta_slow,
+                                  config_.yarn->truncate,  config_.yarn->attention_factor};
+    rope_ = std::make_unique<kernels::RopeTable>(static_cast<size_t>(config_.rope_dim),
+                                                 config_.rope_theta, size, yarn);
   }
   return *rope_;
 }

@@ -136,9 +136,22 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
     out.attn_norm = load.vector(layer, TensorRole::kAttnNorm);
     out.ffn_norm = load.vector(layer, TensorRole::kFfnNorm);
     AttentionWeights& attention = out.attention;
-    attention.q = load.matrix(layer, TensorRole::kQProj);
-    attention.k = load.matrix(layer, TensorRole::kKProj);
-    attention.v = load.matrix(layer, TensorRole::kVProj);
+    if (spec.family->attention == AttentionKind::kMla) {
+      if (spec.flag(Flag::kQLora)) {
+        attention.q_a = load.matrix(layer, TensorRole::kQAProj);
+        attention.q_a_norm = load.vector(layer, TensorRole::kQALayernorm);
+        attention.q_b = load.matrix(layer, TensorRole::kQBProj);
+      } else {
+        attention.q = load.matrix(layer, TensorRole::kQProj);
+      }
+      attention.kv_a = load.matrix(layer, TensorRole::kKvAProjWithMqa);
+      attention.kv_a_norm = load.vector(layer, TensorRole::kKvALayernorm);
+      attention.kv_b = load.matrix(layer, TensorRole::kKvBProj);
+    } else {
+      attention.q = load.matrix(layer, TensorRole::kQProj);
+      attention.k = load.matrix(layer, TensorRole::kKProj);
+      attention.v = load.matrix(layer, TensorRole::kVProj);
+    }
     attention.o = load.matrix(layer, TensorRole::kOProj);
     attention.q_bias = load.optional_vector(layer, TensorRole::kQBias);
     attention.k_bias = load.optional_vector(layer, TensorRole::kKBias);
@@ -162,11 +175,10 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
           throw ModelError(fmt::format("tensor '{}' has {} elements, expected {}",
                                        layer.name_of(TensorRole::kSharedExpertGate),
                                        moe.shared_gate.size(), spec.hidden));
-      } else if (spec.family->shared_expert_kind == SharedExpertKind::kSeparate) {
-        throw UnsupportedError(
-            fmt::format("the {} family's unweighted shared expert is not "
-                        "implemented by the forward pass",
-                        spec.family->family));
+      } else if (spec.family->shared_expert_kind == SharedExpertKind::kSeparate &&
+                 spec.shared_experts > 0) {
+        moe.shared = load.mlp(layer, TensorRole::kSharedGateProj, TensorRole::kSharedUpProj,
+                              TensorRole::kSharedDownProj);
       }
       out.moe = std::move(moe);
     } else {

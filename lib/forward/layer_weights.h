@@ -19,17 +19,21 @@
 namespace moeslice {
 
 struct AttentionWeights {
-  kernels::WeightMatrix q, k, v, o;
+  kernels::WeightMatrix q, k, v, o;  // MLA: q is q_proj when there is no q_lora_rank
   std::vector<float> q_bias, k_bias, v_bias, o_bias;  // empty when the model has none
   std::vector<float> q_norm, k_norm;  // [heads * head_dim] / [kv_heads * head_dim] or [head_dim]
+  // MLA (DeepSeek-V3): q_a_proj/q_b_proj (with q_lora_rank), kv_a_proj_with_mqa, kv_b_proj, and
+  // the q_a/kv_a RMSNorm weights (q_a_norm empty without q_lora_rank).
+  kernels::WeightMatrix q_a, q_b, kv_a, kv_b;
+  std::vector<float> q_a_norm, kv_a_norm;
 };
 
 struct MoeWeights {
   kernels::WeightMatrix router;              // [experts, hidden]
   std::vector<float> router_choice_bias;     // [experts] e_score_correction_bias, or empty
   std::vector<kernels::ExpertMlp> experts;   // by expert id
-  std::optional<kernels::ExpertMlp> shared;  // Qwen2-MoE's shared expert
-  std::vector<float> shared_gate;            // [hidden], with `shared`
+  std::optional<kernels::ExpertMlp> shared;  // Qwen2-MoE's and DeepSeek's shared experts
+  std::vector<float> shared_gate;            // [hidden]: Qwen2-MoE's gate; empty: unweighted
 };
 
 struct LayerWeights {

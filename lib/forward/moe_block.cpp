@@ -25,9 +25,17 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
       Math::kTorchTopkTies ? TopKTies::kTorchTopk : TopKTies::kLowerIndexFirst);
   record.slot_norms.assign(n * routing.slots, 0.0f);
   kernels::moe_experts<Math>(x, record.routing, weights.experts, y, record.slot_norms, pool);
-  // Qwen2-MoE: shared_expert(x) * sigmoid(x . shared_expert_gate), added after the routed sum.
-  if (weights.shared)
+  if (!weights.shared) return;
+  if (!weights.shared_gate.empty()) {
+    // Qwen2-MoE: shared_expert(x) * sigmoid(x . shared_expert_gate), added after the routed sum.
     kernels::add_sigmoid_gated_expert<Math>(x, *weights.shared, weights.shared_gate, y, pool);
+  } else {
+    // DeepSeek-V3: the shared experts' MLP, unweighted, added after the routed sum.
+    thread_local kernels::Matrix shared;
+    shared.resize(x.rows, x.cols);
+    kernels::expert_mlp<Math>(x, *weights.shared, shared.ref(), pool);
+    kernels::add_into<Math>(y, shared.cref());
+  }
 }
 
 template void moe_block<kernels::Fp32Math>(const MoeWeights&, const MoeRouting&,

@@ -1,5 +1,6 @@
 // The MoE sublayer: router logits, the layer's router (forward/routing/: the family's routing kind
-// under an optional keep plan), the batched experts, and Qwen2-MoE's sigmoid-gated shared expert.
+// under an optional keep plan), the batched experts, and the shared expert (Qwen2-MoE's
+// sigmoid-gated one, or DeepSeek's unweighted shared experts).
 // Also records what the profiler and the logits command report per layer (raw router logits,
 // probabilities, choices, weights, expert output norms).
 #pragma once

@@ -22,9 +22,11 @@ void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
   using Operand = typename Math::Operand;
   const size_t n = q.rows;
   const size_t hd = shape.head_dim;
+  const size_t vd = shape.value_dim();
   assert(shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0);
-  assert(q.cols == shape.heads * hd && out.cols == q.cols && out.rows == n);
-  assert(k.cols == shape.kv_heads * hd && v.cols == k.cols && k.rows == n && v.rows == n);
+  assert(q.cols == shape.heads * hd && out.cols == shape.heads * vd && out.rows == n);
+  assert(k.cols == shape.kv_heads * hd && v.cols == shape.kv_heads * vd && k.rows == n &&
+         v.rows == n);
   const size_t group = shape.heads / shape.kv_heads;
   const size_t blocks = (n + kQueryBlock - 1) / kQueryBlock;
   // Reused per calling thread (no page faults per layer). The tasks below run on other threads,
@@ -32,7 +34,7 @@ void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
   thread_local std::vector<Operand> q_storage, k_storage, v_storage;
   const HeadOperands<Operand> q_heads = Math::heads(q, shape.heads, hd, q_storage);
   const HeadOperands<Operand> k_heads = Math::heads(k, shape.kv_heads, hd, k_storage);
-  const HeadOperands<Operand> v_heads = Math::heads(v, shape.kv_heads, hd, v_storage);
+  const HeadOperands<Operand> v_heads = Math::heads(v, shape.kv_heads, vd, v_storage);
 
   parallel_for(pool, shape.heads * blocks, [&](size_t task, size_t) {
     thread_local std::vector<float> scores_storage;
@@ -56,7 +58,8 @@ void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
 
     const ConstOperandRef<Math> k_head = k_heads.head(kv_head).row_range(0, keys);
     const ConstOperandRef<Math> v_head = v_heads.head(kv_head).row_range(0, keys);
-    Math::attention_scores(q_heads.head(head).row_range(begin, rows), k_head, scores, hd);
+    Math::attention_scores(q_heads.head(head).row_range(begin, rows), k_head, scores, hd,
+                           shape.scale);
     for (size_t i = 0; i < rows; ++i) {
       float* row = scores.row(i);
       Operand* p = probs.row(i);
@@ -65,7 +68,7 @@ void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
       Math::to_operand(row, p, visible);
       std::fill(p + visible, p + keys, Operand{0});
     }
-    const MatrixRef dst = out.columns(head * hd, hd).row_range(begin, rows);
+    const MatrixRef dst = out.columns(head * vd, vd).row_range(begin, rows);
     const MatrixRef tile = gemm_output<Math>(dst, context);
     Math::gemm_ab(probs, v_head, tile);
     store_results<Math>(tile, dst);

@@ -54,9 +54,10 @@ GateUpProducts Fp32Math::gate_up(ConstMatrixRef x, const WeightMatrix& gate, con
 }
 
 void Fp32Math::attention_scores(ConstMatrixRef q, ConstMatrixRef k, MatrixRef scores,
-                                size_t head_dim) {
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  kernels::gemm_abt(q, k, scores, scale);
+                                size_t head_dim, double scale) {
+  const float factor =
+      scale != 0 ? static_cast<float>(scale) : 1.0f / std::sqrt(static_cast<float>(head_dim));
+  kernels::gemm_abt(q, k, scores, factor);
 }
 
 HeadOperands<float> Fp32Math::heads(ConstMatrixRef x, [[maybe_unused]] size_t heads,
@@ -96,14 +97,16 @@ GateUpProducts Bf16Math::gate_up(ConstBf16Ref x, const WeightMatrix& gate, const
   return {g, u};
 }
 
-void Bf16Math::attention_scores(ConstBf16Ref q, ConstBf16Ref k, MatrixRef scores, size_t head_dim) {
+void Bf16Math::attention_scores(ConstBf16Ref q, ConstBf16Ref k, MatrixRef scores, size_t head_dim,
+                                double scale) {
   // `scores * head_dim ** -0.5`: PyTorch rounds the Python float to BF16 before multiplying the
   // BF16 scores (in fp32, rounded once).
-  const float scale = round_bf16(static_cast<float>(std::pow(static_cast<double>(head_dim), -0.5)));
+  const double factor = scale != 0 ? scale : std::pow(static_cast<double>(head_dim), -0.5);
+  const float scale_bf16 = round_bf16(static_cast<float>(factor));
   gemm_bf16_abt(q, k, scores);
   for (size_t r = 0; r < scores.rows; ++r) {
     float* row = scores.row(r);
-    for (size_t j = 0; j < scores.cols; ++j) row[j] = round_bf16(round_bf16(row[j]) * scale);
+    for (size_t j = 0; j < scores.cols; ++j) row[j] = round_bf16(round_bf16(row[j]) * scale_bf16);
   }
 }
 

@@ -112,9 +112,9 @@ struct Fp32Math {
   static GateUpProducts gate_up(ConstMatrixRef x, const WeightMatrix& gate, const WeightMatrix& up,
                                 size_t begin, size_t count);
 
-  // scores = q k^T / sqrt(head_dim), the scale applied by the GEMM.
+  // scores = q k^T * scale, the scale (head_dim^-0.5 when `scale` is 0) applied by the GEMM.
   static void attention_scores(ConstMatrixRef q, ConstMatrixRef k, MatrixRef scores,
-                               size_t head_dim);
+                               size_t head_dim, double scale);
   // Heads as strided views of x itself (`storage` unused).
   static HeadOperands<float> heads(ConstMatrixRef x, size_t heads, size_t head_dim,
                                    std::vector<float>& storage);
@@ -177,8 +177,10 @@ struct Bf16Math {
                                 size_t begin, size_t count);
 
   // transformers' eager bf16 attention: q k^T rounded to BF16, times the scale (head_dim^-0.5
-  // itself rounded to BF16, as PyTorch does with a Python float) and rounded again.
-  static void attention_scores(ConstBf16Ref q, ConstBf16Ref k, MatrixRef scores, size_t head_dim);
+  // when `scale` is 0; itself rounded to BF16, as PyTorch does with a Python float) and rounded
+  // again.
+  static void attention_scores(ConstBf16Ref q, ConstBf16Ref k, MatrixRef scores, size_t head_dim,
+                               double scale);
   // Heads converted to BF16 as [heads][n][head_dim] in `storage`: each head dense, as oneDNN runs
   // fastest.
   static HeadOperands<uint16_t> heads(ConstMatrixRef x, size_t heads, size_t head_dim,

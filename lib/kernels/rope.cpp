@@ -1,6 +1,7 @@
 // RoPE tables and rotation.
 #include "kernels/rope.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <vector>
@@ -9,15 +10,61 @@
 
 namespace moeslice::kernels {
 
-RopeTable::RopeTable(size_t head_dim, double theta, size_t positions)
+namespace {
+
+// YaRN's inverse frequencies from the plain ones' denominators theta^(2j/d), step by step in
+// fp32 as _compute_yarn_parameters computes them (the correction range in double, as Python).
+std::vector<float> yarn_inv_freq(const std::vector<float>& pos_freqs, size_t dim, double theta,
+                                 const YarnScaling& yarn) {
+  const double pi = 3.14159265358979323846;
+  const auto correction_dim = [&](double rotations) {
+    return (static_cast<double>(dim) *
+            std::log(yarn.original_max_positions / (rotations * 2 * pi))) /
+           (2 * std::log(theta));
+  };
+  double low = correction_dim(yarn.beta_fast);
+  double high = correction_dim(yarn.beta_slow);
+  if (yarn.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(dim - 1));
+  if (low == high) high += 0.001;  // as the modeling code: no division by zero
+  const float low_f = static_cast<float>(low);
+  const float span = static_cast<float>(high - low);
+  const float factor = static_cast<float>(yarn.factor);
+  std::vector<float> inv_freq(pos_freqs.size());
+  for (size_t j = 0; j < pos_freqs.size(); ++j) {
+    const float extrapolation = 1.0f / pos_freqs[j];
+    const float interpolation = 1.0f / (factor * pos_freqs[j]);
+    const float ramp = std::clamp((static_cast<float>(j) - low_f) / span, 0.0f, 1.0f);
+    const float extrapolation_factor = 1.0f - ramp;
+    inv_freq[j] =
+        interpolation * (1.0f - extrapolation_factor) + extrapolation * extrapolation_factor;
+  }
+  return inv_freq;
+}
+
+}  // namespace
+
+RopeTable::RopeTable(size_t head_dim, double theta, size_t positions,
+                     const std::optional<YarnScaling>& yarn)
     : head_dim_(head_dim), positions_(positions) {
   assert(head_dim % 2 == 0 && head_dim > 0);
   const size_t half = head_dim / 2;
-  inv_freq_.resize(half);
+  std::vector<float> pos_freqs(half);
   const float base = static_cast<float>(theta);
   for (size_t j = 0; j < half; ++j) {
     const float exponent = static_cast<float>(2 * j) / static_cast<float>(head_dim);
-    inv_freq_[j] = 1.0f / std::pow(base, exponent);
+    pos_freqs[j] = std::pow(base, exponent);
+  }
+  inv_freq_.resize(half);
+  for (size_t j = 0; j < half; ++j) inv_freq_[j] = 1.0f / pos_freqs[j];
+  float attention_factor = 1.0f;
+  if (yarn) {
+    inv_freq_ = yarn_inv_freq(pos_freqs, head_dim, theta, *yarn);
+    attention_factor = static_cast<float>(yarn->attention_factor);
   }
   cos_.resize(positions * half);
   sin_.resize(positions * half);
@@ -26,6 +73,10 @@ RopeTable::RopeTable(size_t head_dim, double theta, size_t positions)
       const float angle = static_cast<float>(p) * inv_freq_[j];
       cos_[p * half + j] = std::cos(angle);
       sin_[p * half + j] = std::sin(angle);
+      if (yarn) {
+        cos_[p * half + j] *= attention_factor;
+        sin_[p * half + j] *= attention_factor;
+      }
     }
 }
 

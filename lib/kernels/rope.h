@@ -15,16 +15,33 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "kernels/matrix.h"
 
 namespace moeslice::kernels {
 
+// YaRN (transformers' modeling_rope_utils._compute_yarn_parameters; deepseek_v3, gpt-oss): the
+// inverse frequencies blend interpolated (divided by `factor`) and extrapolated ones along a
+// linear ramp between the dimensions that make beta_fast and beta_slow rotations over the
+// original context, computed in fp32 as torch does; cos and sin are multiplied by
+// attention_factor.
+struct YarnScaling {
+  double factor = 1.0;
+  double original_max_positions = 0;  // rope_scaling's, else max_position_embeddings
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  bool truncate = true;  // floor/ceil the ramp's ends
+  double attention_factor = 1.0;
+};
+
 class RopeTable {
  public:
-  // Covers positions [0, positions). head_dim must be even.
-  RopeTable(size_t head_dim, double theta, size_t positions);
+  // Covers positions [0, positions). head_dim must be even. `yarn`: YaRN's frequencies and
+  // attention factor instead of the plain theta^(-2j/d).
+  RopeTable(size_t head_dim, double theta, size_t positions,
+            const std::optional<YarnScaling>& yarn = std::nullopt);
 
   size_t head_dim() const { return head_dim_; }
   size_t positions() const { return positions_; }

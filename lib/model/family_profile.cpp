@@ -54,6 +54,7 @@ constexpr std::pair<std::string_view, RoutingKind> kRoutingKindNames[] = {
 };
 constexpr std::pair<std::string_view, AttentionKind> kAttentionKindNames[] = {
     {"standard", AttentionKind::kStandard},
+    {"mla", AttentionKind::kMla},
 };
 
 template <typename Enum, size_t N>
@@ -200,6 +201,9 @@ void parse_kinds(const json& profile, FamilyProfile& family) {
   if (family.sliding_window == SlidingWindowRule::kWhenUseSlidingWindow)
     NameCheck(family).flag(Flag::kUseSlidingWindow, "attention.sliding_window");
   family.clip_qkv = attention.value("clip_qkv", false);
+  if (attention.contains("rope_scaling"))
+    family.yarn = parse_enum<bool>(attention.at("rope_scaling"), {{"none", false}, {"yarn", true}},
+                                   "attention.rope_scaling");
   const json& block = profile.at("block");
   family.norm_placement = parse_enum<NormPlacement>(
       block.at("norm_placement"), {{"pre", NormPlacement::kPre}, {"post", NormPlacement::kPost}},

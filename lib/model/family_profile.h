@@ -51,6 +51,7 @@ enum class RmsNormOrder { kCastThenWeight, kWeightThenCast };
 // lib/forward/attention/ (attention_registry.cpp maps kind to block).
 enum class AttentionKind {
   kStandard,  // q/k/v/o projections, optional biases and q/k norms, rotate-half RoPE, causal GQA
+  kMla,       // DeepSeek-V3 multi-head latent attention (low-rank q and kv, shared RoPE key)
 };
 // When a config's sliding_window applies.
 enum class SlidingWindowRule {
@@ -121,6 +122,7 @@ struct FamilyProfile {
   AttentionKind attention = AttentionKind::kStandard;
   SlidingWindowRule sliding_window = SlidingWindowRule::kAlways;
   bool clip_qkv = false;  // the attention clamps q, k, v to the config's clip_qkv (OLMoE)
+  bool yarn = false;      // a YaRN rope_scaling is computed (attention.rope_scaling "yarn")
   NormPlacement norm_placement = NormPlacement::kPre;
   QkNorm qk_norm = QkNorm::kNone;
   RmsNormOrder rms_norm_order = RmsNormOrder::kCastThenWeight;

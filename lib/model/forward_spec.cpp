@@ -37,6 +37,18 @@ const std::vector<ConfigRefusal>& shared_refusals() {
   return rules;
 }
 
+// The shared refusals for a model whose YaRN rope_scaling its family computes: all but the
+// rope_scaling one.
+const std::vector<ConfigRefusal>& shared_refusals_with_yarn() {
+  static const std::vector<ConfigRefusal> rules = [] {
+    std::vector<ConfigRefusal> kept;
+    for (const ConfigRefusal& rule : shared_refusals())
+      if (rule.key != "rope_scaling") kept.push_back(rule);
+    return kept;
+  }();
+  return rules;
+}
+
 // "a, b and c"
 std::string spoken_list(const std::vector<std::string>& names) {
   std::string text;
@@ -84,6 +96,48 @@ void check_forward_numbers(const ModelSpec& spec) {
                   "a window of at least 1 token (or null)");
 }
 
+// yarn_get_mscale of the modeling code.
+double yarn_mscale(double scale, double mscale) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+double number_or(const json& object, const char* key, double fallback) {
+  return object.contains(key) && object[key].is_number() ? object[key].get<double>() : fallback;
+}
+
+// The rope_scaling object when it is a YaRN one ("type" or "rope_type"), else null.
+const json* yarn_scaling(const json& config) {
+  if (!present(config, "rope_scaling") || !config["rope_scaling"].is_object()) return nullptr;
+  const json& scaling = config["rope_scaling"];
+  const json& type =
+      scaling.contains("rope_type") ? scaling["rope_type"] : scaling.value("type", json());
+  return type == "yarn" ? &scaling : nullptr;
+}
+
+// transformers' _compute_yarn_parameters: the attention factor from mscale / mscale_all_dim
+// unless given, beta_fast/beta_slow defaulting to 32/1 when absent or 0.
+YarnSpec resolve_yarn(const json& scaling, const std::optional<int64_t>& max_positions) {
+  YarnSpec yarn;
+  yarn.factor = number_or(scaling, "factor", 1.0);
+  yarn.original_max_positions = number_or(scaling, "original_max_position_embeddings",
+                                          static_cast<double>(max_positions.value_or(0)));
+  const double beta_fast = number_or(scaling, "beta_fast", 0);
+  const double beta_slow = number_or(scaling, "beta_slow", 0);
+  yarn.beta_fast = beta_fast != 0 ? beta_fast : 32.0;
+  yarn.beta_slow = beta_slow != 0 ? beta_slow : 1.0;
+  yarn.truncate = !(scaling.contains("truncate") && scaling["truncate"] == false);
+  const double mscale = number_or(scaling, "mscale", 0);
+  const double mscale_all_dim = number_or(scaling, "mscale_all_dim", 0);
+  if (scaling.contains("attention_factor") && scaling["attention_factor"].is_number())
+    yarn.attention_factor = scaling["attention_factor"].get<double>();
+  else if (mscale != 0 && mscale_all_dim != 0)
+    yarn.attention_factor =
+        yarn_mscale(yarn.factor, mscale) / yarn_mscale(yarn.factor, mscale_all_dim);
+  else
+    yarn.attention_factor = yarn_mscale(yarn.factor, 1.0);
+  return yarn;
+}
+
 }  // namespace
 
 ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
@@ -107,6 +161,20 @@ ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
   if (present(config, "sliding_window") && config["sliding_window"].is_number_integer() &&
       window_switched_on)
     result.sliding_window = config["sliding_window"].get<int64_t>();
+  result.rope_dim = spec.dim_or(Dim::kRopeDim, spec.head_dim);
+  if (spec.family->yarn)
+    if (const json* scaling = yarn_scaling(config))
+      result.yarn = resolve_yarn(*scaling, result.max_positions);
+  // DeepseekV3Attention: any rope_scaling with a non-zero mscale_all_dim scales the softmax.
+  if (spec.family->attention == AttentionKind::kMla && present(config, "rope_scaling") &&
+      config["rope_scaling"].is_object()) {
+    const double mscale_all_dim = number_or(config["rope_scaling"], "mscale_all_dim", 0);
+    if (mscale_all_dim != 0) {
+      const double mscale =
+          yarn_mscale(number_or(config["rope_scaling"], "factor", 1.0), mscale_all_dim);
+      result.attention_scale_factor = mscale * mscale;
+    }
+  }
   return result;
 }
 
@@ -118,11 +186,18 @@ void require_forward_support(const ModelSpec& spec) {
                     "evaluation support {})",
                     spec.config_path.string(), family.family,
                     families_where([](const FamilyProfile& f) { return f.forward_supported; })));
-  if (auto refusal = first_config_refusal(shared_refusals(), spec)) refuse(spec, *refusal);
+  const std::vector<ConfigRefusal>& shared =
+      spec.forward.yarn ? shared_refusals_with_yarn() : shared_refusals();
+  if (auto refusal = first_config_refusal(shared, spec)) refuse(spec, *refusal);
   check_forward_numbers(spec);
-  if (spec.head_dim % 2 != 0)
+  const int64_t rope_dim = spec.forward.rope_dim;
+  if (rope_dim == spec.head_dim && spec.head_dim % 2 != 0)
     refuse(spec, fmt::format("'head_dim' is {}; rotate-half RoPE needs an even head size",
                              spec.head_dim));
+  if (rope_dim % 2 != 0 || rope_dim < 2 || rope_dim > spec.head_dim)
+    refuse(spec, fmt::format("RoPE rotates {} of a head's {} dimensions; rotate-half RoPE needs "
+                             "an even count of at least 2",
+                             rope_dim, spec.head_dim));
   const json& config = spec.text_config();
   if (present(config, "clip_qkv")) {
     if (!family.clip_qkv)

@@ -13,6 +13,16 @@ namespace moeslice {
 
 struct ModelSpec;
 
+// A YaRN rope_scaling as the config gives it (the families whose profile computes YaRN).
+struct YarnSpec {
+  double factor = 1.0;
+  double original_max_positions = 0;  // rope_scaling's, else max_position_embeddings
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  bool truncate = true;
+  double attention_factor = 1.0;  // multiplies RoPE's cos and sin
+};
+
 struct ForwardSpec {
   float rms_norm_eps = 1e-6f;
   double rope_theta = 10000.0;    // rope_parameters.rope_theta when given (transformers v5)
@@ -21,6 +31,11 @@ struct ForwardSpec {
   // A sliding attention window that applies (the profile's attention.sliding_window rule);
   // sequences longer than it are refused.
   std::optional<int64_t> sliding_window;
+  int64_t rope_dim = 0;          // the dimensions of a head RoPE rotates (Dim::kRopeDim)
+  std::optional<YarnSpec> yarn;  // rope_scaling of type yarn, in a family that computes it
+  // DeepSeek MLA: the softmax scale's factor over head_dim^-0.5 (mscale^2 of
+  // yarn_get_mscale(factor, mscale_all_dim) when rope_scaling sets mscale_all_dim), else 1.
+  double attention_scale_factor = 1.0;
 };
 
 // The numbers of `spec` (its config and family are resolved); never throws for a config that

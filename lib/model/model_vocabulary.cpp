@@ -12,7 +12,7 @@ constexpr bool covers_enum(const std::array<std::string_view, N>&) {
   return N == static_cast<size_t>(Enum::kCount);
 }
 
-constexpr std::array<std::string_view, 21> kDimNames = {"hidden",
+constexpr std::array<std::string_view, 22> kDimNames = {"hidden",
                                                         "layers",
                                                         "heads",
                                                         "kv_heads",
@@ -32,12 +32,13 @@ constexpr std::array<std::string_view, 21> kDimNames = {"hidden",
                                                         "kv_lora_rank",
                                                         "qk_nope_head_dim",
                                                         "qk_rope_head_dim",
-                                                        "v_head_dim"};
+                                                        "v_head_dim",
+                                                        "rope_dim"};
 static_assert(covers_enum<Dim>(kDimNames));
 
-constexpr std::array<std::string_view, 6> kFlagNames = {"tie_word_embeddings", "attention_bias",
-                                                        "norm_topk_prob",      "q_lora",
-                                                        "use_sliding_window",  "qkv_bias"};
+constexpr std::array<std::string_view, 7> kFlagNames = {
+    "tie_word_embeddings", "attention_bias", "norm_topk_prob", "q_lora",
+    "use_sliding_window",  "qkv_bias",       "rope_interleave"};
 static_assert(covers_enum<Flag>(kFlagNames));
 
 constexpr std::array<std::string_view, 6> kNumberNames = {

@@ -34,6 +34,7 @@ enum class Dim : uint8_t {
   kQkNopeHeadDim,
   kQkRopeHeadDim,
   kVHeadDim,
+  kRopeDim,  // dimensions of a head RoPE rotates (MLA: qk_rope_head_dim); default head_dim
   kCount
 };
 
@@ -45,6 +46,7 @@ enum class Flag : uint8_t {
   kQLora,  // DeepSeek: q_lora_rank is set
   kUseSlidingWindow,
   kQkvBias,
+  kRopeInterleave,  // DeepSeek MLA: the rope parts are stored interleaved (rope_interleave)
   kCount
 };
 

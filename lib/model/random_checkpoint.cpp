@@ -110,8 +110,11 @@ json random_model_config(const RandomModelOptions& options) {
   json config = family.random_config;
   std::map<Dim, int64_t> dims = default_dims();
   for (const auto& [dim, value] : options.dims) dims[dim] = value;
+  // MLA has one key/value head per query head.
   if (!options.dims.count(Dim::kKvHeads))
-    dims[Dim::kKvHeads] = std::min(dims[Dim::kKvHeads], dims[Dim::kHeads]);
+    dims[Dim::kKvHeads] = family.attention == AttentionKind::kMla
+                              ? dims[Dim::kHeads]
+                              : std::min(dims[Dim::kKvHeads], dims[Dim::kHeads]);
   // In name order, so that the first bad size reported does not depend on the enum's order.
   std::vector<std::pair<Dim, int64_t>> by_name(dims.begin(), dims.end());
   std::sort(by_name.begin(), by_name.end(),

@@ -4,7 +4,8 @@ Usage: check_usage.py USAGE.safetensors REFERENCE.safetensors CONFIG.json
 The reference (tests/reference/reference_forward.py, float64) writes per document and MoE layer
 the raw router logits, chosen experts, gate weights and expert output norms. From those:
 counts = how often each expert was chosen; mass = sum of router probabilities (the family's own
-softmax; EMO's split softmax); gate_norm = sum of weight x output norm. Exits 1 on a mismatch.
+softmax; EMO's split softmax; the raw sigmoid scores of group-limited sigmoid routers, 0 for a
+dropped expert); gate_norm = sum of weight x output norm. Exits 1 on a mismatch.
 """
 import json
 import os
@@ -15,11 +16,16 @@ import torch  # noqa: E402
 from safetensors_io import load_file  # noqa: E402
 
 
+SIGMOID_FAMILIES = ("deepseek_v3", "glm4_moe")
+
+
 def probabilities(logits, family, shared, kept):
     logits = logits.double().clone()
     if kept is not None:  # the plan's restriction: dropped experts get -inf before the softmax
         dropped = [e for e in range(logits.shape[1]) if e not in kept]
         logits[:, dropped] = float("-inf")
+    if family in SIGMOID_FAMILIES:
+        return torch.sigmoid(logits)
     if family == "emo" and shared > 0:
         routed = torch.softmax(logits[:, :-shared], dim=-1)
         return torch.cat([routed, torch.softmax(logits[:, -shared:], dim=-1)], dim=-1)

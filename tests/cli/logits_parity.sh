@@ -191,12 +191,24 @@ expect_error "'sliding_window'" "${L[@]}" --model "$S/mixtral_window" --corpus "
 "$BIN" logits --model "$S/mixtral_window" --corpus "$S/corpus.jsonl" --max-seq 16 \
   --out "$S/window_ok.safetensors" >/dev/null 2>&1 ||
   fail "a sliding window no longer than --max-seq should run"
-for family in deepseek_v3 gpt_oss; do
+for family in gpt_oss; do
   "$BIN" make-random --family $family --out "$S/random_$family" >/dev/null 2>&1 ||
     { fail "make-random $family"; continue; }
   expect_error "$family family is not supported by the forward pass" \
     "${L[@]}" --model "$S/random_$family" --corpus "$S/corpus.jsonl"
 done
+# deepseek_v3 computes (issue 18): make-random's model runs; a rope_scaling other than YaRN, MLA
+# biases and fewer key/value heads than heads are refused by key.
+"$BIN" make-random --family deepseek_v3 --out "$S/random_deepseek_v3" >/dev/null 2>&1 ||
+  fail "make-random deepseek_v3"
+"$BIN" logits --model "$S/random_deepseek_v3" --corpus "$S/corpus.jsonl" \
+  --out "$S/random_deepseek_v3.safetensors" >/dev/null 2>&1 || fail "logits of make-random deepseek_v3"
+variant_with "$S/f32/deepseek_v3" ds_linear rope_scaling '{"type": "linear", "factor": 2.0}'
+expect_error "'rope_scaling'" "${L[@]}" --model "$S/ds_linear" --corpus "$S/corpus.jsonl"
+variant_with "$S/f32/deepseek_v3" ds_bias attention_bias true
+expect_error "'attention_bias' is set" "${L[@]}" --model "$S/ds_bias" --corpus "$S/corpus.jsonl"
+variant_with "$S/f32/deepseek_v3" ds_kv num_key_value_heads 2
+expect_error "'num_key_value_heads' is 2" "${L[@]}" --model "$S/ds_kv" --corpus "$S/corpus.jsonl"
 
 # Bad plans: the message names the plan file and the layer.
 plan() { echo "{\"experts_kept_per_layer\": $2}" >"$S/$1.json"; }

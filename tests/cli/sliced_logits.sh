@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A sliced model computes exactly what the full model computes with the dropped experts' router
-# logits set to -inf: for every family the forward pass supports, by the PyTorch reference and by
-# moeslice (check_sliced_logits.py). Includes an EMO slice with different expert counts per layer
+# logits set to -inf (group-limited routing: their choice scores): for every family the forward
+# pass supports, by the PyTorch reference and by moeslice (check_sliced_logits.py). Includes an EMO slice with different expert counts per layer
 # (num_experts_per_layer), and that slice's refusals.
 source "$(dirname "$0")/lib.bash"
 require_torch
@@ -35,6 +35,12 @@ for family in emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe; do
   esac
   check "$family" "$SCRATCH/$family" "$SCRATCH/$family.plan"
 done
+
+# deepseek_v3 (issue 18): group-limited sigmoid routing, 2 groups of 4 experts, each keeping 2 (the
+# slice keeps n_group); layer 0 is dense; MLA attention and a shared expert around the experts.
+"$MOESLICE" make-random --family deepseek_v3 --layers 3 --seed 11 --out "$SCRATCH/deepseek_v3" >/dev/null
+write_plan "$SCRATCH/deepseek_v3.plan" null "[0,2,5,6]" "[1,3,4,7]"
+check deepseek_v3 "$SCRATCH/deepseek_v3" "$SCRATCH/deepseek_v3.plan"
 
 # EMO with per-layer counts: the slice's config lists them and still computes the restricted model.
 write_plan "$SCRATCH/emo-nonuniform.plan" "[0,2,5,7]" "[1,3,4,5,6,7]" "[3,7]"

@@ -32,6 +32,7 @@ ARCH = {
     "mixtral": "MixtralForCausalLM",
     "qwen2_moe": "Qwen2MoeForCausalLM",
     "qwen3_moe": "Qwen3MoeForCausalLM",
+    "deepseek_v3": "DeepseekV3ForCausalLM",
 }
 
 COMMON = dict(hidden_act="silu", attention_dropout=0.0, initializer_range=0.02, use_cache=True,
@@ -109,6 +110,29 @@ VARIANTS = {
                             max_window_layers=3, rms_norm_eps=1e-6, rope_theta=10000.0,
                             tie_word_embeddings=False),
                        "MHA, attention biases, no renorm, dense last layer"),
+    "deepseek_v3": (_cfg("deepseek_v3", intermediate_size=48, moe_intermediate_size=16,
+                         num_key_value_heads=4, q_lora_rank=32, kv_lora_rank=16,
+                         qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=12,
+                         n_routed_experts=8, num_experts_per_tok=3, n_group=4, topk_group=2,
+                         n_shared_experts=1, first_k_dense_replace=1, moe_layer_freq=1,
+                         norm_topk_prob=True, routed_scaling_factor=2.5, scoring_func="sigmoid",
+                         topk_method="noaux_tc", rope_interleave=True, attention_bias=False,
+                         rms_norm_eps=1e-6, rope_theta=10000.0, tie_word_embeddings=False),
+                    "MLA with q_lora_rank, interleaved RoPE, 4 groups (2 kept), shared expert, dense layer 0"),
+    "deepseek_v3_yarn": (_cfg("deepseek_v3", intermediate_size=48, moe_intermediate_size=16,
+                              num_key_value_heads=4, q_lora_rank=None, kv_lora_rank=24,
+                              qk_nope_head_dim=8, qk_rope_head_dim=16, v_head_dim=16,
+                              n_routed_experts=6, num_experts_per_tok=2, n_group=1, topk_group=1,
+                              n_shared_experts=2, first_k_dense_replace=0, moe_layer_freq=1,
+                              norm_topk_prob=False, routed_scaling_factor=1.5,
+                              scoring_func="sigmoid", topk_method="noaux_tc",
+                              rope_interleave=False, attention_bias=False, rms_norm_eps=1e-5,
+                              rope_theta=10000.0, tie_word_embeddings=True,
+                              rope_scaling={"type": "yarn", "factor": 4.0,
+                                            "original_max_position_embeddings": 32,
+                                            "beta_fast": 32, "beta_slow": 1, "mscale": 1.0,
+                                            "mscale_all_dim": 0.8}),
+                         "MLA without q_lora_rank, YaRN (mscale != mscale_all_dim), no groups, 2 shared experts, tied"),
 }
 
 ST_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64}
@@ -126,7 +150,7 @@ def random_tensors(cfg_dict, seed=0):
             t = z
         elif name.endswith("norm.weight"):
             t = 1.0 + 0.1 * z
-        elif name.endswith(".bias"):
+        elif name.endswith(".bias") or name.endswith("e_score_correction_bias"):
             t = 0.1 * z
         elif name.endswith("mlp.gate.weight") or name.endswith("block_sparse_moe.gate.weight"):
             t = z * (2.0 / H ** 0.5)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
+import reference_deepseek  # noqa: E402
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -92,16 +93,22 @@ class Config:
         if c.get("model_type") not in FAMILIES and raw.get("model_type") in FAMILIES:
             c["model_type"] = raw["model_type"]  # nested text_config without its own type
         fam = c.get("model_type")
-        if fam not in FAMILIES:
-            raise ConfigError(f"model_type: unsupported family {fam!r} (want one of {sorted(FAMILIES)})")
+        known = sorted(FAMILIES) + list(reference_deepseek.FAMILIES)
+        if fam not in known:
+            raise ConfigError(f"model_type: unsupported family {fam!r} (want one of {known})")
         self.family = fam
-        self.f = FAMILIES[fam]
         self.raw = c
 
         def req(key):
             if c.get(key) is None:
                 raise ConfigError(f"{key}: required config key missing")
             return c[key]
+
+        if fam in reference_deepseek.FAMILIES:  # reference_deepseek.py
+            self.f = {"block": "pre"}
+            reference_deepseek.init_config(self, c, req, ConfigError)
+            return
+        self.f = FAMILIES[fam]
 
         act = c.get("hidden_act", "silu")
         if act != "silu":
@@ -211,6 +218,8 @@ class Config:
 
 def expected_shapes(cfg):
     """Tensor name -> shape for a checkpoint of this config (exact HF on-disk layout)."""
+    if cfg.family in reference_deepseek.FAMILIES:
+        return reference_deepseek.expected_shapes(cfg)
     H, hd, nh, nkv = cfg.H, cfg.hd, cfg.n_heads, cfg.n_kv
     f = cfg.f
     s = {"model.embed_tokens.weight": [cfg.vocab, H], "model.norm.weight": [H]}
@@ -305,6 +314,11 @@ def load_plan(path_or_obj, cfg):
 
 class Model:
     """Weights stay in their stored dtype; each layer is converted once per forward call."""
+
+    def __new__(cls, cfg=None, *args, **kwargs):
+        if cls is Model and getattr(cfg, "family", None) in reference_deepseek.FAMILIES:
+            cls = reference_deepseek.make_model_class(Model)  # the family's own subclass
+        return super().__new__(cls)
 
     def __init__(self, cfg, tensors, dtype):
         self.cfg = cfg

@@ -255,10 +255,15 @@ TEST_CASE("keep plans are validated, naming the file and the layer") {
 
 TEST_CASE("unsupported families and config keys are refused by name") {
   const TempDir dir;
+  // deepseek_v3 computes since issue 18 (here refused for its 2 key/value heads); gpt_oss not yet.
+  const Model gpt_oss = random_model(dir, "gpt_oss");
+  test::check_mentions(
+      test::thrown_message<UnsupportedError>([&] { ForwardPass pass(gpt_oss, {}); }),
+      {"gpt_oss", "not supported by the forward pass"});
   const Model deepseek = random_model(dir, "deepseek_v3");
   test::check_mentions(
       test::thrown_message<UnsupportedError>([&] { ForwardPass pass(deepseek, {}); }),
-      {"deepseek_v3", "not supported by the forward pass"});
+      {"'num_key_value_heads' is 2", "deepseek_v3"});
   const Model scaled = random_model(dir, "mixtral", {{"rope_scaling", {{"type", "yarn"}}}});
   test::check_mentions(
       test::thrown_message<UnsupportedError>([&] { ForwardPass pass(scaled, {}); }),

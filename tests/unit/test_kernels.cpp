@@ -908,7 +908,7 @@ TEST_CASE("Bf16Math: scores rounded twice, gate/up as two GEMMs") {
   const ConstBf16Ref q_op = Bf16Math::operand(q.cref(), qb), k_op = Bf16Math::operand(k.cref(), kb);
   Matrix raw(5, 7), scores(5, 7);
   Bf16Math::gemm_abt(q_op, k_op, raw.ref());
-  Bf16Math::attention_scores(q_op, k_op, scores.ref(), hd);
+  Bf16Math::attention_scores(q_op, k_op, scores.ref(), hd, 0);
   const float scale = round_bf16(static_cast<float>(1.0 / std::sqrt(12.0)));
   CHECK(scale != static_cast<float>(1.0 / std::sqrt(12.0)));
   for (size_t r = 0; r < 5; ++r)

@@ -3,6 +3,7 @@
 // the typed vocabulary refuses misspelt names at profile load; forward settings and refusals,
 // group routing and expert tensor ownership are the spec's.
 #include <doctest/doctest.h>
+#include <cmath>
 
 #include <functional>
 
@@ -298,6 +299,40 @@ TEST_CASE("forward settings are resolved in the spec") {
   CHECK(spec_for("mixtral", {}, {{"sliding_window", 16}}).forward.sliding_window == 16);
 }
 
+TEST_CASE("deepseek_v3: MLA's RoPE size, YaRN and the softmax scale from rope_scaling") {
+  const ModelSpec plain = spec_for("deepseek_v3", {{Dim::kLayers, 3}});
+  CHECK(plain.forward.rope_dim == plain.dim(Dim::kQkRopeHeadDim));
+  CHECK(!plain.forward.yarn);
+  CHECK(plain.forward.attention_scale_factor == 1.0);
+  CHECK(plain.flag(Flag::kRopeInterleave));  // rope_interleave defaults to true
+  CHECK(plain.routing.scaling == 2.5);
+  // DeepSeek-V3's own rope_scaling: mscale = mscale_all_dim, so cos/sin are not scaled.
+  const ModelSpec v3 = spec_for("deepseek_v3", {{Dim::kLayers, 3}},
+                                {{"rope_scaling",
+                                  {{"type", "yarn"},
+                                   {"factor", 40},
+                                   {"original_max_position_embeddings", 4096},
+                                   {"beta_fast", 32},
+                                   {"beta_slow", 1},
+                                   {"mscale", 1.0},
+                                   {"mscale_all_dim", 1.0}}}});
+  REQUIRE(v3.forward.yarn);
+  CHECK(v3.forward.yarn->factor == 40);
+  CHECK(v3.forward.yarn->original_max_positions == 4096);
+  CHECK(v3.forward.yarn->attention_factor == 1.0);
+  const double mscale = 0.1 * std::log(40.0) + 1.0;
+  CHECK(v3.forward.attention_scale_factor == doctest::Approx(mscale * mscale));
+  // Without mscale: attention factor 0.1 ln(factor) + 1, no softmax factor; beta defaults.
+  const ModelSpec bare = spec_for("deepseek_v3", {{Dim::kLayers, 3}},
+                                  {{"rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}}});
+  REQUIRE(bare.forward.yarn);
+  CHECK(bare.forward.yarn->attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
+  CHECK(bare.forward.yarn->beta_fast == 32);
+  CHECK(bare.forward.yarn->original_max_positions == 4096);  // max_position_embeddings
+  CHECK(bare.forward.attention_scale_factor == 1.0);
+  CHECK_NOTHROW(require_forward_support(bare));
+}
+
 TEST_CASE("the forward pass's refusals name the config key, as they always have") {
   const auto refused = [](const std::string& family, json overrides) {
     return test::thrown_message<UnsupportedError>(
@@ -306,12 +341,21 @@ TEST_CASE("the forward pass's refusals name the config key, as they always have"
   const auto message = [](const std::string& family, const std::string& what) {
     return "config.json: " + what + " (the " + family + " forward pass does not implement it)";
   };
+  // deepseek_v3 computes since issue 18; gpt_oss does not yet.
   CHECK(test::thrown_message<UnsupportedError>([] {
-          require_forward_support(spec_for("deepseek_v3", {{Dim::kLayers, 3}}));
+          require_forward_support(spec_for("gpt_oss", {{Dim::kLayers, 3}}));
         }) ==
-        "config.json: the deepseek_v3 family is not supported by the forward pass (logits, "
-        "profiling and evaluation support emo, flex_olmo, mixtral, olmoe, qwen2_moe and "
-        "qwen3_moe)");
+        "config.json: the gpt_oss family is not supported by the forward pass (logits, "
+        "profiling and evaluation support deepseek_v3, emo, flex_olmo, mixtral, olmoe, qwen2_moe "
+        "and qwen3_moe)");
+  CHECK_NOTHROW(require_forward_support(spec_for("deepseek_v3", {{Dim::kLayers, 3}})));
+  CHECK(refused("deepseek_v3", {{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}}) ==
+        message("deepseek_v3",
+                "'rope_scaling' is {\"factor\":2.0,\"type\":\"linear\"}, only null is supported"));
+  CHECK(refused("deepseek_v3", {{"num_key_value_heads", 2}}) ==
+        message("deepseek_v3",
+                "'num_key_value_heads' is 2, the attention heads 4; MLA keys and values have one "
+                "head per query head"));
   CHECK(refused("olmoe", {{"hidden_act", "gelu"}}) ==
         message("olmoe", "'hidden_act' is \"gelu\", only \"silu\" is supported"));
   CHECK(refused("qwen2_moe", {{"rope_scaling", {{"type", "yarn"}}}}) ==

@@ -1,8 +1,8 @@
 // The attention sublayer as a block chosen by the profile's AttentionKind: the interface every
 // attention kind implements, the settings it is built from, and the factory that maps a kind to
-// its block (one file per kind beside this one: standard_attention.h). The forward pass builds the
-// block once per model, bound to its precision policy (forward/layer_math.h), and calls it per
-// layer.
+// its block (one file per kind beside this one: standard_attention.h, mla_attention.h). The
+// forward pass builds the block once per model, bound to its precision policy
+// (forward/layer_math.h), and calls it per layer.
 //
 // Thread safety: a block is immutable after construction; its ops keep their scratch per calling
 // thread.
@@ -39,6 +39,15 @@ struct AttentionParams {
   // in fp32 and rounds once). No difference in fp32.
   kernels::NormWeightOrder norm_order = kernels::NormWeightOrder::kCastThenScale;
   RopeBf16 rope_bf16 = RopeBf16::kCastTables;
+  // MLA (mla_attention.h): head_dim = qk_nope_head_dim + qk_rope_head_dim; q through q_lora_rank
+  // when set (0: q_proj); the softmax scale head_dim^-0.5 times scale_factor (YaRN's mscale^2).
+  size_t q_lora_rank = 0;
+  size_t kv_lora_rank = 0;
+  size_t qk_nope_head_dim = 0;
+  size_t qk_rope_head_dim = 0;
+  size_t v_head_dim = 0;
+  bool rope_interleave = false;
+  double scale_factor = 1.0;
 };
 
 // The attention settings of `spec` (its family's kinds and its sizes) computed with `config`.
