@@ -51,18 +51,32 @@ WeightMatrix::WeightMatrix(DType dtype, const std::byte* data, size_t rows, size
   assert(data != nullptr || rows * cols == 0);
 }
 
+WeightMatrix::WeightMatrix(const QuantizedMatrix& quantized)
+    : dtype_(quantized.dtype),
+      data_(quantized.data),
+      rows_(quantized.rows),
+      cols_(quantized.cols),
+      quantized_(true),
+      quant_(quantized) {}
+
 WeightMatrix WeightMatrix::from_f32(const float* data, size_t rows, size_t cols) {
   return {DType::F32, reinterpret_cast<const std::byte*>(data), rows, cols};
 }
 
 void WeightMatrix::rows_to_f32(size_t begin, size_t count, float* dst) const {
   assert(begin + count <= rows_);
+  if (quantized_) return dequantize_rows(quant_, begin, count, dst);
   to_f32(dtype_, data_ + begin * cols_ * element_bytes(dtype_), dst, count * cols_);
 }
 
 ConstMatrixRef WeightMatrix::rows_f32(size_t begin, size_t count,
                                       std::vector<float>& scratch) const {
   assert(begin + count <= rows_);
+  if (quantized_) {
+    if (scratch.size() < count * cols_) scratch.resize(count * cols_);
+    dequantize_rows(quant_, begin, count, scratch.data());
+    return {scratch.data(), count, cols_};
+  }
   const std::byte* start = data_ + begin * cols_ * element_bytes(dtype_);
   if (dtype_ == DType::F32 && reinterpret_cast<uintptr_t>(start) % alignof(float) == 0)
     return {reinterpret_cast<const float*>(start), count, cols_};
@@ -74,6 +88,19 @@ ConstMatrixRef WeightMatrix::rows_f32(size_t begin, size_t count,
 ConstBf16Ref WeightMatrix::rows_bf16(size_t begin, size_t count,
                                      std::vector<uint16_t>& scratch) const {
   assert(begin + count <= rows_);
+  if (quantized_) {
+    if (scratch.size() < count * cols_) scratch.resize(count * cols_);
+    // Dequantized to fp32 in row chunks of at most kWeightBlockBytes, then rounded to BF16.
+    thread_local std::vector<float> values;
+    const size_t chunk = std::min(count, weight_block_rows(cols_));
+    if (values.size() < chunk * cols_) values.resize(chunk * cols_);
+    for (size_t done = 0; done < count; done += chunk) {
+      const size_t rows = std::min(chunk, count - done);
+      dequantize_rows(quant_, begin + done, rows, values.data());
+      f32_to_bf16(values.data(), scratch.data() + done * cols_, rows * cols_);
+    }
+    return {scratch.data(), count, cols_};
+  }
   const std::byte* start = data_ + begin * cols_ * element_bytes(dtype_);
   if (dtype_ == DType::BF16 && reinterpret_cast<uintptr_t>(start) % alignof(uint16_t) == 0)
     return {reinterpret_cast<const uint16_t*>(start), count, cols_};

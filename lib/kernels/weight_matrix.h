@@ -1,8 +1,10 @@
 // Weights as the forward pass reads them: a view over a mapped [out, in] tensor (row-major, the
-// layout of a HF Linear weight) in F32, BF16 or F16, turned into a GEMM operand one block of rows
-// at a time (fp32 or BF16, read in place when the storage already is one) so the whole model is
-// never held converted. Also the block sizes and few_tokens_xWt, the product for an expert that
-// only a few tokens reach. The Linear layer itself is kernels/linear.h.
+// layout of a HF Linear weight) in F32, BF16 or F16, or quantized (kernels/dequant: ggml blocks,
+// gpt-oss MXFP4, block-scaled FP8), turned into a GEMM operand one block of rows at a time (fp32
+// or BF16, read in place when the storage already is one; quantized rows dequantized into the
+// block's scratch) so the whole model is never held converted. Also the block sizes and
+// few_tokens_xWt, the product for an expert that only a few tokens reach. The Linear layer itself
+// is kernels/linear.h.
 //
 // Thread safety: WeightMatrix is an immutable view; any number of threads may read it.
 #pragma once
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "kernels/dequant/dequantize.h"
 #include "kernels/matrix.h"
 
 namespace moeslice::kernels {
@@ -26,10 +29,14 @@ class WeightMatrix {
   static WeightMatrix from_f32(const Matrix& matrix) {
     return from_f32(matrix.data(), matrix.rows(), matrix.cols());
   }
+  // Quantized storage, dequantized a block of rows at a time.
+  explicit WeightMatrix(const QuantizedMatrix& quantized);
 
   size_t rows() const { return rows_; }
   size_t cols() const { return cols_; }
+  // The storage type: F32, BF16 or F16, or the quantized matrix's dtype.
   DType dtype() const { return dtype_; }
+  bool quantized() const { return quantized_; }
   bool empty() const { return rows_ == 0; }
 
   // Writes rows [begin, begin + count) as fp32 to dst (count * cols floats, dense).
@@ -46,6 +53,8 @@ class WeightMatrix {
   const std::byte* data_ = nullptr;
   size_t rows_ = 0;
   size_t cols_ = 0;
+  bool quantized_ = false;
+  QuantizedMatrix quant_;  // when quantized_
 };
 
 // Rows of converted weights per block: keeps the fp32 scratch of one block at or below
