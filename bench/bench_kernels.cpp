@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_util.h"
 #include "common/dtype.h"
 #include "common/error.h"
 #include "kernels/attention.h"
@@ -25,27 +26,10 @@
 
 using namespace moeslice;
 using namespace moeslice::kernels;
+using moeslice::bench::fill_random;
+using moeslice::bench::time_best;
 
 namespace {
-
-// Best-of-`reps` wall time of fn in seconds, after one warm-up run.
-double time_best(int reps, const std::function<void()>& fn) {
-  fn();
-  double best = 1e300;
-  for (int i = 0; i < reps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(
-        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
-}
-
-void fill_random(float* data, size_t count, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  for (size_t i = 0; i < count; ++i) data[i] = dist(rng);
-}
 
 // Storage of `rows x cols` random weights in `dtype`.
 std::vector<std::byte> random_weights(DType dtype, size_t rows, size_t cols, uint32_t seed) {
@@ -158,12 +142,7 @@ int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   std::printf("# bench_kernels%s\n", quick ? " (quick)" : "");
   bench_all<Fp32Math>(quick);
-  try {
-    Bf16Math::require_available();
-  } catch (const UnsupportedError& e) {
-    std::printf("\n# bf16 skipped: %s\n", e.what());
-    return 0;
-  }
+  if (!moeslice::bench::bf16_runs_here()) return 0;
   bench_all<Bf16Math>(quick);
   return 0;
 }
