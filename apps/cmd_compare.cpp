@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "eval/comparison.h"
 #include "eval_inputs.h"
+#include "mpi_cluster.h"
 #include "run_flags.h"
 
 namespace moeslice::app {
@@ -35,6 +36,7 @@ void add_compare_command(CLI::App& app) {
   command->callback([options] {
     if (options->plans.empty() && options->sliced.empty())
       throw InputError("compare needs at least one --plan or --sliced");
+    require_shared_corpus(options->corpus.corpus);
     CommandIo io;
     io.checkpoint(options->model).corpus(options->corpus).file(options->tasks, "--tasks");
     io.files(options->plans, "--plan");
@@ -64,7 +66,7 @@ void add_compare_command(CLI::App& app) {
     }
     make_labels_unique(infos);
     const auto reports =
-        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
+        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run, &job()});
     // One version of every model throughout.
     full.checkpoint->check_unchanged();
     for (const Model& sliced : sliced_models) sliced.checkpoint->check_unchanged();
@@ -72,6 +74,7 @@ void add_compare_command(CLI::App& app) {
         normalized_absolute_path(options->model),
         options->corpus.corpus.empty() ? "" : normalized_absolute_path(options->corpus.corpus),
         options->tasks.empty() ? "" : normalized_absolute_path(options->tasks), infos, reports);
+    if (!job().is_root()) return;  // every rank has the results; rank 0 reports them
     fmt::print("{}", comparison_table(comparison));
     if (!options->json.empty()) write_comparison_file(options->json, comparison, options->force);
   });

@@ -8,6 +8,7 @@
 #include "eval/evaluator.h"
 #include "eval/metric_summary.h"
 #include "eval_inputs.h"
+#include "mpi_cluster.h"
 #include "run_flags.h"
 
 namespace moeslice::app {
@@ -53,6 +54,7 @@ void add_eval_command(CLI::App& app) {
   add_run_flags(*command, options->run);
   command->add_flag("--force", options->force, "Replace an existing --json file");
   command->callback([options] {
+    require_shared_corpus(options->corpus.corpus);
     CommandIo io;
     io.checkpoint(options->model).corpus(options->corpus).file(options->tasks, "--tasks");
     io.file(options->keep, "--keep");
@@ -63,9 +65,10 @@ void add_eval_command(CLI::App& app) {
     if (!options->keep.empty()) variant.keep = read_keep_plan(options->keep, model.spec);
     const std::vector<EvalVariant> variants = {variant};
     const auto reports =
-        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run});
+        evaluate_variants(variants, data.documents, data.tasks, EvalOptions{options->run, &job()});
     const MetricSummary summary = metric_summary(reports[0], /*with_agreement=*/false);
     model.checkpoint->check_unchanged();  // one version of the model throughout
+    if (!job().is_root()) return;         // every rank has the results; rank 0 reports them
     print_summary(summary);
     if (!options->json.empty()) write_metric_summary_file(options->json, summary, options->force);
   });

@@ -15,7 +15,9 @@
 #include "corpus_options.h"
 #include "count_flags.h"
 #include "forward/run_limits.h"
+#include "mpi_cluster.h"
 #include "profile/profiler.h"
+#include "profile/usage_exchange.h"
 #include "run_flags.h"
 
 namespace moeslice::app {
@@ -26,11 +28,17 @@ namespace {
 // documents done (unknown on a pipe).
 class ProgressLine {
  public:
-  ProgressLine(const CorpusReader& reader, bool enabled)
-      : reader_(reader), enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  // `ranks`: the number of ranks of the job, whose progress this rank's stands for.
+  ProgressLine(const CorpusReader& reader, bool enabled, int ranks)
+      : reader_(reader),
+        enabled_(enabled),
+        ranks_(ranks),
+        start_(std::chrono::steady_clock::now()) {}
 
   void update(int64_t documents, int64_t tokens) {
     if (!enabled_) return;
+    documents *= ranks_;
+    tokens *= ranks_;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double rate = seconds > 0 ? static_cast<double>(tokens) / seconds : 0;
@@ -54,6 +62,7 @@ class ProgressLine {
  private:
   const CorpusReader& reader_;
   bool enabled_;
+  int ranks_;
   bool shown_ = false;
   std::chrono::steady_clock::time_point start_;
 };
@@ -115,10 +124,17 @@ void add_profile_command(CLI::App& app) {
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
+    const Cluster& job = app::job();
+    require_shared_corpus(options->corpus.corpus);
+    // The partial profile beside the output (one per rank in a job of several) is written, and
+    // removed at the end.
+    const std::filesystem::path partial_path =
+        job.size() == 1
+            ? options->out + ".partial"
+            : fmt::format("{}.rank-{}-of-{}.partial", options->out, job.rank(), job.size());
     CommandIo io;
     io.checkpoint(options->model).corpus(options->corpus).file(options->keep, "--keep");
-    // The partial profile beside the output is written, and removed at the end.
-    io.output(options->out, options->force, {options->out + ".partial"});
+    io.output(options->out, options->force, {partial_path.string()});
     const Model model = open_model(options->model);
     CorpusReader reader(options->corpus.corpus,
                         corpus_options(options->corpus, options->model, model.spec.vocab));
@@ -127,12 +143,14 @@ void add_profile_command(CLI::App& app) {
     profile_options.stream_layers = options->stream_layers;
     profile_options.stream_block_tokens = options->stream_block_tokens;
     if (!options->keep.empty()) profile_options.keep = read_keep_plan(options->keep, model.spec);
-    ProgressLine progress(reader, !options->quiet && ::isatty(::fileno(stderr)));
+    // Rank 0 shows the job's progress, its own scaled by the number of ranks.
+    ProgressLine progress(reader, !options->quiet && job.is_root() && ::isatty(::fileno(stderr)),
+                          job.size());
     profile_options.progress = [&progress](int64_t done, int64_t tokens) {
       progress.update(done, tokens);
     };
+    // This rank's documents (all of them for one process); gathered in corpus order at the end.
     UsageProfile profile = empty_usage_profile(model, profile_options);
-    const std::filesystem::path partial_path = options->out + ".partial";
     int64_t skip = 0;
     if (options->resume) {
       if (std::filesystem::exists(partial_path)) {
@@ -142,11 +160,11 @@ void add_profile_command(CLI::App& app) {
         merge_usage_profiles(std::vector<UsageProfile>{partial, profile}, names);
         skip = partial.document_count();
         profile = std::move(partial);
-        fmt::print(stderr, "moeslice: resuming after {} documents of {}\n", skip,
+        fmt::print(stderr, "moeslice: {}resuming after {} documents of {}\n", rank_prefix(), skip,
                    partial_path.string());
       } else {
-        fmt::print(stderr, "moeslice: note: no {} to resume from; starting at the beginning\n",
-                   partial_path.string());
+        fmt::print(stderr, "moeslice: {}note: no {} to resume from; starting at the beginning\n",
+                   rank_prefix(), partial_path.string());
       }
     }
     const int64_t resumed = skip;
@@ -161,32 +179,48 @@ void add_profile_command(CLI::App& app) {
         last_checkpoint = profile.document_count();
       }
     };
+    int64_t corpus_documents = 0;  // read so far, every rank's
+    int64_t checked = 0;           // this rank's documents found in the partial profile
     profile_documents(
         model,
         [&]() -> std::optional<TokenDocument> {
-          // Documents already in the partial profile are read again (ids and skips stay the
-          // same) but not computed; each must be the one the partial holds, else the partial
-          // came from another corpus.
-          for (; skip > 0; --skip) {
-            const size_t index = static_cast<size_t>(resumed - skip);
-            const std::optional<TokenDocument> document = reader.next();
-            check_resumed_document(partial_path, profile, index, document);
+          for (;;) {
+            std::optional<TokenDocument> document = reader.next();
+            // Documents already in the partial profile are read again (ids and skips stay the
+            // same) but not computed; each must be the one the partial holds, else the partial
+            // came from another corpus.
+            if (!document) {
+              if (checked < resumed)
+                check_resumed_document(partial_path, profile, static_cast<size_t>(checked),
+                                       document);
+              return document;
+            }
+            if (!job.owns(corpus_documents++)) continue;  // another rank's
+            if (checked < resumed) {
+              check_resumed_document(partial_path, profile, static_cast<size_t>(checked++),
+                                     document);
+              continue;
+            }
+            return document;
           }
-          return reader.next();
         },
         profile_options, profile);
     progress.finish();
-    print_corpus_warnings(options->corpus, reader.stats());
-    profile.info["sources"] = nlohmann::json::array(
-        {corpus_source_json(options->corpus, chosen_tokenizer(options->corpus, options->model),
-                            reader.shape(), reader.stats())});
+    if (job.is_root()) print_corpus_warnings(options->corpus, reader.stats());
+    profile = gather_usage_profile(job, profile, corpus_documents);
+    nlohmann::json source =
+        corpus_source_json(options->corpus, chosen_tokenizer(options->corpus, options->model),
+                           reader.shape(), reader.stats());
+    if (job.size() > 1) source["ranks"] = job.size();
+    profile.info["sources"] = nlohmann::json::array({source});
     model.checkpoint->check_unchanged();  // one version of the model throughout
-    write_usage_profile(options->out, profile, options->force);
+    if (job.is_root()) write_usage_profile(options->out, profile, options->force);
     std::filesystem::remove(partial_path);
     int64_t tokens = 0;
     for (int64_t count : profile.tokens) tokens += count;
-    fmt::print("wrote {}: {} documents, {} tokens, {} layers x {} experts\n", options->out,
-               profile.document_count(), tokens, profile.layers, profile.experts);
+    if (job.is_root())
+      fmt::print("wrote {}: {} documents, {} tokens, {} layers x {} experts\n", options->out,
+                 profile.document_count(), tokens, profile.layers, profile.experts);
   });
 }
 

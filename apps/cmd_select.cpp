@@ -10,6 +10,7 @@
 #include "common/atomic_output.h"
 #include "common/error.h"
 #include "corpus_options.h"
+#include "mpi_cluster.h"
 #include "rank/layerwise_select.h"
 #include "rank/plan_file.h"
 #include "run_flags.h"
@@ -47,6 +48,7 @@ void add_select_command(CLI::App& app) {
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace existing output files");
   command->callback([options] {
+    require_shared_corpus(options->corpus.corpus);
     CommandIo io;
     io.checkpoint(options->model).corpus(options->corpus);
     std::vector<std::string> outputs = {options->out};
@@ -61,7 +63,8 @@ void add_select_command(CLI::App& app) {
     select.rank.weighting = options->per_document ? Weighting::kDocument : Weighting::kToken;
     select.rank.seed = options->seed;
     select.run = options->run;
-    const bool progress = !options->quiet && ::isatty(::fileno(stderr));
+    select.cluster = &job();
+    const bool progress = !options->quiet && job().is_root() && ::isatty(::fileno(stderr));
     select.progress = [progress](int64_t done, int64_t total) {
       if (!progress) return;
       fmt::print(stderr, "\rMoE layers chosen {}/{}   ", done, total);
@@ -72,14 +75,16 @@ void add_select_command(CLI::App& app) {
     const std::vector<CorpusDocument> documents =
         read_corpus(options->corpus.corpus,
                     corpus_options(options->corpus, options->model, model.spec.vocab), &stats);
-    print_corpus_warnings(options->corpus, stats);
+    if (job().is_root()) print_corpus_warnings(options->corpus, stats);
     SelectResult result = select_experts(model, documents, select);
     const std::string corpus =
         options->corpus.corpus == "-" ? "-" : normalized_absolute_path(options->corpus.corpus);
     result.plan.source["corpus"] = corpus;
     result.usage.info["sources"] =
         nlohmann::json::array({{{"corpus", corpus}, {"documents", documents.size()}}});
+    if (job().size() > 1) result.usage.info["sources"][0]["ranks"] = job().size();
     model.checkpoint->check_unchanged();  // one version of the model throughout
+    if (!job().is_root()) return;         // every rank chose the same plan; rank 0 writes it
     if (!options->usage_out.empty())
       write_usage_profile(options->usage_out, result.usage, options->force);
     write_plan_file(options->out, result.plan, options->force);

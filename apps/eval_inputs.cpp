@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "mpi_cluster.h"
 
 namespace moeslice::app {
 
@@ -16,7 +17,7 @@ EvalInputs read_eval_inputs(const CorpusFlags& flags, const std::string& tasks_p
   if (!flags.corpus.empty()) {
     CorpusStats stats;
     inputs.documents = read_corpus(flags.corpus, options, &stats);
-    print_corpus_warnings(flags, stats);
+    if (job().is_root()) print_corpus_warnings(flags, stats);  // once for the job
   }
   if (!tasks_path.empty()) {
     if (!options.tokenizer)

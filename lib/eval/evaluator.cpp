@@ -4,9 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
+#include "common/byte_packing.h"
 #include "common/error.h"
 
 namespace moeslice {
@@ -76,36 +80,94 @@ MetricSummary metric_summary(const EvalReport& report, bool with_agreement) {
   return summary;
 }
 
+namespace {
+
+// One document's or task's scores under every variant: the unit the reports are summed from, in
+// corpus order (documents, then tasks), whichever rank computed it.
+struct ItemScores {
+  std::string domain;
+  std::vector<LmTotals> lm;                // a document: per variant
+  std::vector<AgreementTotals> agreement;  // a document: per variant after the reference
+  std::vector<McTotals> mc;                // a task: per variant
+};
+
+std::string pack(const std::vector<std::pair<int64_t, ItemScores>>& items) {
+  BytePacker packer;
+  packer.put<uint64_t>(items.size());
+  for (const auto& [index, scores] : items) {
+    packer.put<int64_t>(index);
+    packer.put_string(scores.domain);
+    packer.put_vector(scores.lm);
+    packer.put_vector(scores.agreement);
+    packer.put_vector(scores.mc);
+  }
+  return packer.take();
+}
+
+void unpack(const std::string& message, std::vector<ItemScores>& items) {
+  ByteUnpacker reader(message);
+  for (uint64_t n = reader.get<uint64_t>(); n > 0; --n) {
+    ItemScores& scores = items.at(static_cast<size_t>(reader.get<int64_t>()));
+    scores.domain = reader.get_string();
+    scores.lm = reader.get_vector<LmTotals>();
+    scores.agreement = reader.get_vector<AgreementTotals>();
+    scores.mc = reader.get_vector<McTotals>();
+  }
+}
+
+void add_scores(std::vector<EvalReport>& reports, const ItemScores& scores) {
+  for (size_t v = 0; v < scores.lm.size(); ++v) {
+    reports[v].corpus.add(scores.lm[v]);
+    if (!scores.domain.empty()) reports[v].corpus_domains[scores.domain].add(scores.lm[v]);
+    if (v == 0) continue;
+    reports[v].agreement.add(scores.agreement[v - 1]);
+    if (!scores.domain.empty())
+      reports[v].agreement_domains[scores.domain].add(scores.agreement[v - 1]);
+  }
+  for (size_t v = 0; v < scores.mc.size(); ++v) {
+    reports[v].tasks.add(scores.mc[v]);
+    if (!scores.domain.empty()) reports[v].task_domains[scores.domain].add(scores.mc[v]);
+  }
+}
+
+}  // namespace
+
 std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
                                           std::span<const EvalDocument> documents,
                                           std::span<const McItem> tasks,
                                           const EvalOptions& options) {
+  const Cluster& cluster = *options.cluster;
   std::vector<std::unique_ptr<ForwardPass>> passes;
   for (const auto& variant : variants)
     passes.push_back(
         std::make_unique<ForwardPass>(*variant.model, variant_options(variant, options)));
-  std::vector<EvalReport> reports(variants.size());
 
-  for (const EvalDocument& document : documents) {
+  // This rank's items: documents first, then tasks, dealt by position.
+  std::vector<std::pair<int64_t, ItemScores>> mine;
+  for (size_t d = 0; d < documents.size(); ++d) {
+    if (!cluster.owns(static_cast<int64_t>(d))) continue;
+    const EvalDocument& document = documents[d];
+    ItemScores scores;
+    scores.domain = document.domain;
     DocumentResult reference;
     for (size_t v = 0; v < variants.size(); ++v) {
       DocumentResult result =
           naming_document(document.id, [&] { return passes[v]->run(document.tokens); });
-      const LmTotals totals = score_document(result.logits, document.tokens, result.windows);
-      reports[v].corpus.add(totals);
-      if (!document.domain.empty()) reports[v].corpus_domains[document.domain].add(totals);
+      scores.lm.push_back(score_document(result.logits, document.tokens, result.windows));
       if (v == 0) {
         reference = std::move(result);
         continue;
       }
-      const AgreementTotals agreement =
-          compare_logits(reference.logits, result.logits, result.windows);
-      reports[v].agreement.add(agreement);
-      if (!document.domain.empty()) reports[v].agreement_domains[document.domain].add(agreement);
+      scores.agreement.push_back(compare_logits(reference.logits, result.logits, result.windows));
     }
+    mine.emplace_back(static_cast<int64_t>(d), std::move(scores));
   }
-
-  for (const McItem& task : tasks) {
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const int64_t item = static_cast<int64_t>(documents.size() + t);
+    if (!cluster.owns(item)) continue;
+    const McItem& task = tasks[t];
+    ItemScores scores;
+    scores.domain = task.domain;
     for (size_t v = 0; v < variants.size(); ++v) {
       std::vector<double> log_likelihood, per_byte;
       for (size_t c = 0; c < task.choices.size(); ++c) {
@@ -122,10 +184,20 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
       totals.tasks = 1;
       totals.correct = first_argmax(log_likelihood) == task.answer ? 1 : 0;
       totals.correct_norm = first_argmax(per_byte) == task.answer ? 1 : 0;
-      reports[v].tasks.add(totals);
-      if (!task.domain.empty()) reports[v].task_domains[task.domain].add(totals);
+      scores.mc.push_back(totals);
     }
+    mine.emplace_back(item, std::move(scores));
   }
+
+  // Summed in corpus order: the same additions, in the same order, on any number of ranks.
+  std::vector<ItemScores> items(documents.size() + tasks.size());
+  if (cluster.size() == 1)
+    for (auto& [index, scores] : mine) items[static_cast<size_t>(index)] = std::move(scores);
+  else
+    for (const std::string& message : cluster.all_gather(pack(mine))) unpack(message, items);
+  std::vector<EvalReport> reports(variants.size());
+  for (const ItemScores& scores : items) add_scores(reports, scores);
+
   if (!reports.empty() && reports.front().corpus.tokens <= 0 && reports.front().tasks.tasks <= 0)
     throw InputError(fmt::format(
         "nothing could be scored: {} document(s) and no multiple-choice task gave no token to "

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cluster.h"
 #include "eval/lm_metrics.h"
 #include "eval/metric_summary.h"
 #include "forward/forward_pass.h"
@@ -58,6 +59,9 @@ struct EvalVariant {
 
 struct EvalOptions {
   RunSettings run;
+  // The job's ranks (common/cluster.h): each computes the documents and tasks it owns; the
+  // reports, summed in corpus order, are the same bits on every rank and for one process.
+  const Cluster* cluster = &single_process();
 };
 
 // Evaluates each variant; variants[0] is the reference for KL and top-1 agreement (its own

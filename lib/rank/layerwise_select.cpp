@@ -13,6 +13,7 @@
 #include "forward/forward_pass.h"
 #include "forward/run_settings.h"
 #include "profile/profiler.h"
+#include "profile/usage_exchange.h"
 
 namespace moeslice {
 
@@ -51,9 +52,11 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     WindowState state;
   };
   std::vector<CalibrationWindow> windows;
+  const Cluster& cluster = *options.cluster;
   for (const TokenDocument& document : documents) {
     const int64_t index = usage.add_document({document.id, document.domain});
     usage.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
+    if (!cluster.owns(index)) continue;  // another rank computes it
     try {
       for (const Window& window : forward.windows_for(document.tokens.size()))
         windows.push_back({index, forward.embed(document.tokens, window)});
@@ -83,6 +86,7 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
       UsageAccumulator accumulator(usage, window.document);
       forward.observe_moe(l, window.state, accumulator, /*unrestricted=*/true);
     }
+    share_layer_rows(cluster, usage, l);
     // Choose, exactly as rank does from a profile.
     LayerChoice choice = score_layer(usage, l, all_documents, options.rank);
     std::vector<int32_t> kept = top_experts(choice.scores, plan.keep_count, layout.shared);

@@ -6,13 +6,16 @@
 // profiling the corpus with the plan so far (`profile --keep`) and ranking layer l, for l = 0..L-1.
 //
 // Memory: the hidden states of the whole calibration corpus (tokens x hidden floats) are held at
-// once.
+// once; in a job of several ranks (common/cluster.h) each rank holds and computes those of the
+// documents it owns, and every layer's statistics are exchanged before the choice, so every rank
+// chooses the same experts, bit for bit those of one process.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <span>
 
+#include "common/cluster.h"
 #include "forward/run_settings.h"
 #include "model/model_spec.h"
 #include "profile/usage_profile.h"
@@ -26,6 +29,7 @@ struct SelectOptions {
   RunSettings run;
   // Called after each MoE layer is chosen with (MoE layers done, MoE layers).
   std::function<void(int64_t, int64_t)> progress;
+  const Cluster* cluster = &single_process();
 };
 
 struct SelectResult {
