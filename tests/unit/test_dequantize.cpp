@@ -1,8 +1,8 @@
 // Dequantizers (lib/kernels/dequant) and quantized WeightMatrix: row ranges agree with whole
 // rows, a few hand-computed blocks, the two MXFP4 layouts against each other, FP8 scale blocks at
-// ragged edges, and the Linear layer on quantized weights equal to the same layer on their
-// dequantized fp32 values. Bit-exact agreement with gguf-py's numpy dequantizers is checked by
-// tests/reference/check_dequantize.py (ctest dequantize_parity).
+// ragged edges, and the Linear layer and the MoE experts on quantized weights equal to the same
+// on their dequantized fp32 values. Bit-exact agreement with gguf-py's numpy dequantizers is
+// checked by tests/reference/check_dequantize.py (ctest dequantize_parity).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,12 +12,15 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "common/error.h"
 #include "format/gguf/random_blocks.h"
 #include "kernels/bf16.h"
 #include "kernels/dequant/dequantize.h"
 #include "kernels/linear.h"
 #include "kernels/matrix.h"
+#include "kernels/moe.h"
 #include "kernels/precision.h"
+#include "kernels/routing.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_matrix.h"
 
@@ -193,5 +196,67 @@ TEST_CASE("Linear on quantized weights equals Linear on their dequantized fp32 v
       for (size_t c = 0; c < cols; ++c)
         same = same && rounded.row(r)[c] == to_bf16_bits(dense.cref().row(3 + r)[c]);
     CHECK(same);
+  }
+}
+
+namespace {
+
+// moe_experts on quantized experts and on the same experts dequantized to fp32 (WeightMatrix
+// over dense fp32 copies): every path an expert takes (few-token products, gate/up blocks, down).
+template <class Math>
+void check_quantized_experts(DType dtype) {
+  const size_t hidden = 256, width = 512, experts = 4, k = 2;
+  std::vector<std::vector<std::byte>> stored;
+  std::vector<Matrix> dense;
+  std::vector<ExpertMlp> quantized, plain;
+  for (size_t e = 0; e < experts; ++e) {
+    const size_t shapes[3][2] = {{width, hidden}, {width, hidden}, {hidden, width}};
+    WeightMatrix q[3], p[3];
+    for (size_t m = 0; m < 3; ++m) {
+      const size_t rows = shapes[m][0], cols = shapes[m][1];
+      stored.push_back(
+          random_rows(dtype, rows, cols / dtype_block(dtype)->elements, 20 + 3 * e + m));
+      q[m] = WeightMatrix(QuantizedMatrix::ggml_blocks(dtype, stored.back().data(), rows, cols));
+      dense.emplace_back(rows, cols);
+    }
+    for (size_t m = 0; m < 3; ++m) {
+      Matrix& values = dense[dense.size() - 3 + m];
+      q[m].rows_to_f32(0, values.rows(), values.data());
+      p[m] = WeightMatrix::from_f32(values);
+    }
+    quantized.push_back({q[0], q[1], q[2]});
+    plain.push_back({p[0], p[1], p[2]});
+  }
+  ThreadPool pool(2);
+  // 40 tokens: experts 0 and 1 reached by many tokens (GEMMs), 2 and 3 by a few.
+  const size_t tokens = 40;
+  Routing routing(tokens, k);
+  for (size_t t = 0; t < tokens; ++t) {
+    routing.expert[t * k] = t < 3 ? 2 : 0;
+    routing.expert[t * k + 1] = t < 5 ? 3 : 1;
+    routing.weight[t * k] = 0.75f;
+    routing.weight[t * k + 1] = 0.25f;
+  }
+  Matrix x(tokens, hidden), a(tokens, hidden), b(tokens, hidden);
+  std::mt19937 rng(4);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  for (size_t i = 0; i < tokens * hidden; ++i) x.data()[i] = round_bf16(dist(rng));
+  moe_experts<Math>(x.cref(), routing, quantized, a.ref(), {}, &pool);
+  moe_experts<Math>(x.cref(), routing, plain, b.ref(), {}, &pool);
+  CHECK(std::memcmp(a.data(), b.data(), tokens * hidden * sizeof(float)) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("MoE experts on quantized weights equal the same experts on their fp32 values") {
+  for (DType dtype : {DType::Q8_0, DType::Q4_K, DType::MXFP4}) {
+    CAPTURE(dtype_name(dtype));
+    check_quantized_experts<Fp32Math>(dtype);
+    try {
+      Bf16Math::require_available();
+    } catch (const UnsupportedError&) {
+      continue;  // no BF16 GEMM in this build
+    }
+    check_quantized_experts<Bf16Math>(dtype);
   }
 }
