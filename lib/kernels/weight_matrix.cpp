@@ -18,6 +18,9 @@ namespace {
 
 size_t element_bytes(DType dtype) { return dtype_bits(dtype) / 8; }
 
+// fp32 bytes of quantized rows dequantized at a time on their way to BF16.
+constexpr size_t kDequantChunkBytes = size_t{64} << 10;
+
 // Weight conversion runs once per block per GEMM, so it has to keep up with the GEMM: the
 // scalar convert_to_f32 costs about a fifth of a 256-token expert GEMM. With AVX-512, 16 values
 // per instruction; both conversions are exact, so results match the scalar path bit for bit.
@@ -90,9 +93,10 @@ ConstBf16Ref WeightMatrix::rows_bf16(size_t begin, size_t count,
   assert(begin + count <= rows_);
   if (quantized_) {
     if (scratch.size() < count * cols_) scratch.resize(count * cols_);
-    // Dequantized to fp32 in row chunks of at most kWeightBlockBytes, then rounded to BF16.
+    // Dequantized to fp32 in chunks of rows small enough to stay in L2 (about 64 KB), each
+    // rounded to BF16 before the next is written.
     thread_local std::vector<float> values;
-    const size_t chunk = std::min(count, weight_block_rows(cols_));
+    const size_t chunk = std::min(count, std::max<size_t>(1, kDequantChunkBytes / (cols_ * 4)));
     if (values.size() < chunk * cols_) values.resize(chunk * cols_);
     for (size_t done = 0; done < count; done += chunk) {
       const size_t rows = std::min(chunk, count - done);
