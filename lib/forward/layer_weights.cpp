@@ -157,7 +157,8 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
     attention.k_bias = load.optional_vector(layer, TensorRole::kKBias);
     attention.v_bias = load.optional_vector(layer, TensorRole::kVBias);
     attention.o_bias = load.optional_vector(layer, TensorRole::kOBias);
-    if (spec.family->qk_norm != QkNorm::kNone) {
+    // The family's q/k norms, where the layer has them (GLM-4.5 only with use_qk_norm).
+    if (spec.family->qk_norm != QkNorm::kNone && layer.find(TensorRole::kQNorm) != nullptr) {
       attention.q_norm = load.vector(layer, TensorRole::kQNorm);
       attention.k_norm = load.vector(layer, TensorRole::kKNorm);
     }

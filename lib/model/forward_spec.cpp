@@ -162,6 +162,9 @@ ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
       window_switched_on)
     result.sliding_window = config["sliding_window"].get<int64_t>();
   result.rope_dim = spec.dim_or(Dim::kRopeDim, spec.head_dim);
+  // Glm4MoeRotaryEmbedding: dim = int(head_dim * partial_rotary_factor).
+  if (const std::optional<double> share = spec.number(Number::kPartialRotaryFactor))
+    result.rope_dim = static_cast<int64_t>(static_cast<double>(spec.head_dim) * *share);
   if (spec.family->yarn)
     if (const json* scaling = yarn_scaling(config))
       result.yarn = resolve_yarn(*scaling, result.max_positions);

@@ -36,14 +36,18 @@ constexpr std::array<std::string_view, 22> kDimNames = {"hidden",
                                                         "rope_dim"};
 static_assert(covers_enum<Dim>(kDimNames));
 
-constexpr std::array<std::string_view, 7> kFlagNames = {
-    "tie_word_embeddings", "attention_bias", "norm_topk_prob", "q_lora",
-    "use_sliding_window",  "qkv_bias",       "rope_interleave"};
+constexpr std::array<std::string_view, 8> kFlagNames = {
+    "tie_word_embeddings", "attention_bias", "norm_topk_prob",  "q_lora",
+    "use_sliding_window",  "qkv_bias",       "rope_interleave", "use_qk_norm"};
 static_assert(covers_enum<Flag>(kFlagNames));
 
-constexpr std::array<std::string_view, 6> kNumberNames = {
-    "rms_norm_eps",   "rope_theta",           "clip_qkv", "max_position_embeddings",
-    "sliding_window", "routed_scaling_factor"};
+constexpr std::array<std::string_view, 7> kNumberNames = {"rms_norm_eps",
+                                                          "rope_theta",
+                                                          "clip_qkv",
+                                                          "max_position_embeddings",
+                                                          "sliding_window",
+                                                          "routed_scaling_factor",
+                                                          "partial_rotary_factor"};
 static_assert(covers_enum<Number>(kNumberNames));
 
 struct RoleRow {

@@ -47,6 +47,7 @@ enum class Flag : uint8_t {
   kUseSlidingWindow,
   kQkvBias,
   kRopeInterleave,  // DeepSeek MLA: the rope parts are stored interleaved (rope_interleave)
+  kUseQkNorm,       // GLM-4.5: per-head q/k RMSNorm (use_qk_norm)
   kCount
 };
 
@@ -58,6 +59,7 @@ enum class Number : uint8_t {
   kMaxPositionEmbeddings,
   kSlidingWindow,
   kRoutedScalingFactor,
+  kPartialRotaryFactor,  // the share of a head RoPE rotates (GLM-4.5: 0.5)
   kCount
 };
 

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.bash"
 PY=python3
 
-FAMILIES="emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe deepseek_v3 gpt_oss"
+FAMILIES="emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe deepseek_v3 glm4_moe gpt_oss"
 for family in $FAMILIES; do
   for dtype in f32 bf16; do
     dir="$SCRATCH/$family-$dtype"

@@ -65,6 +65,21 @@ expect_ok() {
   if [ "$rc" -ne 0 ]; then fail "exit $rc: $* :: $out"; else pass; fi
 }
 
+# check_sliced_model NAME FULL PLAN CORPUS: slicing FULL by PLAN passes the slicer's check, and the
+# slice computes exactly the full model restricted to PLAN (check_sliced_logits.py: moeslice and
+# the PyTorch reference). Outputs go to $SCRATCH/NAME-*.
+check_sliced_model() {
+  local name=$1 full=$2 plan_file=$3 corpus=$4
+  local sliced="$SCRATCH/$name-sliced"
+  expect_ok -- "$MOESLICE" slice --model "$full" --plan "$plan_file" --out "$sliced"
+  expect_ok -- "$MOESLICE" logits --model "$full" --keep "$plan_file" --router \
+    --corpus "$corpus" --out "$SCRATCH/$name-keep.safetensors"
+  expect_ok -- "$MOESLICE" logits --model "$sliced" --router \
+    --corpus "$corpus" --out "$SCRATCH/$name-sliced.safetensors"
+  expect_ok -- $PY "$SRC/tests/cli/check_sliced_logits.py" "$full" "$sliced" "$plan_file" \
+    "$corpus" "$SCRATCH/$name-keep.safetensors" "$SCRATCH/$name-sliced.safetensors"
+}
+
 finish() {
   echo "$PASSES passed, $FAILURES failed"
   [ "$FAILURES" -eq 0 ]

@@ -8,15 +8,15 @@ require_torch
 CHECK="$(dirname "$0")/check_slice.py"
 
 
-for family in emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe deepseek_v3 gpt_oss; do
+for family in emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe deepseek_v3 glm4_moe gpt_oss; do
   for dtype in f32 bf16; do
     src="$SCRATCH/$family-$dtype"
     extra=()
-    [ "$family" = deepseek_v3 ] && extra=(--layers 3)  # layer 0 is dense
+    case $family in deepseek_v3 | glm4_moe) extra=(--layers 3) ;; esac  # layer 0 is dense
     "$MOESLICE" make-random --family "$family" --dtype "$dtype" --seed 5 --out "$src" "${extra[@]}" >/dev/null
     case $family in
       emo) write_plan "$SCRATCH/$family.plan" "[0,2,5,7]" "[1,3,4,7]" ;;  # shared expert 7 kept
-      deepseek_v3) write_plan "$SCRATCH/$family.plan" null "[0,2,5,7]" "[1,3,4,6]" ;;  # 2 per group
+      deepseek_v3 | glm4_moe) write_plan "$SCRATCH/$family.plan" null "[0,2,5,7]" "[1,3,4,6]" ;;  # 2 per group
       *) write_plan "$SCRATCH/$family.plan" "[0,2,5,6]" "[1,3,4,7]" ;;
     esac
     expect_ok -- "$MOESLICE" slice --model "$src" --plan "$SCRATCH/$family.plan" --out "$SCRATCH/$family-$dtype-sliced"

@@ -5,7 +5,6 @@
 # (num_experts_per_layer), and that slice's refusals.
 source "$(dirname "$0")/lib.bash"
 require_torch
-HERE="$(dirname "$0")"
 
 $PY - "$SCRATCH/corpus.jsonl" <<'PYEOF'
 import json, random, sys
@@ -15,16 +14,8 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"input_ids": [random.randrange(256) for _ in range(n)]}) + "\n")
 PYEOF
 
-check() {  # check NAME FULL PLAN
-  local name=$1 full=$2 plan_file=$3
-  local sliced="$SCRATCH/$name-sliced"
-  expect_ok -- "$MOESLICE" slice --model "$full" --plan "$plan_file" --out "$sliced"
-  expect_ok -- "$MOESLICE" logits --model "$full" --keep "$plan_file" --router \
-    --corpus "$SCRATCH/corpus.jsonl" --out "$SCRATCH/$name-keep.safetensors"
-  expect_ok -- "$MOESLICE" logits --model "$sliced" --router \
-    --corpus "$SCRATCH/corpus.jsonl" --out "$SCRATCH/$name-sliced.safetensors"
-  expect_ok -- $PY "$HERE/check_sliced_logits.py" "$full" "$sliced" "$plan_file" \
-    "$SCRATCH/corpus.jsonl" "$SCRATCH/$name-keep.safetensors" "$SCRATCH/$name-sliced.safetensors"
+check() {  # check NAME FULL PLAN [CORPUS]
+  check_sliced_model "$1" "$2" "$3" "${4:-$SCRATCH/corpus.jsonl}"
 }
 
 for family in emo olmoe flex_olmo mixtral qwen2_moe qwen3_moe; do
@@ -41,6 +32,13 @@ done
 "$MOESLICE" make-random --family deepseek_v3 --layers 3 --seed 11 --out "$SCRATCH/deepseek_v3" >/dev/null
 write_plan "$SCRATCH/deepseek_v3.plan" null "[0,2,5,6]" "[1,3,4,7]"
 check deepseek_v3 "$SCRATCH/deepseek_v3" "$SCRATCH/deepseek_v3.plan"
+
+# glm4_moe: the same router in 2 groups of 4 (1 group kept per token, 3 experts per token), each
+# keeping 2; standard attention with biases, per-head q/k norms and half rotary; layer 0 dense.
+$PY "$REF/make_tiny.py" --variant glm4_moe --out "$SCRATCH/glm4_moe" \
+  --corpus "$SCRATCH/glm4_moe-corpus.jsonl" >/dev/null  # vocabulary 128
+write_plan "$SCRATCH/glm4_moe.plan" null "[0,2,5,6]" "[1,3,4,7]"
+check glm4_moe "$SCRATCH/glm4_moe" "$SCRATCH/glm4_moe.plan" "$SCRATCH/glm4_moe-corpus.jsonl"
 
 # EMO with per-layer counts: the slice's config lists them and still computes the restricted model.
 write_plan "$SCRATCH/emo-nonuniform.plan" "[0,2,5,7]" "[1,3,4,5,6,7]" "[3,7]"

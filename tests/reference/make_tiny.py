@@ -8,6 +8,7 @@ reference and to cross-check moeslice's C++ reader and forward pass.
   /usr/bin/python3 tests/reference/make_tiny.py --out DIR --variant olmoe_gqa_clip [--dtype BF16]
       [--shards 2] [--seed 0] [--corpus DIR/corpus.jsonl]
   /usr/bin/python3 tests/reference/make_tiny.py --all OUTROOT   # every variant -> OUTROOT/<name>
+  /usr/bin/python3 tests/reference/make_tiny.py --out DIR --config CONFIG.json  # that config as written
   /usr/bin/python3 tests/reference/make_tiny.py --list
 
 Weights: embeddings N(0,1); projections N(0, 1/fan_in); RMSNorm weights 1 + N(0, 0.1); biases
@@ -33,6 +34,7 @@ ARCH = {
     "qwen2_moe": "Qwen2MoeForCausalLM",
     "qwen3_moe": "Qwen3MoeForCausalLM",
     "deepseek_v3": "DeepseekV3ForCausalLM",
+    "glm4_moe": "Glm4MoeForCausalLM",
 }
 
 COMMON = dict(hidden_act="silu", attention_dropout=0.0, initializer_range=0.02, use_cache=True,
@@ -133,6 +135,20 @@ VARIANTS = {
                                             "beta_fast": 32, "beta_slow": 1, "mscale": 1.0,
                                             "mscale_all_dim": 0.8}),
                          "MLA without q_lora_rank, YaRN (mscale != mscale_all_dim), no groups, 2 shared experts, tied"),
+    "glm4_moe": (_cfg("glm4_moe", intermediate_size=48, moe_intermediate_size=16,
+                      num_key_value_heads=2, head_dim=24, partial_rotary_factor=0.5,
+                      attention_bias=True, use_qk_norm=True, n_routed_experts=8,
+                      num_experts_per_tok=3, n_group=2, topk_group=1, n_shared_experts=1,
+                      first_k_dense_replace=1, norm_topk_prob=True, routed_scaling_factor=2.5,
+                      rms_norm_eps=1e-5, rope_theta=1e6, tie_word_embeddings=False),
+                 "GQA, q/k/v biases, per-head qk norm, half rotary, 2 groups (1 kept), dense layer 0"),
+    "glm4_moe_air": (_cfg("glm4_moe", intermediate_size=48, moe_intermediate_size=16,
+                          num_key_value_heads=2, partial_rotary_factor=0.5, attention_bias=True,
+                          use_qk_norm=False, n_routed_experts=6, num_experts_per_tok=2, n_group=1,
+                          topk_group=1, n_shared_experts=1, first_k_dense_replace=0,
+                          norm_topk_prob=False, routed_scaling_factor=1.0, rms_norm_eps=1e-5,
+                          rope_theta=1e6, tie_word_embeddings=False),
+                     "GLM-4.5-Air style: no qk norm, head_dim = H/heads, no groups, no dense layer"),
 }
 
 ST_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64}
@@ -160,14 +176,19 @@ def random_tensors(cfg_dict, seed=0):
     return out
 
 
-def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0):
-    cfg, _ = VARIANTS[variant]
-    cfg = dict(cfg)
-    cfg["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "F64": "float64"}[dtype]
+def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0, config_text=None):
+    """A variant's checkpoint, or with `config_text` (a config.json as written, copied byte for
+    byte) random tensors in the layout that config describes."""
+    if config_text is None:
+        cfg = dict(VARIANTS[variant][0])
+        cfg["torch_dtype"] = {"F32": "float32", "BF16": "bfloat16", "F16": "float16", "F64": "float64"}[dtype]
+        config_text = json.dumps(cfg, indent=2, sort_keys=True)
+    else:
+        cfg = json.loads(config_text)
     os.makedirs(out_dir, exist_ok=True)
     tensors = {n: t.to(ST_DTYPES[dtype]) for n, t in random_tensors(cfg, seed).items()}
     with open(os.path.join(out_dir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write(config_text)
     for old in os.listdir(out_dir):
         if old.endswith(".safetensors") or old == "model.safetensors.index.json":
             os.remove(os.path.join(out_dir, old))
@@ -190,6 +211,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out")
     ap.add_argument("--variant", choices=sorted(VARIANTS))
+    ap.add_argument("--config", help="a config.json (kept as written) instead of --variant")
     ap.add_argument("--all", metavar="OUTROOT")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--dtype", default="F32", choices=sorted(ST_DTYPES))
@@ -208,12 +230,13 @@ def main(argv=None):
             write_corpus(os.path.join(d, "corpus.jsonl"), VARIANTS[n][0]["vocab_size"])
             print(f"wrote {d}")
         return 0
-    if not (a.out and a.variant):
-        ap.error("--out and --variant (or --all / --list) required")
-    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed)
+    if not (a.out and (a.variant or a.config)) or (a.variant and a.config):
+        ap.error("--out and one of --variant / --config (or --all / --list) required")
+    config_text = open(a.config).read() if a.config else None
+    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed, config_text)
     if a.corpus:
         write_corpus(a.corpus, cfg["vocab_size"])
-    print(f"wrote {a.out} ({a.variant}, {a.dtype}, {a.shards} file(s))")
+    print(f"wrote {a.out} ({a.variant or a.config}, {a.dtype}, {a.shards} file(s))")
     return 0
 
 

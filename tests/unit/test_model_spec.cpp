@@ -47,7 +47,7 @@ TEST_CASE("dim expressions follow arithmetic precedence") {
 
 TEST_CASE("every embedded family parses and resolves") {
   const auto& families = all_families();
-  CHECK(families.size() == 8);
+  CHECK(families.size() == 9);  // glm4_moe joined (issue 18)
   for (const auto& family : families) {
     CAPTURE(family.family);
     const ModelSpec spec = spec_for(family.family);
@@ -333,6 +333,26 @@ TEST_CASE("deepseek_v3: MLA's RoPE size, YaRN and the softmax scale from rope_sc
   CHECK_NOTHROW(require_forward_support(bare));
 }
 
+TEST_CASE("glm4_moe: partial rotary, optional q/k norms, the DeepSeek router, dense layer 0") {
+  const ModelSpec plain = spec_for("glm4_moe", {{Dim::kLayers, 3}});
+  CHECK(plain.forward.rope_dim == plain.head_dim / 2);  // partial_rotary_factor 0.5
+  CHECK(plain.routing.kind == RoutingKind::kDeepseekGroupSigmoid);
+  CHECK(plain.layers[0].num_experts == 0);
+  CHECK(plain.layers[1].num_experts == 8);
+  CHECK(plain.layers[1].find(TensorRole::kQNorm) == nullptr);
+  CHECK_NOTHROW(require_forward_support(plain));
+  const ModelSpec normed = spec_for("glm4_moe", {{Dim::kLayers, 3}},
+                                    {{"use_qk_norm", true}, {"partial_rotary_factor", 0.25}});
+  CHECK(normed.forward.rope_dim == normed.head_dim / 4);
+  REQUIRE(normed.layers[1].find(TensorRole::kQNorm) != nullptr);
+  CHECK(normed.layers[1].find(TensorRole::kQNorm)->shape == std::vector<int64_t>{normed.head_dim});
+  // 16 * 0.3 = 4.8 -> 4 as int() truncates; 16 * 0.1 -> 1 is refused.
+  CHECK(spec_for("glm4_moe", {}, {{"partial_rotary_factor", 0.3}}).forward.rope_dim == 4);
+  CHECK(test::thrown_message<UnsupportedError>([] {
+          require_forward_support(spec_for("glm4_moe", {}, {{"partial_rotary_factor", 0.1}}));
+        }).find("RoPE rotates 1 of a head's 16 dimensions") != std::string::npos);
+}
+
 TEST_CASE("the forward pass's refusals name the config key, as they always have") {
   const auto refused = [](const std::string& family, json overrides) {
     return test::thrown_message<UnsupportedError>(
@@ -346,8 +366,8 @@ TEST_CASE("the forward pass's refusals name the config key, as they always have"
           require_forward_support(spec_for("gpt_oss", {{Dim::kLayers, 3}}));
         }) ==
         "config.json: the gpt_oss family is not supported by the forward pass (logits, "
-        "profiling and evaluation support deepseek_v3, emo, flex_olmo, mixtral, olmoe, qwen2_moe "
-        "and qwen3_moe)");
+        "profiling and evaluation support deepseek_v3, emo, flex_olmo, glm4_moe, mixtral, olmoe, "
+        "qwen2_moe and qwen3_moe)");
   CHECK_NOTHROW(require_forward_support(spec_for("deepseek_v3", {{Dim::kLayers, 3}})));
   CHECK(refused("deepseek_v3", {{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}}) ==
         message("deepseek_v3",

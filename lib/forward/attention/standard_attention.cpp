@@ -42,7 +42,7 @@ void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::Cons
   const AttentionParams& params = params_;
   const size_t n = x.rows;
   const size_t hd = params.head_dim;
-  assert(rope.positions() >= n && rope.head_dim() == hd);
+  assert(rope.positions() >= n && rope.head_dim() <= hd);
   // Scratch reused per calling thread (every element is overwritten): fresh multi-megabyte
   // buffers per layer measured ~5% of a bf16 pass in page faults and zeroing.
   thread_local kernels::OperandMatrix<Math> x_storage;
@@ -58,7 +58,7 @@ void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::Cons
 
   const float eps = params.rms_norm_eps;
   const kernels::NormWeightOrder order = params.norm_order;
-  switch (params.qk_norm) {
+  switch (weights.q_norm.empty() ? QkNorm::kNone : params.qk_norm) {
     case QkNorm::kNone:
       break;
     case QkNorm::kWholeVector:
@@ -84,8 +84,16 @@ void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::Cons
     clamp(v.ref(), limit);
   }
   const bool cast_tables = params.rope_bf16 == RopeBf16::kCastTables;
-  kernels::apply_rope<Math>(q.ref(), params.heads, rope, 0, cast_tables);
-  kernels::apply_rope<Math>(k.ref(), params.kv_heads, rope, 0, cast_tables);
+  if (rope.head_dim() == hd) {
+    kernels::apply_rope<Math>(q.ref(), params.heads, rope, 0, cast_tables);
+    kernels::apply_rope<Math>(k.ref(), params.kv_heads, rope, 0, cast_tables);
+  } else {
+    // Partial rotary (GLM-4.5): the first rope.head_dim() dimensions of each head rotate.
+    for (size_t h = 0; h < params.heads; ++h)
+      kernels::apply_rope<Math>(q.ref().columns(h * hd, rope.head_dim()), 1, rope, 0, cast_tables);
+    for (size_t h = 0; h < params.kv_heads; ++h)
+      kernels::apply_rope<Math>(k.ref().columns(h * hd, rope.head_dim()), 1, rope, 0, cast_tables);
+  }
 
   context.resize(n, params.heads * hd);
   kernels::causal_attention<Math>(q.cref(), k.cref(), v.cref(), {params.heads, params.kv_heads, hd},
