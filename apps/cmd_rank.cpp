@@ -15,7 +15,7 @@ namespace moeslice::app {
 void add_rank_command(CLI::App& app) {
   struct Options {
     std::string usage, keep, metric = "mass", out, domain;
-    bool per_document = false, nonuniform = false, force = false;
+    bool per_document = false, nonuniform = false, no_group_balance = false, force = false;
     uint64_t seed = 0;
   };
   auto options = std::make_shared<Options>();
@@ -40,6 +40,10 @@ void add_rank_command(CLI::App& app) {
   command->add_flag("--nonuniform", options->nonuniform,
                     "Spend K x MoE layers over the layers by score share (standard loaders "
                     "cannot load the result)");
+  command->add_flag(
+      "--no-group-balance", options->no_group_balance,
+      "With group-limited routing (n_group > 1), keep the best experts of the layer instead of the "
+      "same number in every group (the plan can be evaluated with --keep, not sliced)");
   command->add_option("--seed", options->seed, "Seed of the random metric")->capture_default_str();
   command->add_flag("--force", options->force, "Replace an existing output file");
   command->callback([options] {
@@ -51,6 +55,7 @@ void add_rank_command(CLI::App& app) {
     rank.weighting = options->per_document ? Weighting::kDocument : Weighting::kToken;
     if (!options->domain.empty()) rank.domain = options->domain;
     rank.nonuniform = options->nonuniform;
+    rank.balance_groups = !options->no_group_balance;
     rank.seed = options->seed;
     const UsageProfile usage = read_usage_profile(options->usage);
     RankedPlan plan = rank_experts(usage, rank, options->usage);

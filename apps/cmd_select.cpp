@@ -22,7 +22,7 @@ void add_select_command(CLI::App& app) {
     std::string model, keep, metric = "mass", out, usage_out;
     CorpusFlags corpus;
     RunSettings run;
-    bool per_document = false, force = false, quiet = false;
+    bool per_document = false, no_group_balance = false, force = false, quiet = false;
     uint64_t seed = 0;
   };
   auto options = std::make_shared<Options>();
@@ -44,6 +44,10 @@ void add_select_command(CLI::App& app) {
   add_run_flags(*command, options->run);
   command->add_flag("--per-document", options->per_document,
                     "Weigh every document equally (default: every token)");
+  command->add_flag(
+      "--no-group-balance", options->no_group_balance,
+      "With group-limited routing (n_group > 1), keep the best experts of the layer instead of the "
+      "same number in every group (the plan can be evaluated with --keep, not sliced)");
   command->add_option("--seed", options->seed, "Seed of the random metric")->capture_default_str();
   command->add_flag("--quiet", options->quiet, "No progress line");
   command->add_flag("--force", options->force, "Replace existing output files");
@@ -62,6 +66,7 @@ void add_select_command(CLI::App& app) {
     select.rank.keep = parse_keep_amount(options->keep);
     select.rank.weighting = options->per_document ? Weighting::kDocument : Weighting::kToken;
     select.rank.seed = options->seed;
+    select.rank.balance_groups = !options->no_group_balance;
     select.run = options->run;
     select.cluster = &job();
     const bool progress = !options->quiet && job().is_root() && ::isatty(::fileno(stderr));

@@ -24,6 +24,11 @@ void check_plan_fits_routing(const ModelSpec& spec, const LayerSpec& layer,
         "{}: layer {} keeps [{}] experts in its {} routing groups; DeepSeek group routing "
         "needs the same number in every group",
         plan_source, layer.index, fmt::join(per_group, ", "), groups));
+  if (per_group[0] < 2)
+    throw InputError(fmt::format(
+        "{}: layer {} keeps {} expert(s) in each of its {} routing groups; DeepSeek group routing "
+        "scores a group by its top 2 experts, so every group must keep at least 2",
+        plan_source, layer.index, per_group[0], groups));
 }
 
 }  // namespace moeslice

@@ -25,7 +25,7 @@ struct RoutingSpec {
 
 // Throws InputError (naming `plan_source` and the layer) when `kept`, the ascending expert ids a
 // plan keeps in `layer`, would change how the router works: group-limited routing needs the
-// same number of kept experts in every group.
+// same number of kept experts in every group, at least 2 (a group is scored by its top 2).
 void check_plan_fits_routing(const ModelSpec& spec, const LayerSpec& layer,
                              const std::vector<int32_t>& kept, std::string_view plan_source);
 

@@ -62,6 +62,11 @@ UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& optio
                                  : nlohmann::json()},
       {"moeslice_version", MOESLICE_VERSION},
       {"sources", nlohmann::json::array()}};
+  if (spec.routing.groups > 1) {
+    // Group-limited routing: rank keeps the same number of experts in every group.
+    profile.info["routing_groups"] = spec.routing.groups;
+    profile.info["routing_groups_per_token"] = spec.routing.groups_per_token;
+  }
   if (!spec.uniform_experts()) {
     // A slice with per-layer counts: layer l uses experts [0, its count) of the E columns.
     nlohmann::json counts = nlohmann::json::array();

@@ -41,10 +41,19 @@ std::vector<T> read_tensor(const SafetensorsFile& file, const std::string& name,
 }
 
 // The metadata keys two profiles must agree on to be merged.
-constexpr const char* kSameModelKeys[] = {
-    "family",        "model", "layers",         "experts", "experts_per_layer",
-    "expert_layers", "top_k", "shared_experts", "max_seq", "keep_plan",
-    "compute"};
+constexpr const char* kSameModelKeys[] = {"family",
+                                          "model",
+                                          "layers",
+                                          "experts",
+                                          "experts_per_layer",
+                                          "expert_layers",
+                                          "top_k",
+                                          "shared_experts",
+                                          "max_seq",
+                                          "keep_plan",
+                                          "compute",
+                                          "routing_groups",
+                                          "routing_groups_per_token"};
 
 }  // namespace
 

@@ -79,6 +79,13 @@ ExpertLayout layout_from_usage(const UsageProfile& profile, const std::string& s
     // DeepSeek) stay in every slice whatever the plan says.
     if (family_by_name(layout.family).shared_expert_kind == SharedExpertKind::kLastRouted)
       layout.shared = last_ids(profile.experts, shared);
+    layout.groups = info.value("routing_groups", int64_t{1});
+    layout.groups_per_token = info.value("routing_groups_per_token", int64_t{1});
+    if (layout.groups < 1 || profile.experts % layout.groups != 0 || layout.groups_per_token < 1 ||
+        layout.groups_per_token > layout.groups)
+      throw FormatError(
+          fmt::format("{}: routing_groups {} / routing_groups_per_token {} do not split {} experts",
+                      source, layout.groups, layout.groups_per_token, profile.experts));
   } catch (const nlohmann::json::exception& error) {
     throw FormatError(
         fmt::format("{}: usage metadata lacks what ranking needs ({})", source, error.what()));
@@ -108,6 +115,8 @@ ExpertLayout layout_from_spec(const ModelSpec& spec, const std::string& model) {
         spec.config_path.string()));
   if (spec.family->shared_expert_kind == SharedExpertKind::kLastRouted)
     layout.shared = last_ids(spec.num_experts, spec.shared_experts);
+  layout.groups = spec.routing.groups;
+  layout.groups_per_token = spec.routing.groups_per_token;
   check_layout(layout, spec.config_path.string());
   return layout;
 }
@@ -132,6 +141,45 @@ std::vector<int32_t> top_experts(std::span<const double> scores, int64_t keep,
               order.begin() + static_cast<std::ptrdiff_t>(std::min(routed, order.size())));
   std::sort(kept.begin(), kept.end());
   return kept;
+}
+
+std::vector<int32_t> choose_experts(std::span<const double> scores, int64_t keep,
+                                    const ExpertLayout& layout, const RankOptions& options) {
+  if (layout.groups <= 1 || !options.balance_groups)
+    return top_experts(scores, keep, layout.shared);
+  // Group-routed families have no router-scored shared experts (check_group_balance).
+  const size_t group_size = scores.size() / static_cast<size_t>(layout.groups);
+  const int64_t per_group = keep / layout.groups;
+  std::vector<int32_t> kept;
+  for (size_t g = 0; g < static_cast<size_t>(layout.groups); ++g) {
+    for (int32_t id : top_experts(scores.subspan(g * group_size, group_size), per_group, {}))
+      kept.push_back(static_cast<int32_t>(g * group_size) + id);
+  }
+  return kept;
+}
+
+void check_group_balance(const ExpertLayout& layout, const RankOptions& options, int64_t keep,
+                         const std::string& flag) {
+  if (layout.groups <= 1 || !options.balance_groups) return;
+  const int64_t per_group = keep / layout.groups;
+  const auto refuse = [&](const std::string& why) {
+    throw InputError(fmt::format(
+        "{} keeps {} experts per layer, but the {} family routes in {} groups of {} ({} per "
+        "token, top-{}): {}; or pass --no-group-balance (such a plan can be evaluated with --keep "
+        "but not sliced)",
+        flag, keep, layout.family, layout.groups, layout.experts / layout.groups,
+        layout.groups_per_token, layout.top_k, why));
+  };
+  if (!layout.shared.empty()) refuse("router-scored shared experts cannot be balanced");
+  if (keep % layout.groups != 0)
+    refuse(fmt::format("a group-balanced plan keeps a multiple of {}", layout.groups));
+  if (per_group < 2) refuse("every group must keep at least 2 (a group is scored by its top 2)");
+  if (per_group * layout.groups_per_token < layout.top_k)
+    refuse(fmt::format(
+        "the {} groups a token uses must hold its {} experts, so keep at least {}",
+        layout.groups_per_token, layout.top_k,
+        layout.groups * ((layout.top_k + layout.groups_per_token - 1) / layout.groups_per_token)));
+  if (options.nonuniform) refuse("--nonuniform cannot keep the groups balanced");
 }
 
 LayerChoice score_layer(const UsageProfile& profile, int64_t layer,
@@ -228,6 +276,7 @@ RankedPlan rank_experts(const UsageProfile& profile, const RankOptions& options,
   const ExpertLayout& layout = plan.layout;
   plan.keep_count =
       resolve_keep_count(options.keep, layout.experts, static_cast<int64_t>(layout.shared.size()));
+  check_group_balance(layout, options, plan.keep_count, "--keep");
   const std::vector<int64_t> documents = select_documents(profile, options.domain);
   plan.documents = static_cast<int64_t>(documents.size());
   for (int64_t d : documents) plan.tokens += profile.tokens[static_cast<size_t>(d)];
@@ -247,7 +296,7 @@ RankedPlan rank_experts(const UsageProfile& profile, const RankOptions& options,
                         std::min(layout.top_k, plan.keep_count));
   } else {
     for (const auto& layer_scores : scores)
-      kept.push_back(top_experts(layer_scores, plan.keep_count, layout.shared));
+      kept.push_back(choose_experts(layer_scores, plan.keep_count, layout, options));
   }
   for (size_t i = 0; i < layout.expert_layers.size(); ++i) {
     const int64_t layer = layout.expert_layers[i];

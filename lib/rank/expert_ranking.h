@@ -30,6 +30,10 @@ struct ExpertLayout {
   int64_t top_k = 0;    // (EMO: shared experts included)
   std::vector<int64_t> expert_layers;
   std::vector<int32_t> shared;  // always-kept ids in the router's numbering (EMO: the last S)
+  // Group-limited routing (DeepSeek-V3, GLM-4.5): n_group equal groups of consecutive ids, a
+  // token routing into groups_per_token (topk_group) of them.
+  int64_t groups = 1;
+  int64_t groups_per_token = 1;
 
   bool has_experts(int64_t layer) const;
 };
@@ -45,6 +49,9 @@ struct RankOptions {
   Weighting weighting = Weighting::kToken;
   std::optional<std::string> domain;
   bool nonuniform = false;
+  // With group-limited routing: the best K / n_group experts of every group (a slice keeps n_group
+  // only then). Off: the best K of the layer, which `slice` refuses unless it happens to balance.
+  bool balance_groups = true;
   uint64_t seed = 0;  // for RankMetric::kRandom
 };
 
@@ -75,6 +82,18 @@ std::vector<int32_t> ranking_order(std::span<const double> scores, std::span<con
 // The shared experts plus the best keep - |shared| routed ones, ascending.
 std::vector<int32_t> top_experts(std::span<const double> scores, int64_t keep,
                                  std::span<const int32_t> shared);
+
+// What a layer keeps under `options` and `layout`: top_experts, or with group-limited routing and
+// balance_groups the best keep / groups of every group.
+std::vector<int32_t> choose_experts(std::span<const double> scores, int64_t keep,
+                                    const ExpertLayout& layout, const RankOptions& options);
+
+// Throws InputError naming `flag` when group-balanced ranking cannot keep `keep` experts per
+// layer: a multiple of the group count, at least 2 per group (the router scores a group by its
+// top 2), and enough in the groups a token uses for its top-k. Nothing with one group or
+// balance_groups off.
+void check_group_balance(const ExpertLayout& layout, const RankOptions& options, int64_t keep,
+                         const std::string& flag);
 
 // Scores layer `layer` over `documents` (a choice without `kept` yet).
 LayerChoice score_layer(const UsageProfile& profile, int64_t layer,

@@ -36,6 +36,7 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
   const ExpertLayout& layout = plan.layout;
   plan.keep_count = resolve_keep_count(options.rank.keep, layout.experts,
                                        static_cast<int64_t>(layout.shared.size()));
+  check_group_balance(layout, options.rank, plan.keep_count, "--keep");
 
   ProfileOptions profile_options;
   profile_options.run = options.run;
@@ -89,7 +90,8 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     share_layer_rows(cluster, usage, l);
     // Choose, exactly as rank does from a profile.
     LayerChoice choice = score_layer(usage, l, all_documents, options.rank);
-    std::vector<int32_t> kept = top_experts(choice.scores, plan.keep_count, layout.shared);
+    std::vector<int32_t> kept =
+        choose_experts(choice.scores, plan.keep_count, layout, options.rank);
     set_kept(choice, std::move(kept), usage, l, all_documents, layout, options.rank.weighting);
     // Carry the hidden states through the restricted layer.
     forward.restrict_layer(l, choice.kept);

@@ -454,3 +454,35 @@ TEST_CASE("select refuses a domain filter, a nonuniform budget and an empty corp
   check_mentions(thrown_message<InputError>([&] { select_experts(model, documents, select); }),
                  {"only 8"});
 }
+
+TEST_CASE("group-limited routing: the best experts of every group, the same count in each") {
+  ExpertLayout layout;
+  layout.family = "deepseek_v3";
+  layout.experts = 8;
+  layout.top_k = 2;
+  layout.groups = 2;
+  layout.groups_per_token = 1;
+  const std::vector<double> scores = {0.9, 0.8, 0.7, 0.6, 0.1, 0.2, 0.3, 0.05};
+  RankOptions options;
+  // The layer's best 4 are all in group 0; balanced, each group gives its best 2.
+  CHECK(choose_experts(scores, 4, layout, options) == Ids{0, 1, 5, 6});
+  CHECK_NOTHROW(check_group_balance(layout, options, 4, "--keep"));
+  options.balance_groups = false;
+  CHECK(choose_experts(scores, 4, layout, options) == Ids{0, 1, 2, 3});
+  CHECK_NOTHROW(check_group_balance(layout, options, 3, "--keep"));
+  options.balance_groups = true;
+  check_mentions(
+      thrown_message<InputError>([&] { check_group_balance(layout, options, 3, "--keep"); }),
+      {"--keep keeps 3", "2 groups of 4", "a multiple of 2", "--no-group-balance"});
+  check_mentions(
+      thrown_message<InputError>([&] { check_group_balance(layout, options, 2, "--keep"); }),
+      {"at least 2"});
+  layout.top_k = 3;  // one group per token must hold 3
+  check_mentions(
+      thrown_message<InputError>([&] { check_group_balance(layout, options, 4, "--keep"); }),
+      {"keep at least 6"});
+  options.nonuniform = true;
+  check_mentions(
+      thrown_message<InputError>([&] { check_group_balance(layout, options, 6, "--keep"); }),
+      {"--nonuniform"});
+}
