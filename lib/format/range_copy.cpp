@@ -331,6 +331,14 @@ class ParallelCopy {
   std::vector<std::jthread> threads_;  // last: joined before the members above go
 };
 
+// The bytes of `ranges` together; UINT64_MAX when that overflows.
+uint64_t total_length(const std::vector<FileRange>& ranges) {
+  uint64_t total = 0;
+  for (const FileRange& range : ranges)
+    if (__builtin_add_overflow(total, range.length, &total)) return UINT64_MAX;
+  return total;
+}
+
 }  // namespace
 
 void write_file_layout(const FileLayout& layout, RangeCopy copy_mode) {
@@ -352,6 +360,19 @@ void write_file_layout(const FileLayout& layout, RangeCopy copy_mode) {
   const auto& tensors = layout.tensors;
   std::vector<Run> runs;
   std::vector<size_t> produced;  // tensors
+  // Extends the last run when `range` of tensor i (the run's tensor or the next) follows it both
+  // in the output and in the source.
+  auto add_to_runs = [&](size_t i, uint64_t offset, const FileRange& range) {
+    if (!runs.empty() && (runs.back().last == i || runs.back().last + 1 == i) &&
+        runs.back().out_offset + runs.back().range.length == offset &&
+        runs.back().range.path == range.path &&
+        runs.back().range.offset + runs.back().range.length == range.offset) {
+      runs.back().last = i;
+      runs.back().range.length += range.length;
+    } else {
+      runs.push_back({i, i, offset, range});
+    }
+  };
   for (size_t i = 0; i < tensors.size(); ++i) {
     const uint64_t offset = tensors[i].offset;
     const uint64_t size = tensors[i].tensor->byte_size();
@@ -360,17 +381,17 @@ void write_file_layout(const FileLayout& layout, RangeCopy copy_mode) {
           fmt::format("{}: tensor '{}' ({} bytes at offset {}) lies past the "
                       "file's {} bytes",
                       layout.path.string(), tensors[i].tensor->name, size, offset, layout.size));
-    const auto& range = tensors[i].tensor->file_range;
-    if (!range || range->length != size) {
-      produced.push_back(i);
-    } else if (!runs.empty() && runs.back().last + 1 == i &&
-               runs.back().out_offset + runs.back().range.length == offset &&
-               runs.back().range.path == range->path &&
-               runs.back().range.offset + runs.back().range.length == range->offset) {
-      runs.back().last = i;
-      runs.back().range.length += size;
+    const TensorSource& tensor = *tensors[i].tensor;
+    if (tensor.file_range && tensor.file_range->length == size) {
+      add_to_runs(i, offset, *tensor.file_range);
+    } else if (!tensor.file_ranges.empty() && total_length(tensor.file_ranges) == size) {
+      uint64_t at = offset;
+      for (const FileRange& range : tensor.file_ranges) {
+        add_to_runs(i, at, range);
+        at += range.length;
+      }
     } else {
-      runs.push_back({i, i, offset, *range});
+      produced.push_back(i);
     }
   }
   std::vector<CopyPiece> pieces;

@@ -27,7 +27,8 @@ struct LiteralBytes {
 };
 
 // A tensor at `offset` of the output, byte_size() bytes long. It is copied from its file_range
-// when it has one of exactly that length, else written from produce().
+// when it has one of exactly that length, else from its file_ranges when they add up to that
+// length, else written from produce().
 struct PlacedTensor {
   uint64_t offset = 0;
   const TensorSource* tensor = nullptr;

@@ -29,6 +29,9 @@ struct TensorSource {
   // When set, the same bytes as produce() emits, as a range of a file; a file writer copies it
   // (on several threads) and falls back to produce() where the kernel cannot.
   std::optional<FileRange> file_range;
+  // Else, when not empty, the same bytes as these file ranges one after another (the kept rows of
+  // a stacked expert tensor), copied as file_range is.
+  std::vector<FileRange> file_ranges = {};
 
   // Throws InputError naming the tensor when the size overflows.
   uint64_t byte_size() const;

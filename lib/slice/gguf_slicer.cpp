@@ -12,6 +12,7 @@
 #include "common/io_rules.h"
 #include "format/gguf/file.h"
 #include "format/gguf/writer.h"
+#include "format/tensor_store.h"
 #include "slice/expert_rows.h"
 
 namespace moeslice {
@@ -49,18 +50,17 @@ void check_output_path(const fs::path& out, const std::vector<fs::path>& inputs)
                                    out.string(), input.string()));
 }
 
-// The kept rows of a stacked tensor; one file range when they are consecutive.
+// The kept rows of a stacked tensor: one file range per row (the copy engine joins neighbours),
+// produce() where the kernel will not copy.
 TensorSource cut_tensor(const GgufModel& model, const GgufPlannedTensor& planned) {
   const TensorView& view = *planned.source;
   TensorSource source = kept_rows(model, view, planned.kept_rows);
-  const auto& rows = planned.kept_rows;
-  if (!rows.empty() && rows.back() - rows.front() + 1 == static_cast<int32_t>(rows.size()))
-    if (auto range = model.file_range(view)) {
-      const uint64_t row_bytes = view.bytes.size() / static_cast<uint64_t>(view.shape.front());
-      range->offset += static_cast<uint64_t>(rows.front()) * row_bytes;
-      range->length = row_bytes * rows.size();
-      source.file_range = std::move(range);
-    }
+  if (const auto range = model.file_range(view)) {
+    const uint64_t row_bytes = view.bytes.size() / static_cast<uint64_t>(view.shape.front());
+    for (const int32_t row : planned.kept_rows)
+      source.file_ranges.push_back(
+          {range->path, range->offset + static_cast<uint64_t>(row) * row_bytes, row_bytes});
+  }
   return source;
 }
 
@@ -98,7 +98,9 @@ void check_written(const std::vector<fs::path>& staged, const GgufSlicePlan& pla
       } else {
         same = std::memcmp(written.bytes.data(), source.bytes.data(), source.bytes.size()) == 0;
       }
+      // Neither input nor output stays resident: the check touches every byte of the slice.
       model.release_pages(source);
+      release_mapped_pages(file->mapped(), written, 0, written.bytes.size());
       if (!same)
         throw fail(fmt::format("the bytes of tensor '{}' differ from the source's", info.name));
     }

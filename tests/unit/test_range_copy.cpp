@@ -106,6 +106,49 @@ TEST_CASE(
   check_written_in_both_modes(layout);
 }
 
+// A U8 tensor that is `pieces` (offset, length) of `file` one after another: file_ranges for the
+// writer to copy, and the same bytes from produce().
+TensorSource pieces_of(std::string name, const fs::path& file, std::span<const std::byte> contents,
+                       const std::vector<std::pair<uint64_t, uint64_t>>& pieces) {
+  std::vector<std::byte> bytes;
+  std::vector<FileRange> ranges;
+  for (const auto& [offset, length] : pieces) {
+    const auto piece = contents.subspan(offset, length);
+    bytes.insert(bytes.end(), piece.begin(), piece.end());
+    ranges.push_back({file, offset, length});
+  }
+  TensorSource source = TensorSource::from_bytes(std::move(name), DType::U8,
+                                                 {static_cast<int64_t>(bytes.size())}, bytes);
+  source.file_ranges = std::move(ranges);
+  return source;
+}
+
+TEST_CASE("a tensor made of several file ranges (kept rows) is copied piece by piece") {
+  test::TempDir dir;
+  const auto source = dir / "source.bin";
+  const auto contents = test::counting_bytes(12 << 20, 3);
+  test::write_file(source, contents);
+  const uint64_t row = (1 << 20) + 4096 + 17;  // rows that are not a multiple of the alignment
+  std::vector<TensorSource> tensors = {
+      // Rows 0, 2, 3 (neighbours: one run), 7, then 1 out of order.
+      pieces_of("kept", source, contents,
+                {{10, row},
+                 {10 + 2 * row, row},
+                 {10 + 3 * row, row},
+                 {10 + 7 * row, row},
+                 {10 + row, row}}),
+      // Follows the last piece of `kept` in the source: joins its run.
+      range_of("next", source, contents, 10 + 2 * row, 4096),
+      pieces_of("empty pieces", source, contents, {{5, 0}, {99, 3}, {7, 0}}),
+  };
+  // Pieces that do not add up to the tensor's size: produce() only.
+  tensors.push_back(pieces_of("short", source, contents, {{1, 100}, {500, 20}}));
+  tensors.back().file_ranges.pop_back();
+  std::vector<std::vector<std::byte>> literals;
+  const FileLayout layout = lay_out(dir / "out.bin", tensors, literals);
+  check_written_in_both_modes(layout);
+}
+
 TEST_CASE("ranges the kernel will not copy are streamed through produce()") {
   // /proc files refuse O_DIRECT, and copy_file_range across file systems (as recent kernels do);
   // their tensors then come from produce(), between ranges that were copied.
