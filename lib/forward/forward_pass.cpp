@@ -136,12 +136,8 @@ WindowState ForwardPass::embed(std::span<const int32_t> document, Window window)
   const size_t hidden = static_cast<size_t>(spec_.hidden);
   WindowState state{window, kernels::Matrix(tokens.size(), hidden)};
   // Embedding rows, converted per token.
-  const TensorView& embedding = *weights_.embed;
-  const size_t row_bytes = hidden * dtype_bits(embedding.dtype) / 8;
   for (size_t t = 0; t < tokens.size(); ++t)
-    convert_to_f32(embedding.dtype,
-                   embedding.bytes.data() + static_cast<size_t>(tokens[t]) * row_bytes,
-                   state.hidden.row(t), hidden);
+    weights_.embed_rows.rows_to_f32(static_cast<size_t>(tokens[t]), 1, state.hidden.row(t));
   math_->round_activations(state.hidden.ref());
   check_finite(state.hidden.cref(), -1, window);
   return state;

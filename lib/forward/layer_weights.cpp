@@ -118,9 +118,7 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
   const Loader load(spec, checkpoint);
   ModelWeights weights;
   weights.embed = &model_tensor(spec, checkpoint, TensorRole::kEmbed);
-  if (!is_compute_float(weights.embed->dtype))
-    throw ModelError(fmt::format("tensor '{}' has dtype {}; expected F32, BF16 or F16",
-                                 weights.embed->name, dtype_name(weights.embed->dtype)));
+  weights.embed_rows = weight_matrix(*weights.embed);
   const TensorView& final_norm = model_tensor(spec, checkpoint, TensorRole::kFinalNorm);
   weights.final_norm = vector_to_f32(final_norm, static_cast<size_t>(spec.hidden));
   if (spec.flag(Flag::kTieWordEmbeddings)) {

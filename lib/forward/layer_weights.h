@@ -46,13 +46,15 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  const TensorView* embed = nullptr;  // [vocab, hidden], rows converted per token
+  const TensorView* embed = nullptr;  // [vocab, hidden]
+  kernels::WeightMatrix embed_rows;   // the same, its rows converted per token
   std::vector<float> final_norm;
   kernels::WeightMatrix lm_head;  // the embedding when tied
   std::vector<LayerWeights> layers;
 };
 
-// Throws ModelError when a tensor the spec names is missing or not F32/BF16/F16, or when a tied
+// Throws ModelError when a tensor the spec names is missing or of a type the forward pass does not
+// compute with (weight_views.h), or when a tied
 // model stores an lm_head.weight different from its embedding (transformers would ignore it;
 // refusing keeps a mislabelled checkpoint from being evaluated as something it is not).
 ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkpoint);

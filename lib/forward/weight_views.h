@@ -12,8 +12,9 @@
 
 namespace moeslice {
 
-// A 2-D tensor of F32, BF16 or F16; throws ModelError naming the tensor otherwise. The tensor's
-// mapping must outlive the WeightMatrix.
+// A 2-D tensor of F32, BF16 or F16, or of a ggml block type the dequantizers read
+// (kernels::can_dequantize_blocks: dequantized block by block when multiplied); throws ModelError
+// naming the tensor and its type otherwise. The tensor's mapping must outlive the WeightMatrix.
 kernels::WeightMatrix weight_matrix(const TensorView& tensor);
 
 // A 1-D F32/BF16/F16 tensor converted to fp32; throws ModelError when the tensor is not 1-D of

@@ -1,9 +1,12 @@
 // The GGUF architecture names (`general.architecture`) of the MoE families moeslice has a profile
 // for, so that a plan made on a Hugging Face checkpoint (which records its moeslice family) is
-// checked against the GGUF of the same model.
+// checked against the GGUF of the same model; and llama.cpp's tensor names of each tensor role,
+// the one table by which a GGUF's tensors take their places in a ModelSpec (gguf_checkpoint.h).
 #pragma once
 
 #include <string_view>
+
+#include "model/model_vocabulary.h"
 
 namespace moeslice {
 
@@ -11,5 +14,16 @@ namespace moeslice {
 // "mixtral"); "" for an architecture moeslice has no family for (a plan's family is then not
 // checked).
 std::string_view family_of_gguf_architecture(std::string_view architecture);
+
+// How a tensor role is stored in llama.cpp's GGUF layout: its name template ("blk.{layer}." is
+// prepended for layer tensors) and whether it is a stack of every expert's matrix, the expert
+// index outermost (`ffn_gate_exps.weight`, ggml ne {in, out, experts}).
+struct GgufTensorName {
+  std::string_view name;  // "attn_q.weight", "token_embd.weight"; "" when GGUF has no such role
+  bool stacked_experts = false;
+};
+// The same for every architecture llama.cpp names with its common tensor map (olmoe, qwen2moe,
+// qwen3moe, llama): the expert roles (gate/up/down of an expert) are the stacked tensors.
+GgufTensorName gguf_tensor_name(TensorRole role, bool expert);
 
 }  // namespace moeslice

@@ -12,7 +12,9 @@
 #include "common/error.h"
 #include "common/json_parse.h"
 #include "format/format_registry.h"
+#include "format/gguf/model.h"
 #include "model/dim_expression.h"
+#include "model/gguf_checkpoint.h"
 
 namespace moeslice {
 namespace {
@@ -546,13 +548,9 @@ std::vector<const ResolvedTensor*> ModelSpec::fresh_tensors() const {
 
 Model open_model(const std::filesystem::path& path) {
   std::shared_ptr<const TensorStore> checkpoint = open_tensor_store(path);
-  // A GGUF's tensors and metadata are not a Hugging Face checkpoint that family profiles describe.
-  if (checkpoint->format_name() == "gguf")
-    throw UnsupportedError(
-        fmt::format("{}: a GGUF model; moeslice reads GGUF files with inspect, slice "
-                    "and unslice only so far (profile, eval and logits need a Hugging Face "
-                    "checkpoint directory)",
-                    path.string()));
+  // A GGUF's metadata and tensors take the places of its family's config and tensors.
+  if (auto gguf = std::dynamic_pointer_cast<const GgufModel>(checkpoint))
+    return gguf_model(std::move(gguf));
   ModelSpec spec = resolve_model_spec(checkpoint->config(), checkpoint->config_path());
   check_checkpoint(spec, *checkpoint);
   return Model{std::move(checkpoint), std::move(spec)};

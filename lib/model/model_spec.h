@@ -154,7 +154,7 @@ struct Model {
   ModelSpec spec;
 };
 // Opens `path` through open_tensor_store (format_registry.h), resolves its config and checks its
-// tensors.
+// tensors; a GGUF model through gguf_model (gguf_checkpoint.h).
 Model open_model(const std::filesystem::path& path);
 
 // Drops this process's mapped pages of every tensor of `layer` (they stay in the page cache):

@@ -45,8 +45,9 @@ check split-mismatch "split keys say part 2 of 3" m-00001-of-00002.gguf m-00002-
 # A missing .gguf path, and the commands that need a Hugging Face checkpoint.
 expect_error 2 "model file $SCRATCH/none.gguf does not exist" -- "$MOESLICE" inspect --model "$SCRATCH/none.gguf"
 write_plan "$SCRATCH/plan.json" "[0,1]" "[0,1]"
-# (slice takes GGUF files since issue 16 part 3: tests/cli/gguf_slice.sh; logits still refuses.)
-expect_error 2 "good.gguf: a GGUF model; moeslice reads GGUF files with inspect, slice and unslice only" -- \
+# (slice takes GGUF files since issue 16 part 3: tests/cli/gguf_slice.sh; logits computes them
+# since issue 17 part 2, tests/cli/gguf_forward.sh, but this file lacks keys the spec needs.)
+expect_error 2 "good.gguf: key 'olmoe.attention.head_count' is missing" -- \
   "$MOESLICE" logits --model "$SCRATCH/good.gguf" --keep "$SCRATCH/plan.json" --corpus "$SCRATCH/plan.json" --out "$SCRATCH/sliced"
 [ ! -e "$SCRATCH/sliced" ] && pass || fail "a refused command wrote output"
 

@@ -8,7 +8,7 @@
 // config(): a GGUF has no config.json. The store offers the metadata as a JSON object keyed by
 // GGUF key (`{"general.architecture": "olmoe", "olmoe.expert_count": 64, ...}`), without arrays of
 // more than kMaxGgufConfigArray elements (the vocabulary, merges, scores), so that messages and
-// reports can show it; it is not a Hugging Face config, and open_model refuses GGUF models.
+// reports can show it; it is not a Hugging Face config (model/gguf_checkpoint.h translates one).
 //
 // Thread safety: immutable after open(); concurrent lookups are safe.
 #pragma once

@@ -1,0 +1,32 @@
+// A GGUF model (olmoe, qwen2moe, qwen3moe, llama with experts) as the checkpoint of its moeslice
+// family, so that every command that runs the model reads the file a user has: the Hugging Face
+// config the family profile resolves is translated from the `{arch}.*` metadata, and each tensor
+// the resulting ModelSpec lists is found by its role in llama.cpp's name table
+// (gguf_architecture.h) and offered under the spec's name. Nothing is converted: an expert's matrix
+// is a view of its slice of the stacked `blk.N.ffn_*_exps.weight` tensor, in the file's ggml type
+// (the forward pass dequantizes block by block). Only `llama`'s Q and K rows, which llama.cpp's
+// converter permutes for its RoPE layout, are copied back into Hugging Face row order (in their
+// stored type, one layer's attention projections per copy).
+//
+// Not here yet: the tokenizer from tokenizer.ggml.* (commands take token ids from a GGUF model),
+// other architectures (deepseek2, gpt-oss, glm4moe are refused by name).
+#pragma once
+
+#include <memory>
+
+#include "format/gguf/model.h"
+#include "model/model_spec.h"
+
+namespace moeslice {
+
+// The GGUF as a Model: spec from its metadata, tensors under the spec's names, checked by
+// check_checkpoint. Throws UnsupportedError for an architecture the GGUF forward pass does not
+// map, ModelError naming the file and key or tensor for missing or inconsistent metadata and
+// tensors the mapping does not place.
+Model gguf_model(std::shared_ptr<const GgufModel> gguf);
+
+// The Hugging Face config.json the family profile of the GGUF's architecture resolves (for
+// messages and tests).
+nlohmann::json gguf_hf_config(const GgufModel& gguf);
+
+}  // namespace moeslice
