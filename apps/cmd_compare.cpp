@@ -25,7 +25,8 @@ void add_compare_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
       "compare", "Full model and its slices side by side: size, metrics, KL, top-1 agreement");
-  command->add_option("--model", options->model, "Full checkpoint directory")->required();
+  command->add_option("--model", options->model, "Full checkpoint directory or GGUF file")
+      ->required();
   command->add_option("--plan", options->plans, "Keep plans to evaluate (repeatable)");
   command->add_option("--sliced", options->sliced, "Sliced checkpoints to evaluate (repeatable)");
   add_corpus_flags(*command, options->corpus, /*corpus_required=*/false);

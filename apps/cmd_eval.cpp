@@ -45,7 +45,7 @@ void add_eval_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
       "eval", "Perplexity, next-token accuracy and multiple-choice accuracy of a model or a plan");
-  command->add_option("--model", options->model, "Checkpoint directory")->required();
+  command->add_option("--model", options->model, "Checkpoint directory or GGUF file")->required();
   add_corpus_flags(*command, options->corpus, /*corpus_required=*/false);
   command->add_option("--tasks", options->tasks,
                       "Multiple-choice tasks, JSON Lines {\"context\", \"choices\", \"answer\"}");

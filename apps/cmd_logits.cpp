@@ -34,7 +34,7 @@ void add_logits_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
       "logits", "Run the forward pass over a token corpus and write logits (and routing)");
-  command->add_option("--model", options->model, "Checkpoint directory")->required();
+  command->add_option("--model", options->model, "Checkpoint directory or GGUF file")->required();
   add_corpus_flags(*command, options->corpus);
   command->add_option("--out", options->out, "Output safetensors file")->required();
   command->add_option("--keep", options->keep,

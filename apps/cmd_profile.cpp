@@ -100,7 +100,7 @@ void add_profile_command(CLI::App& app) {
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
       "profile", "Record which experts each document of a corpus uses (counts, mass, gate norm)");
-  command->add_option("--model", options->model, "Checkpoint directory")->required();
+  command->add_option("--model", options->model, "Checkpoint directory or GGUF file")->required();
   add_corpus_flags(*command, options->corpus);
   command->add_option("--out", options->out, "Output usage file (.safetensors)")->required();
   command->add_option("--keep", options->keep, "Restrict routing to a plan's experts");

@@ -30,7 +30,7 @@ void add_select_command(CLI::App& app) {
       app.add_subcommand("select",
                          "Choose experts layer by layer, each layer measured with the earlier ones "
                          "already restricted (EMO's greedy selection)");
-  command->add_option("--model", options->model, "Checkpoint directory")->required();
+  command->add_option("--model", options->model, "Checkpoint directory or GGUF file")->required();
   add_corpus_flags(*command, options->corpus);
   command
       ->add_option("--keep", options->keep,
