@@ -1,18 +1,25 @@
-"""Exits 0 when two usage files (moeslice profile outputs) hold the same tensors and the same
-metadata except `sources` (which names how the corpus was read, e.g. by a resumed run)."""
+#!/usr/bin/env python3
+"""Exits 0 when two usage files hold the same tensors and metadata but for the recorded sources'
+"ranks" (what an MPI run adds, docs/scaling.md); else prints what differs and exits 1.
+
+Usage: same_usage.py A.safetensors B.safetensors"""
 import json
 import struct
 import sys
 
 
-def load(path):
+def read(path):
     data = open(path, "rb").read()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])
-    info = json.loads(header.pop("__metadata__")["moeslice_usage"])
-    info.pop("sources")
-    tensors = {k: data[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in header.items()}
-    return info, tensors
+    meta = json.loads(header.pop("__metadata__")["moeslice_usage"])
+    for source in meta.get("sources", []):
+        source.pop("ranks", None)
+    return header, data[8 + n:], meta
 
 
-sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)
+a, b = read(sys.argv[1]), read(sys.argv[2])
+if a[0] != b[0] or a[1] != b[1]:
+    sys.exit(f"{sys.argv[1]} and {sys.argv[2]}: tensors differ")
+if a[2] != b[2]:
+    sys.exit(f"{sys.argv[1]} and {sys.argv[2]}: metadata differs: {a[2]} / {b[2]}")
