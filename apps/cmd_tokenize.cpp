@@ -1,5 +1,6 @@
-// `moeslice tokenize`: text to token ids with a Hugging Face tokenizer.json, or ids back to text
-// with --decode. The whole input is one sequence; special tokens only with --add-special.
+// `moeslice tokenize`: text to token ids with a Hugging Face tokenizer.json or a GGUF file's own
+// tokenizer, or ids back to text with --decode. Each input is one sequence; special tokens only
+// with --add-special.
 #include <charconv>
 #include <cstdio>
 #include <string>
@@ -12,6 +13,7 @@
 #include "commands.h"
 #include "common/error.h"
 #include "common/mapped_file.h"
+#include "text/gguf_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace moeslice::app {
@@ -69,17 +71,24 @@ std::vector<int32_t> parse_ids(std::string_view text, std::string_view source, i
 void add_tokenize_command(CLI::App& app) {
   struct Options {
     std::string tokenizer;
-    std::string input;
+    std::vector<std::string> inputs;
     std::string text;
     bool add_special = false;
     bool decode = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
-      "tokenize", "Turn text into token ids with a tokenizer.json, or ids into text (--decode)");
-  command->add_option("--tokenizer", options->tokenizer, "Hugging Face tokenizer.json")->required();
+      "tokenize",
+      "Turn text into token ids with a tokenizer.json or a GGUF file's tokenizer, or ids into "
+      "text (--decode)");
+  command
+      ->add_option("--tokenizer", options->tokenizer,
+                   "Hugging Face tokenizer.json, or a GGUF file (its tokenizer.ggml.* metadata)")
+      ->required();
   CLI::Option* input = command->add_option(
-      "--input", options->input, "File whose whole content is the text (the ids with --decode)");
+      "--input", options->inputs,
+      "File whose whole content is the text (the ids with --decode); several files give one "
+      "line of ids each, in order");
   CLI::Option* text =
       command->add_option("--text", options->text, "The text itself (the ids with --decode)");
   input->excludes(text);
@@ -96,35 +105,38 @@ void add_tokenize_command(CLI::App& app) {
     if (!from_file && text->count() == 0) {
       throw InputError("tokenize needs the text: --input FILE or --text STRING");
     }
-    CommandIo().file(options->tokenizer, "--tokenizer").file(options->input, "--input");
-    const Tokenizer tokenizer = Tokenizer::from_file(options->tokenizer);
-    const std::string source = from_file ? options->input : std::string("--text");
-    const std::string content = from_file ? read_whole_file(options->input) : options->text;
-    if (options->decode) {
-      const std::vector<int32_t> ids = parse_ids(content, source, tokenizer.vocab_size());
-      std::string decoded;
+    CommandIo().file(options->tokenizer, "--tokenizer").files(options->inputs, "--input");
+    const Tokenizer tokenizer = open_tokenizer(options->tokenizer);
+    std::vector<std::string> sources = options->inputs;
+    if (!from_file) sources.assign(1, "--text");
+    for (const std::string& source : sources) {
+      const std::string content = from_file ? read_whole_file(source) : options->text;
+      if (options->decode) {
+        const std::vector<int32_t> ids = parse_ids(content, source, tokenizer.vocab_size());
+        std::string decoded;
+        try {
+          decoded = tokenizer.decode(ids);
+        } catch (const InputError& e) {
+          throw InputError(fmt::format("{}: {}", source, e.what()));
+        }
+        std::fwrite(decoded.data(), 1, decoded.size(), stdout);
+        continue;
+      }
+      std::vector<int32_t> ids;
       try {
-        decoded = tokenizer.decode(ids);
+        ids = tokenizer.encode(content, options->add_special);
       } catch (const InputError& e) {
         throw InputError(fmt::format("{}: {}", source, e.what()));
       }
-      std::fwrite(decoded.data(), 1, decoded.size(), stdout);
-      return;
+      std::string line;
+      line.reserve(ids.size() * 6 + 1);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        if (i > 0) line += ' ';
+        line += std::to_string(ids[i]);
+      }
+      line += '\n';
+      std::fwrite(line.data(), 1, line.size(), stdout);
     }
-    std::vector<int32_t> ids;
-    try {
-      ids = tokenizer.encode(content, options->add_special);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", source, e.what()));
-    }
-    std::string line;
-    line.reserve(ids.size() * 6 + 1);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (i > 0) line += ' ';
-      line += std::to_string(ids[i]);
-    }
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stdout);
   });
 }
 

@@ -1,5 +1,6 @@
 // Shared corpus flags: registration, the tokenizer default (the model directory's
-// tokenizer.json), and the warnings and metadata that every corpus-reading command reports.
+// tokenizer.json, or a GGUF model's own tokenizer), and the warnings and metadata that every
+// corpus-reading command reports.
 #include "corpus_options.h"
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "common/atomic_output.h"
 #include "count_flags.h"
+#include "text/gguf_tokenizer.h"
 
 namespace moeslice::app {
 
@@ -19,7 +21,8 @@ void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_require
                          "directory of text files, or - for JSON Lines on stdin");
   corpus->required(corpus_required);
   command.add_option("--tokenizer", flags.tokenizer,
-                     "tokenizer.json for text (default: the model directory's tokenizer.json)");
+                     "tokenizer.json for text, or a GGUF file (default: the model directory's "
+                     "tokenizer.json; a GGUF model's own tokenizer)");
   command.add_option("--field", flags.field,
                      "JSON Lines field holding the document: a string is text, a list is token "
                      "ids (default: input_ids when present, else text)");
@@ -43,8 +46,9 @@ void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_require
 
 std::string chosen_tokenizer(const CorpusFlags& flags, const std::filesystem::path& model_dir) {
   if (!flags.tokenizer.empty()) return flags.tokenizer;
-  const std::filesystem::path candidate = model_dir / "tokenizer.json";
   std::error_code error;
+  if (std::filesystem::is_regular_file(model_dir, error)) return model_dir.string();  // a GGUF
+  const std::filesystem::path candidate = model_dir / "tokenizer.json";
   if (std::filesystem::is_regular_file(candidate, error)) return candidate.string();
   return {};
 }
@@ -64,14 +68,23 @@ CorpusOptions corpus_options(const CorpusFlags& flags, const std::filesystem::pa
   options.skip_bad = flags.skip_bad;
   options.default_domain = flags.domain;
   const std::string tokenizer = chosen_tokenizer(flags, model_dir);
-  if (!tokenizer.empty()) {
-    options.tokenizer = Tokenizer::from_file(tokenizer);
-    if (options.tokenizer->vocab_size() > vocab)
-      fmt::print(stderr,
-                 "moeslice: warning: {} has {} tokens, more than the model's vocabulary of {}; "
-                 "text that uses the extra tokens will be refused\n",
-                 tokenizer, options.tokenizer->vocab_size(), vocab);
+  const bool own_gguf_tokenizer = flags.tokenizer.empty() && tokenizer == model_dir.string();
+  if (own_gguf_tokenizer) {
+    // A GGUF model's own tokenizer is used when it can be; token-id corpora need none.
+    try {
+      options.tokenizer = open_tokenizer(tokenizer);
+    } catch (const InputError& error) {
+      options.no_tokenizer_hint = fmt::format(
+          "the GGUF's own tokenizer cannot be used: {}; pass --tokenizer FILE", error.what());
+    }
+  } else if (!tokenizer.empty()) {
+    options.tokenizer = open_tokenizer(tokenizer);
   }
+  if (options.tokenizer && options.tokenizer->vocab_size() > vocab)
+    fmt::print(stderr,
+               "moeslice: warning: {} has {} tokens, more than the model's vocabulary of {}; "
+               "text that uses the extra tokens will be refused\n",
+               tokenizer, options.tokenizer->vocab_size(), vocab);
   return options;
 }
 

@@ -32,8 +32,10 @@ struct CorpusFlags {
 // shared options). `corpus_required` false lets a command run on other inputs alone (eval --tasks).
 void add_corpus_flags(CLI::App& command, CorpusFlags& flags, bool corpus_required = true);
 
-// CorpusOptions for a model: the tokenizer is --tokenizer, else <model_dir>/tokenizer.json when
-// it exists, else none; token ids are checked against `vocab`. Warns on stderr when the
+// CorpusOptions for a model: the tokenizer is --tokenizer (a tokenizer.json or a GGUF file), else
+// <model_dir>/tokenizer.json when it exists, else a GGUF model's own tokenizer when `model_dir`
+// is a GGUF file and its tokenizer can be read (else none, and the reason ends the message of a
+// corpus that needs one); token ids are checked against `vocab`. Warns on stderr when the
 // tokenizer's vocabulary is larger than the model's.
 CorpusOptions corpus_options(const CorpusFlags& flags, const std::filesystem::path& model_dir,
                              int64_t vocab);

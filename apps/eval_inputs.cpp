@@ -21,8 +21,8 @@ EvalInputs read_eval_inputs(const CorpusFlags& flags, const std::string& tasks_p
   }
   if (!tasks_path.empty()) {
     if (!options.tokenizer)
-      throw InputError(fmt::format("--tasks {} needs a tokenizer: none in {} and no --tokenizer",
-                                   tasks_path, model.checkpoint->path().string()));
+      throw InputError(fmt::format("--tasks {} needs a tokenizer, and none was given ({})",
+                                   tasks_path, options.no_tokenizer_hint));
     McTaskOptions task_options(*options.tokenizer);
     task_options.vocab = model.spec.vocab;
     task_options.add_bos = flags.add_bos;

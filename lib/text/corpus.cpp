@@ -148,7 +148,8 @@ struct CorpusReader::Impl {
     if (it->is_string()) {
       const std::string& text = it->get_ref<const std::string&>();
       if (text.empty()) corpus::fail(place, fmt::format("empty document (\"{}\" is \"\")", field));
-      document.tokens = corpus::tokenize(tokenizer(), text, vocab, place);
+      document.tokens =
+          corpus::tokenize(tokenizer(), text, vocab, place, options.no_tokenizer_hint);
     } else if (it->is_array()) {
       document.tokens = corpus::token_ids_from_json(*it, field, vocab, place);
     } else {
@@ -172,7 +173,7 @@ struct CorpusReader::Impl {
     const Place place{lines->name(), lines->line_number()};
     const int64_t index = records++;
     CorpusDocument document;
-    document.tokens = corpus::tokenize(tokenizer(), line, vocab, place);
+    document.tokens = corpus::tokenize(tokenizer(), line, vocab, place, options.no_tokenizer_hint);
     check_empty(document.tokens, place, "the tokenizer gives no tokens");
     document.id = std::to_string(index);
     document.domain = options.default_domain;
@@ -190,7 +191,7 @@ struct CorpusReader::Impl {
     ++records;
     if (text.empty()) corpus::fail(place, "empty document (the file is empty)");
     CorpusDocument document;
-    document.tokens = corpus::tokenize(tokenizer(), text, vocab, place);
+    document.tokens = corpus::tokenize(tokenizer(), text, vocab, place, options.no_tokenizer_hint);
     check_empty(document.tokens, place, "the tokenizer gives no tokens");
     document.id = path == "-" ? std::string("-") : path.filename().string();
     document.domain = options.default_domain;
@@ -215,7 +216,8 @@ struct CorpusReader::Impl {
       const Place place{entry.full.string(), 1};
       ++records;
       CorpusDocument document;
-      document.tokens = corpus::tokenize(tokenizer(), text, vocab, place);
+      document.tokens =
+          corpus::tokenize(tokenizer(), text, vocab, place, options.no_tokenizer_hint);
       check_empty(document.tokens, place, "the tokenizer gives no tokens");
       document.id = entry.relative;
       document.domain = options.default_domain;
@@ -300,16 +302,15 @@ CorpusReader::CorpusReader(const fs::path& path, CorpusOptions options)
   }
 
   if (impl.shape != Shape::jsonl && !o.tokenizer)
-    throw InputError(fmt::format(
-        "{}: is {}, which needs a tokenizer, and none was given (put a tokenizer.json in the "
-        "model directory or pass --tokenizer FILE)",
-        is_stdin ? "<stdin>" : path.string(),
-        impl.shape == Shape::directory ? "a directory of text files" : "plain text"));
+    throw InputError(
+        fmt::format("{}: is {}, which needs a tokenizer, and none was given ({})",
+                    is_stdin ? "<stdin>" : path.string(),
+                    impl.shape == Shape::directory ? "a directory of text files" : "plain text",
+                    o.no_tokenizer_hint));
   if (o.add_bos) {
     if (!o.tokenizer)
-      throw InputError(
-          "adding a BOS token needs a tokenizer, and none was given (put a "
-          "tokenizer.json in the model directory or pass --tokenizer FILE)");
+      throw InputError(fmt::format("adding a BOS token needs a tokenizer, and none was given ({})",
+                                   o.no_tokenizer_hint));
     impl.bos = o.tokenizer->bos_id();
     if (!impl.bos)
       throw InputError(fmt::format(

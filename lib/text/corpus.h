@@ -44,6 +44,10 @@ enum class CorpusFormat {
   text,
 };
 
+// The default advice when text needs a tokenizer and there is none.
+inline constexpr const char* kNoTokenizerHint =
+    "put a tokenizer.json in the model directory or pass --tokenizer FILE";
+
 struct CorpusOptions {
   CorpusFormat format = CorpusFormat::automatic;
   // JSON Lines: the field holding the document, a string (text) or a list (token ids). Empty:
@@ -53,6 +57,8 @@ struct CorpusOptions {
   bool one_doc_per_line = false;
   // Needed for text; Tokenizer copies are cheap (shared data).
   std::optional<Tokenizer> tokenizer;
+  // Without a tokenizer: what to tell a user whose corpus needs one.
+  std::string no_tokenizer_hint = kNoTokenizerHint;
   // Every token id must be below this (the model's embedding rows); 0: the tokenizer's
   // vocabulary size, or any non-negative int32 without a tokenizer.
   int64_t vocab = 0;

@@ -242,12 +242,11 @@ std::vector<int32_t> token_ids_from_json(const nlohmann::json& ids, std::string_
 }
 
 std::vector<int32_t> tokenize(const Tokenizer* tokenizer, std::string_view text, int64_t vocab,
-                              const Place& place) {
+                              const Place& place, std::string_view no_tokenizer_hint) {
   if (tokenizer == nullptr)
     throw InputError(fmt::format(
-        "{}:{}: the corpus holds text, which needs a tokenizer, and none was given (put a "
-        "tokenizer.json in the model directory or pass --tokenizer FILE)",
-        place.file, place.line));
+        "{}:{}: the corpus holds text, which needs a tokenizer, and none was given ({})",
+        place.file, place.line, no_tokenizer_hint));
   if (const auto offset = invalid_utf8_offset(text)) {
     const Place bad{place.file, line_of_offset(text, *offset, place.line)};
     fail(bad, fmt::format("invalid UTF-8 (byte 0x{:02X} at offset {} of the document)",

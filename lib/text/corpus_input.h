@@ -101,8 +101,9 @@ std::vector<int32_t> token_ids_from_json(const nlohmann::json& ids, std::string_
 // `text` through the tokenizer: FormatError for invalid UTF-8 (with the line of the bad byte,
 // counted from place.line) and for ids the tokenizer gives outside [0, vocab); InputError (not
 // skippable) when there is no tokenizer.
+// `no_tokenizer_hint` ends that message.
 std::vector<int32_t> tokenize(const Tokenizer* tokenizer, std::string_view text, int64_t vocab,
-                              const Place& place);
+                              const Place& place, std::string_view no_tokenizer_hint);
 
 // The record's "id" as text (a string as is, anything else as JSON), or nullopt when absent/null.
 std::optional<std::string> record_id(const nlohmann::json& object, const Place& place);

@@ -10,13 +10,8 @@
 # tests/llama/node_modules (gguf-py comes from node-llama-cpp's llama.cpp source).
 source "$(dirname "$0")/lib.bash"
 require_torch
-TOOLS=$SRC/tests/llama
-if [ ! -d "$TOOLS/node_modules/node-llama-cpp" ]; then
-  echo "SKIP: $TOOLS/node_modules/node-llama-cpp missing (gguf-py): run scripts/setup.sh"
-  exit 77
-fi
+require_llama_tools
 S=$SCRATCH
-GGUF_PY=$("$TOOLS/extract_gguf_py.sh" "$S/llama.cpp") || { echo "extracting gguf-py failed"; exit 1; }
 printf '{"input_ids":[1,5,9,200,33,7,8,100,3,3,41]}\n{"input_ids":[3,4,250,12]}\n{"input_ids":[77]}\n' >"$S/ids.jsonl"
 
 # same_logits NAME HF_DIR GGUF: both runs' outputs (logits and routing) are the same bytes.

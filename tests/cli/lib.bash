@@ -21,6 +21,22 @@ require_torch() {
   fi
 }
 
+# require_llama_tools: skips the test (exit 77) without Node.js 20+ and tests/llama/node_modules
+# (node-llama-cpp: llama.cpp's CPU binaries and its source bundle, installed by scripts/setup.sh);
+# sets TOOLS (tests/llama) and GGUF_PY (gguf-py taken out of that bundle into the scratch dir).
+require_llama_tools() {
+  TOOLS=$SRC/tests/llama
+  if ! command -v node >/dev/null || [ ! -d "$TOOLS/node_modules/node-llama-cpp" ]; then
+    echo "SKIP: llama.cpp test tools missing (node, $TOOLS/node_modules/node-llama-cpp): run scripts/setup.sh"
+    exit 77
+  fi
+  if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "SKIP: node-llama-cpp 3.21.1 needs Node.js 20 or later, found $(node --version)"
+    exit 77
+  fi
+  GGUF_PY=$("$TOOLS/extract_gguf_py.sh" "$SCRATCH/llama.cpp") || { echo "extracting gguf-py failed"; exit 1; }
+}
+
 # write_plan FILE LAYER0 LAYER1 ...: a keep plan, one entry per layer ("[0,2,5]" or null).
 write_plan() {
   local file="$1"

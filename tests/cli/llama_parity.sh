@@ -20,15 +20,7 @@
 source "$(dirname "$0")/lib.bash"
 set +e  # every check reports through fail() and the run goes on to the end
 require_torch
-TOOLS=$SRC/tests/llama
-if ! command -v node >/dev/null || [ ! -d "$TOOLS/node_modules/node-llama-cpp" ]; then
-  echo "SKIP: llama.cpp test tools missing (node, $TOOLS/node_modules/node-llama-cpp): run scripts/setup.sh"
-  exit 77
-fi
-if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-  echo "SKIP: node-llama-cpp 3.21.1 needs Node.js 20 or later, found $(node --version)"
-  exit 77
-fi
+require_llama_tools
 S=$SCRATCH
 # Measured on this machine (2 cores, node-llama-cpp 3.21.1's CPU build): see docs/llama-proof.md.
 TOL_F32=2e-5   # max |dlogp|; measured 2.2e-6 .. 3.8e-6
@@ -43,7 +35,6 @@ bound() {  # bound TYPE: the compare_logprobs.py flag for weights of that type
   esac
 }
 
-GGUF_PY=$("$TOOLS/extract_gguf_py.sh" "$S/llama.cpp") || { echo "extracting gguf-py failed"; exit 1; }
 
 # ---- checkpoints, plans, corpus -------------------------------------------------------------
 # Per family: $f (F32), $f-f16 (F16) and $f-wide (F32, rows of 256 so that Q6_K and Q4_K apply to

@@ -26,6 +26,10 @@ What follows convert_hf_to_gguf.py (llama.cpp v0.4.0 as bundled by node-llama-cp
   the stacked expert weights MXFP4 (gguf-py's quantizer), the other weights Q8_0.
 The vocabulary is llama.cpp's SentencePiece kind (`llama`) with byte tokens only: <unk>, <s>,
 </s>, <0x00>..<0xFF> (ids 0..258), then unused tokens up to the config's vocab_size (>= 259).
+With --tokenizer TOKENIZER_JSON --tokenizer-pre NAME it is instead that byte-level BPE tokenizer
+as the converter writes one (`gpt2`): the tokens by id, the merges, token types (added tokens
+CONTROL when special, USER_DEFINED otherwise, NORMAL else; `[PAD{id}]` UNUSED up to vocab_size),
+`tokenizer.ggml.pre` NAME and the config's bos/eos ids.
 
 --dequantized-out writes the weights the GGUF holds, read back with gguf-py and dequantized,
 as an F32 Hugging Face checkpoint (config.json copied): what llama.cpp computes with, for
@@ -206,6 +210,32 @@ def add_vocabulary(writer, vocab_size):
     writer.add_add_eos_token(False)
 
 
+def add_bpe_vocabulary(writer, cfg, tokenizer_json, pre):
+    tok = json.load(open(tokenizer_json, encoding="utf-8"))
+    model = tok["model"]
+    if model.get("type", "BPE") != "BPE":
+        raise ConfigError(f"{tokenizer_json}: model type {model.get('type')} is not BPE")
+    by_id = {i: t for t, i in model["vocab"].items()}
+    types = {i: gguf.TokenType.NORMAL for i in by_id}
+    for added in tok.get("added_tokens", []):
+        by_id[added["id"]] = added["content"]
+        types[added["id"]] = gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
+    size = max(cfg["vocab_size"], max(by_id) + 1)
+    tokens = [by_id.get(i, f"[PAD{i}]") for i in range(size)]
+    token_types = [types.get(i, gguf.TokenType.UNUSED) for i in range(size)]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(pre)
+    writer.add_token_list(tokens)
+    writer.add_token_types(token_types)
+    writer.add_token_merges(merges)
+    if cfg.get("bos_token_id") is not None:
+        writer.add_bos_token_id(cfg["bos_token_id"])
+    if cfg.get("eos_token_id") is not None:
+        writer.add_eos_token_id(cfg["eos_token_id"])
+    writer.add_add_bos_token(False)
+
+
 def add_hparams(writer, cfg, out_type, name):
     family = cfg["model_type"]
     writer.add_type(gguf.GGUFType.MODEL)
@@ -234,14 +264,17 @@ def add_hparams(writer, cfg, out_type, name):
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
 
-def convert(model_dir, out, out_type):
+def convert(model_dir, out, out_type, tokenizer_json=None, tokenizer_pre=None):
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     check_config(cfg)
     tensors = load_checkpoint(model_dir)
     plan = plan_tensors(cfg, set(tensors))
     writer = gguf.GGUFWriter(None, ARCH[cfg["model_type"]])
     add_hparams(writer, cfg, out_type, os.path.basename(os.path.normpath(model_dir)))
-    add_vocabulary(writer, cfg["vocab_size"])
+    if tokenizer_json:
+        add_bpe_vocabulary(writer, cfg, tokenizer_json, tokenizer_pre)
+    else:
+        add_vocabulary(writer, cfg["vocab_size"])
     for new_name, hf_names, stacked, heads in plan:
         parts = [tensors[n].to(torch.float32) for n in hf_names]
         data = (torch.stack(parts, dim=0) if stacked else parts[0]).numpy()
@@ -287,12 +320,14 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="output .gguf file")
     ap.add_argument("--type", default="f32", choices=sorted(FILE_TYPES))
     ap.add_argument("--dequantized-out", help="also write the GGUF's weights as an F32 HF checkpoint here")
+    ap.add_argument("--tokenizer", help="a byte-level BPE tokenizer.json to write as the GGUF's vocabulary")
+    ap.add_argument("--tokenizer-pre", default="default", help="tokenizer.ggml.pre for --tokenizer")
     args = ap.parse_args(argv)
     gguf = import_gguf(args.gguf_py)
 
     def run():
         try:
-            cfg, plan = convert(args.model, args.out, args.type)
+            cfg, plan = convert(args.model, args.out, args.type, args.tokenizer, args.tokenizer_pre)
         except ConfigError as e:
             raise ConfigError(f"{os.path.join(args.model, 'config.json')}: {e}") from None
         if args.dequantized_out:
