@@ -4,7 +4,7 @@
 # checkpoint it was converted from (tests/reference/hf_to_gguf.py, which follows llama.cpp's
 # convert_hf_to_gguf.py), for olmoe, qwen3moe, qwen2moe and mixtral (`llama` with experts), at
 # F32, F16, Q8_0, Q6_K, Q4_K and MXFP4 experts (moeslice runs on the same weights: the F32 or F16
-# checkpoint, or the GGUF's dequantized weights); and for keep plans of 25% and 50% of the experts:
+# checkpoint, or the quantized GGUF itself); and for keep plans of 25% and 50% of the experts:
 #   - llama.cpp on the GGUF of `moeslice slice`'s output equals `moeslice logits --keep PLAN` on
 #     the full checkpoint;
 #   - the reference GGUF slicer (tests/reference/slice_gguf.py, the rule of issue 16) commutes with
@@ -13,7 +13,7 @@
 #   - moeslice's GGUF reader (inspect --json) opens every one of these files and sees their experts;
 #   - and the comparison has teeth: the full model against a 50% plan is far apart.
 # Measures: max |log-probability difference| over every position and token, or for quantized
-# weights the mean KL (docs/llama-proof.md).
+# weights the mean KL; each with the top-1 agreement (docs/llama-proof.md).
 #
 # Usage: llama_parity.sh MOESLICE_BINARY SCRATCH_DIR. Exit 77 (skip) without Node.js 20, the
 # node-llama-cpp install of scripts/setup.sh, or torch.
@@ -79,15 +79,12 @@ EOF
 
 # ---- GGUFs (one Python process): converted, converted slices, reference slices --------------
 # $f-$t.gguf: the full model; $f-$t-$keep.gguf: the moeslice slice converted;
-# $f-$t-$keep.ref.gguf: the full GGUF sliced by slice_gguf.py. Quantized GGUFs also write their
-# dequantized weights to $f-$t-weights for moeslice.
+# $f-$t-$keep.ref.gguf: the full GGUF sliced by slice_gguf.py.
 : >"$S/gguf_jobs"
 for f in $FAMILIES; do
   for t in $TYPES; do
     src=$(source_of "$f" "$t")
-    weights=""
-    case $t in q8_0 | q6_k | q4_k | mxfp4) weights="--dequantized-out $S/$f-$t-weights" ;; esac
-    echo "convert --model $src --out $S/$f-$t.gguf --type $t $weights" >>"$S/gguf_jobs"
+    echo "convert --model $src --out $S/$f-$t.gguf --type $t" >>"$S/gguf_jobs"
     for keep in $KEEPS; do
       echo "convert --model $src-$keep --out $S/$f-$t-$keep.gguf --type $t" >>"$S/gguf_jobs"
       echo "slice --model $S/$f-$t.gguf --plan $S/$f-$keep.json --out $S/$f-$t-$keep.ref.gguf" >>"$S/gguf_jobs"
@@ -214,7 +211,8 @@ compare() {  # compare LLAMA_NAME MOESLICE_NAME TYPE
 for f in $FAMILIES; do
   for t in $TYPES; do
     weights=$(source_of "$f" "$t")
-    case $t in q8_0 | q6_k | q4_k | mxfp4) weights=$S/$f-$t-weights ;; esac
+    # Quantized weights: moeslice computes with the quantized GGUF itself, as llama.cpp does.
+    case $t in q8_0 | q6_k | q4_k | mxfp4) weights=$S/$f-$t.gguf ;; esac
     logits "$f-$t" "$weights"
     compare "$f-$t" "$f-$t" "$t"
     for keep in $KEEPS; do

@@ -79,7 +79,7 @@ def main(argv=None):
         ok = mean_kl <= args.max_kl
         bound = f"mean KL {mean_kl:.3g} (tolerance {args.max_kl:g}), max |dlogp| {worst:.3g}"
     print(f"{'ok' if ok else 'FAIL'} {args.label}: {bound} over {len(kl)} positions, "
-          f"top-1 differs at {len(flips)}")
+          f"top-1 agrees at {len(kl) - len(flips)} ({100 * (len(kl) - len(flips)) / len(kl):.1f}%)")
     for doc_id, t, a, b, gap in real_flips[:5]:
         print(f"  doc {doc_id} position {t}: moeslice top-1 {a}, llama.cpp {b} (moeslice gap {gap:.3g})")
     return 0 if ok else 1
