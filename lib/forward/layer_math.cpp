@@ -26,11 +26,12 @@ class LayerMathFor final : public LayerMath {
         round_values<Math>(layer.ffn_norm);
         AttentionWeights& a = layer.attention;
         for (std::vector<float>* v : {&a.q_bias, &a.k_bias, &a.v_bias, &a.o_bias, &a.q_norm,
-                                      &a.k_norm, &a.q_a_norm, &a.kv_a_norm})
+                                      &a.k_norm, &a.q_a_norm, &a.kv_a_norm, &a.sinks})
           round_values<Math>(*v);
         if (layer.moe) {
           round_values<Math>(layer.moe->shared_gate);
           round_values<Math>(layer.moe->router_choice_bias);
+          round_values<Math>(layer.moe->router_bias);
         }
       }
     }

@@ -8,6 +8,7 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "forward/fused_experts.h"
 #include "forward/weight_views.h"
 
 namespace moeslice {
@@ -128,6 +129,8 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
     weights.lm_head = weight_matrix(model_tensor(spec, checkpoint, TensorRole::kLmHead));
   }
 
+  // Reserved: fused experts' ExpertMlp point into their layer's bias vectors, which must not move.
+  weights.layers.reserve(spec.layers.size());
   for (const LayerSpec& layer : spec.layers) {
     LayerWeights out;
     out.index = layer.index;
@@ -155,6 +158,10 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
     attention.k_bias = load.optional_vector(layer, TensorRole::kKBias);
     attention.v_bias = load.optional_vector(layer, TensorRole::kVBias);
     attention.o_bias = load.optional_vector(layer, TensorRole::kOBias);
+    if (spec.family->attention_sinks) attention.sinks = load.vector(layer, TensorRole::kSinks);
+    if (!spec.forward.layer_windows.empty())
+      attention.window =
+          static_cast<size_t>(spec.forward.layer_windows.at(static_cast<size_t>(layer.index)));
     // The family's q/k norms, where the layer has them (GLM-4.5 only with use_qk_norm).
     if (spec.family->qk_norm != QkNorm::kNone && layer.find(TensorRole::kQNorm) != nullptr) {
       attention.q_norm = load.vector(layer, TensorRole::kQNorm);
@@ -164,8 +171,14 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
       MoeWeights moe;
       moe.router = load.matrix(layer, TensorRole::kRouter);
       moe.router_choice_bias = load.optional_vector(layer, TensorRole::kRouterCorrectionBias);
-      moe.experts.reserve(static_cast<size_t>(layer.num_experts));
-      for (int64_t e = 0; e < layer.num_experts; ++e) moe.experts.push_back(load.expert(layer, e));
+      moe.router_bias = load.optional_vector(layer, TensorRole::kRouterBias);
+      if (spec.family->expert_storage == ExpertStorage::kFused) {
+        load_fused_experts(spec, checkpoint, layer, moe);
+      } else {
+        moe.experts.reserve(static_cast<size_t>(layer.num_experts));
+        for (int64_t e = 0; e < layer.num_experts; ++e)
+          moe.experts.push_back(load.expert(layer, e));
+      }
       if (spec.family->shared_expert_kind == SharedExpertKind::kSeparateGated) {
         moe.shared = load.mlp(layer, TensorRole::kSharedGateProj, TensorRole::kSharedUpProj,
                               TensorRole::kSharedDownProj);

@@ -7,6 +7,7 @@
 // Thread safety: immutable after construction.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -26,14 +27,22 @@ struct AttentionWeights {
   // the q_a/kv_a RMSNorm weights (q_a_norm empty without q_lora_rank).
   kernels::WeightMatrix q_a, q_b, kv_a, kv_b;
   std::vector<float> q_a_norm, kv_a_norm;
+  // gpt-oss: the learned sink logit of each head [heads] (empty: none), and this layer's sliding
+  // window (0: every earlier token).
+  std::vector<float> sinks;
+  size_t window = 0;
 };
 
 struct MoeWeights {
   kernels::WeightMatrix router;              // [experts, hidden]
   std::vector<float> router_choice_bias;     // [experts] e_score_correction_bias, or empty
+  std::vector<float> router_bias;            // [experts] added to the logits (gpt-oss), or empty
   std::vector<kernels::ExpertMlp> experts;   // by expert id
   std::optional<kernels::ExpertMlp> shared;  // Qwen2-MoE's and DeepSeek's shared experts
   std::vector<float> shared_gate;            // [hidden]: Qwen2-MoE's gate; empty: unweighted
+  // Fused experts' biases by expert ([experts * width], [experts * width], [experts * hidden]),
+  // which the experts' ExpertMlp spans point into; empty otherwise.
+  std::vector<float> gate_bias, up_bias, down_bias;
 };
 
 struct LayerWeights {

@@ -14,9 +14,11 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
   const size_t n = x.rows;
   record.router_logits = kernels::Matrix(n, routing.experts);
   if (routing.router->fp32_logits())
-    kernels::matmul_xWt<kernels::Fp32Math>(x, weights.router, record.router_logits.ref(), {}, pool);
+    kernels::matmul_xWt<kernels::Fp32Math>(x, weights.router, record.router_logits.ref(),
+                                           weights.router_bias, pool);
   else
-    kernels::matmul_xWt<Math>(x, weights.router, record.router_logits.ref(), {}, pool);
+    kernels::matmul_xWt<Math>(x, weights.router, record.router_logits.ref(), weights.router_bias,
+                              pool);
   // The router turns logits into probabilities in place; the raw logits are kept for
   // the caller (they equal a sliced model's logits on the kept columns).
   record.router_probs = record.router_logits;

@@ -45,28 +45,41 @@ void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
     const size_t begin = (task % blocks) * kQueryBlock;
     const size_t rows = std::min(kQueryBlock, n - begin);
     const size_t keys = begin + rows;  // causal: the block's last query sees keys [0, keys)
-    if (scores_storage.size() < rows * keys) scores_storage.resize(rows * keys);
-    const MatrixRef scores(scores_storage.data(), rows, keys);
+    // With a window the block's first query sees keys from `first_key` on; no row sees before.
+    const size_t first_key =
+        shape.window != 0 && begin + 1 > shape.window ? begin + 1 - shape.window : 0;
+    const size_t span = keys - first_key;
+    if (scores_storage.size() < rows * span) scores_storage.resize(rows * span);
+    const MatrixRef scores(scores_storage.data(), rows, span);
     // The probabilities as the second GEMM's operand: the scores themselves when that is fp32.
     BasicMatrixRef<Operand> probs;
     if constexpr (std::is_same_v<Operand, float>) {
       probs = scores;
     } else {
-      if (probs_storage.size() < rows * keys) probs_storage.resize(rows * keys);
-      probs = {probs_storage.data(), rows, keys};
+      if (probs_storage.size() < rows * span) probs_storage.resize(rows * span);
+      probs = {probs_storage.data(), rows, span};
     }
 
-    const ConstOperandRef<Math> k_head = k_heads.head(kv_head).row_range(0, keys);
-    const ConstOperandRef<Math> v_head = v_heads.head(kv_head).row_range(0, keys);
+    const ConstOperandRef<Math> k_head = k_heads.head(kv_head).row_range(first_key, span);
+    const ConstOperandRef<Math> v_head = v_heads.head(kv_head).row_range(first_key, span);
     Math::attention_scores(q_heads.head(head).row_range(begin, rows), k_head, scores, hd,
                            shape.scale);
     for (size_t i = 0; i < rows; ++i) {
       float* row = scores.row(i);
       Operand* p = probs.row(i);
-      const size_t visible = begin + i + 1;
-      Math::softmax(row, visible);
-      Math::to_operand(row, p, visible);
-      std::fill(p + visible, p + keys, Operand{0});
+      const size_t position = begin + i;
+      // Row i sees keys [from, position] (columns from - first_key ..).
+      const size_t from =
+          shape.window != 0 && position + 1 > shape.window ? position + 1 - shape.window : 0;
+      const size_t skip = from - first_key;
+      const size_t visible = position + 1 - from;
+      if (shape.sinks != nullptr)
+        softmax_row_with_sink(row + skip, visible, shape.sinks[head]);
+      else
+        Math::softmax(row + skip, visible);
+      std::fill(p, p + skip, Operand{0});
+      Math::to_operand(row + skip, p + skip, visible);
+      std::fill(p + skip + visible, p + span, Operand{0});
     }
     const MatrixRef dst = out.columns(head * vd, vd).row_range(begin, rows);
     const MatrixRef tile = gemm_output<Math>(dst, context);

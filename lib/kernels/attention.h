@@ -26,13 +26,18 @@ struct AttentionShape {
   size_t head_dim = 0;    // of q and k
   size_t v_head_dim = 0;  // of v and the output; 0: head_dim (MLA's differs)
   double scale = 0;       // of the scores; 0: head_dim^-0.5 (MLA with YaRN: times mscale^2)
+  // Sliding window: token t attends to tokens max(0, t - window + 1)..t; 0: all of 0..t.
+  size_t window = 0;
+  // gpt-oss's attention sinks: one logit per head [heads] added to each softmax's denominator
+  // (softmax_row_with_sink); null: none.
+  const float* sinks = nullptr;
 
   size_t value_dim() const { return v_head_dim != 0 ? v_head_dim : head_dim; }
 };
 
 // q [n, heads * head_dim], k [n, kv_heads * head_dim] and v [n, kv_heads * value_dim()] (RoPE
 // already applied; in bf16 holding BF16 values), out [n, heads * value_dim()] (must not overlap
-// the inputs). Token t attends to tokens 0..t.
+// the inputs). Token t attends to tokens 0..t (or the last `window` of them).
 template <class Math>
 void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
                       const AttentionShape& shape, MatrixRef out, ThreadPool* pool = nullptr);

@@ -14,6 +14,18 @@
 namespace moeslice::kernels {
 namespace {
 
+// gpt-oss's GLU of one value (GluKind::kClampedSwiglu) as the down GEMM's operand, each step
+// rounded by the policy: gate and up (their products plus biases) rounded, clamped, then
+// (up + 1) * gate * sigmoid(alpha * gate).
+template <class Math>
+typename Math::Operand clamped_swiglu(float gate_sum, float up_sum, const GluParams& params) {
+  const float gate = std::min(Math::round(gate_sum), params.limit);
+  const float up = std::clamp(Math::round(up_sum), -params.limit, params.limit);
+  const float sig = Math::round(sigmoid(Math::round(gate * params.alpha)));
+  const float glu = Math::round(gate * sig);
+  return Math::to_operand(Math::round(up + 1.0f) * glu);
+}
+
 // out [m, H] = mlp(x) for x [m, H] (the policy's operand), `act` [m, I] the intermediate
 // operand. Blocks of gate and up rows give act's columns through the policy's gate/up products
 // and the GLU; then blocks of down rows give out's columns.
@@ -37,7 +49,17 @@ void run_mlp(ConstOperandRef<Math> x, const ExpertMlp& mlp, OperandMatrix<Math>&
       const float* gate = products.gate.row(t);
       const float* up = products.up.row(t);
       typename Math::Operand* dst = act.row(t) + begin;
-      for (size_t j = 0; j < count; ++j) dst[j] = glu<Math>(gate[j], up[j]);
+      if (mlp.glu.kind == GluKind::kSilu && mlp.gate_bias.empty() && mlp.up_bias.empty()) {
+        for (size_t j = 0; j < count; ++j) dst[j] = glu<Math>(gate[j], up[j]);
+        continue;
+      }
+      for (size_t j = 0; j < count; ++j) {
+        const float g =
+            Math::round(gate[j]) + (mlp.gate_bias.empty() ? 0.0f : mlp.gate_bias[begin + j]);
+        const float u = Math::round(up[j]) + (mlp.up_bias.empty() ? 0.0f : mlp.up_bias[begin + j]);
+        dst[j] =
+            mlp.glu.kind == GluKind::kSilu ? glu<Math>(g, u) : clamped_swiglu<Math>(g, u, mlp.glu);
+      }
     }
   });
 
@@ -50,7 +72,8 @@ void run_mlp(ConstOperandRef<Math> x, const ExpertMlp& mlp, OperandMatrix<Math>&
     const MatrixRef dst = out.columns(begin, count);
     const MatrixRef tile = gemm_output<Math>(dst, product);
     Math::expert_product(a, mlp.down, begin, count, tile);
-    store_results<Math>(tile, dst);
+    store_results<Math>(
+        tile, dst, mlp.down_bias.empty() ? mlp.down_bias : mlp.down_bias.subspan(begin, count));
   });
 }
 

@@ -22,15 +22,35 @@ namespace moeslice::kernels {
 
 class ThreadPool;
 
-// One SiLU-GLU MLP: gate and up [I, H], down [H, I].
+// How an expert turns its gate and up products into the down projection's input.
+enum class GluKind {
+  kSilu,  // silu(gate) * up
+  // gpt-oss: gate clamped from above and up to [-limit, limit], then
+  // (up + 1) * gate * sigmoid(alpha * gate)
+  kClampedSwiglu,
+};
+
+struct GluParams {
+  GluKind kind = GluKind::kSilu;
+  float alpha = 1.702f;  // kClampedSwiglu
+  float limit = 7.0f;    // kClampedSwiglu
+};
+
+// One gated MLP: gate and up [I, H], down [H, I], optional biases ([I], [I], [H]; empty: none,
+// owned elsewhere and outliving the MLP) and the GLU of its kind.
 struct ExpertMlp {
   WeightMatrix gate;
   WeightMatrix up;
   WeightMatrix down;
+  std::span<const float> gate_bias{};
+  std::span<const float> up_bias{};
+  std::span<const float> down_bias{};
+  GluParams glu{};
 };
 
-// y [n, H] = down(silu(gate(x)) * up(x)) for x [n, H], with the policy's rounding (bf16: gate,
-// up, silu, their product and down each rounded). y must not overlap x.
+// y [n, H] = down(glu(gate(x) + gate_bias, up(x) + up_bias)) + down_bias for x [n, H], with the
+// policy's rounding (bf16: gate, up, silu, their product and down each rounded). y must not
+// overlap x.
 template <class Math>
 void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool* pool = nullptr);
 

@@ -77,6 +77,34 @@ Routing route_softmax_topk(MatrixRef logits, size_t k, bool renormalize,
   return routing;
 }
 
+void softmax_over_chosen(ConstMatrixRef logits, Routing& routing) {
+  std::vector<float> chosen(routing.k);
+  for (size_t t = 0; t < routing.tokens; ++t) {
+    const int32_t* idx = routing.expert.data() + t * routing.k;
+    float* w = routing.weight.data() + t * routing.k;
+    size_t picked = 0;
+    while (picked < routing.k && idx[picked] >= 0) {
+      chosen[picked] = logits.row(t)[idx[picked]];
+      ++picked;
+    }
+    if (picked == 0) continue;
+    softmax_row(chosen.data(), picked);
+    std::copy(chosen.begin(), chosen.begin() + static_cast<std::ptrdiff_t>(picked), w);
+  }
+}
+
+Routing route_topk_softmax(MatrixRef logits, size_t k, std::span<const uint8_t> keep) {
+  assert(k > 0 && k <= logits.cols);
+  mask_logits(logits, keep);
+  Routing routing(logits.rows, k);
+  for (size_t t = 0; t < logits.rows; ++t)
+    top_k(logits.row(t), logits.cols, k, keep, routing.expert.data() + t * k,
+          routing.weight.data() + t * k);
+  softmax_over_chosen(logits, routing);
+  softmax_rows(logits);
+  return routing;
+}
+
 Routing route_emo(MatrixRef logits, size_t k, size_t shared, std::span<const uint8_t> keep) {
   const size_t experts = logits.cols;
   assert(shared < k && k <= experts && shared < experts);

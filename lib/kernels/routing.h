@@ -49,6 +49,16 @@ size_t top_k(const float* values, size_t n, size_t k, std::span<const uint8_t> k
 Routing route_softmax_topk(MatrixRef logits, size_t k, bool renormalize,
                            std::span<const uint8_t> keep = {});
 
+// gpt-oss (GptOssTopKRouter): the top-k of the masked logits [n, E], weights the softmax over
+// those k logits (no renormalisation needed: they sum to 1). The logits are then replaced in place
+// by the softmax over every kept expert, the probabilities the profiler reads (the chosen
+// experts' weights are those probabilities renormalised over the chosen).
+Routing route_topk_softmax(MatrixRef logits, size_t k, std::span<const uint8_t> keep = {});
+
+// The weights of `routing` recomputed as the softmax, per token, of logits [n, E] over that
+// token's chosen experts (in slot order; empty slots stay 0).
+void softmax_over_chosen(ConstMatrixRef logits, Routing& routing);
+
 // EMO: of E experts the last `shared` are shared. logits [n, E] are masked and replaced by two
 // independent softmaxes, over the first E - shared columns and over the last `shared`; a token
 // takes top-(k - shared) of the first part and top-`shared` of the second (indices offset by

@@ -24,6 +24,19 @@ void softmax_row(float* row, size_t n) {
   for (size_t i = 0; i < n; ++i) row[i] *= inv;
 }
 
+void softmax_row_with_sink(float* row, size_t n, float sink) {
+  float max = sink;
+  for (size_t i = 0; i < n; ++i) max = std::max(max, row[i]);
+  float sum = 0.0f;
+  for (size_t i = 0; i < n; ++i) {
+    row[i] = exp_vectorizable(row[i] - max);
+    sum += row[i];
+  }
+  sum += exp_vectorizable(sink - max);
+  const float inv = 1.0f / sum;
+  for (size_t i = 0; i < n; ++i) row[i] *= inv;
+}
+
 void softmax_row_lane_sums(float* row, size_t n) {
   constexpr size_t kLanes = 8;
   float max = -std::numeric_limits<float>::infinity();

@@ -16,4 +16,9 @@ void softmax_row(float* row, size_t n);
 // order), so that the BF16 rounding of the probabilities agrees with a torch bf16 run more often.
 void softmax_row_lane_sums(float* row, size_t n);
 
+// Softmax of row[0..n) with one more logit, `sink`, in the denominator (gpt-oss's attention
+// sinks: the softmax runs over [row, sink] and the sink's probability is dropped), max subtracted
+// over both. Sequential float sum, as softmax_row.
+void softmax_row_with_sink(float* row, size_t n, float sink);
+
 }  // namespace moeslice::kernels

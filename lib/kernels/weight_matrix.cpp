@@ -62,12 +62,60 @@ WeightMatrix::WeightMatrix(const QuantizedMatrix& quantized)
       quantized_(true),
       quant_(quantized) {}
 
+WeightMatrix WeightMatrix::stored_columns(DType dtype, const std::byte* data, size_t stored_rows,
+                                          size_t stored_cols, size_t first, size_t step,
+                                          size_t count) {
+  assert(count == 0 || first + (count - 1) * step < stored_cols);
+  WeightMatrix matrix(dtype, data, count, stored_rows);
+  matrix.transposed_ = true;
+  matrix.stored_cols_ = stored_cols;
+  matrix.row_first_ = first;
+  matrix.row_step_ = step;
+  return matrix;
+}
+
+WeightMatrix WeightMatrix::row_subset(size_t first, size_t step, size_t count) const {
+  assert(count == 0 || first + (count - 1) * step < rows_);
+  WeightMatrix subset = *this;
+  subset.rows_ = count;
+  subset.row_first_ = row_first_ + first * row_step_;
+  subset.row_step_ = row_step_ * step;
+  return subset;
+}
+
+void WeightMatrix::gather_rows(size_t begin, size_t count, float* dst) const {
+  if (!transposed_) {
+    for (size_t r = 0; r < count; ++r) {
+      const size_t stored = row_first_ + (begin + r) * row_step_;
+      if (quantized_)
+        dequantize_rows(quant_, stored, 1, dst + r * cols_);
+      else
+        to_f32(dtype_, data_ + stored * cols_ * element_bytes(dtype_), dst + r * cols_, cols_);
+    }
+    return;
+  }
+  // Stored [cols_, stored_cols_]: each stored row holds one input's weights for every output;
+  // the span of it this block reads is converted once, then scattered to the block's rows.
+  if (count == 0) return;
+  const size_t first = row_first_ + begin * row_step_;
+  const size_t span = (count - 1) * row_step_ + 1;
+  thread_local std::vector<float> stored_row;
+  if (stored_row.size() < span) stored_row.resize(span);
+  const size_t bytes = element_bytes(dtype_);
+  for (size_t c = 0; c < cols_; ++c) {
+    to_f32(dtype_, data_ + (c * stored_cols_ + first) * bytes, stored_row.data(), span);
+    for (size_t r = 0; r < count; ++r) dst[r * cols_ + c] = stored_row[r * row_step_];
+  }
+}
+
 WeightMatrix WeightMatrix::from_f32(const float* data, size_t rows, size_t cols) {
   return {DType::F32, reinterpret_cast<const std::byte*>(data), rows, cols};
 }
 
 void WeightMatrix::rows_to_f32(size_t begin, size_t count, float* dst) const {
   assert(begin + count <= rows_);
+  if (!plain_rows()) return gather_rows(begin, count, dst);
+  begin += row_first_;
   if (quantized_) return dequantize_rows(quant_, begin, count, dst);
   to_f32(dtype_, data_ + begin * cols_ * element_bytes(dtype_), dst, count * cols_);
 }
@@ -75,11 +123,12 @@ void WeightMatrix::rows_to_f32(size_t begin, size_t count, float* dst) const {
 ConstMatrixRef WeightMatrix::rows_f32(size_t begin, size_t count,
                                       std::vector<float>& scratch) const {
   assert(begin + count <= rows_);
-  if (quantized_) {
+  if (quantized_ || !plain_rows()) {
     if (scratch.size() < count * cols_) scratch.resize(count * cols_);
-    dequantize_rows(quant_, begin, count, scratch.data());
+    rows_to_f32(begin, count, scratch.data());
     return {scratch.data(), count, cols_};
   }
+  begin += row_first_;
   const std::byte* start = data_ + begin * cols_ * element_bytes(dtype_);
   if (dtype_ == DType::F32 && reinterpret_cast<uintptr_t>(start) % alignof(float) == 0)
     return {reinterpret_cast<const float*>(start), count, cols_};
@@ -91,20 +140,21 @@ ConstMatrixRef WeightMatrix::rows_f32(size_t begin, size_t count,
 ConstBf16Ref WeightMatrix::rows_bf16(size_t begin, size_t count,
                                      std::vector<uint16_t>& scratch) const {
   assert(begin + count <= rows_);
-  if (quantized_) {
+  if (quantized_ || !plain_rows()) {
     if (scratch.size() < count * cols_) scratch.resize(count * cols_);
-    // Dequantized to fp32 in chunks of rows small enough to stay in L2 (about 64 KB), each
-    // rounded to BF16 before the next is written.
+    // Dequantized (or gathered) to fp32 in chunks of rows small enough to stay in L2 (about 64 KB),
+    // each rounded to BF16 before the next is written.
     thread_local std::vector<float> values;
     const size_t chunk = std::min(count, std::max<size_t>(1, kDequantChunkBytes / (cols_ * 4)));
     if (values.size() < chunk * cols_) values.resize(chunk * cols_);
     for (size_t done = 0; done < count; done += chunk) {
       const size_t rows = std::min(chunk, count - done);
-      dequantize_rows(quant_, begin + done, rows, values.data());
+      rows_to_f32(begin + done, rows, values.data());
       f32_to_bf16(values.data(), scratch.data() + done * cols_, rows * cols_);
     }
     return {scratch.data(), count, cols_};
   }
+  begin += row_first_;
   const std::byte* start = data_ + begin * cols_ * element_bytes(dtype_);
   if (dtype_ == DType::BF16 && reinterpret_cast<uintptr_t>(start) % alignof(uint16_t) == 0)
     return {reinterpret_cast<const uint16_t*>(start), count, cols_};

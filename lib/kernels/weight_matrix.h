@@ -31,6 +31,15 @@ class WeightMatrix {
   }
   // Quantized storage, dequantized a block of rows at a time.
   explicit WeightMatrix(const QuantizedMatrix& quantized);
+  // The columns first, first + step, ... (`count` of them) of a row-major [stored_rows,
+  // stored_cols] tensor of F32, BF16 or F16 stored as x @ W ([in, out], gpt-oss's fused experts)
+  // as the rows of an [out, in] weight: rows() == count, cols() == stored_rows. Nothing is
+  // copied; a block of rows is gathered when converted.
+  static WeightMatrix stored_columns(DType dtype, const std::byte* data, size_t stored_rows,
+                                     size_t stored_cols, size_t first, size_t step, size_t count);
+  // Rows first, first + step, ... (`count` of them) of this matrix, as a matrix of their own (the
+  // gate and up rows interleaved in gpt-oss's fused gate_up_proj). A view, like this one.
+  WeightMatrix row_subset(size_t first, size_t step, size_t count) const;
 
   size_t rows() const { return rows_; }
   size_t cols() const { return cols_; }
@@ -55,6 +64,16 @@ class WeightMatrix {
   size_t cols_ = 0;
   bool quantized_ = false;
   QuantizedMatrix quant_;  // when quantized_
+  // Row r of this matrix is stored row (or, when transposed_, stored column) row_first_ + r *
+  // row_step_; a plain matrix has 0 and 1. Transposed storage is [cols_, stored_cols_].
+  size_t row_first_ = 0;
+  size_t row_step_ = 1;
+  bool transposed_ = false;
+  size_t stored_cols_ = 0;
+
+  bool plain_rows() const { return row_step_ == 1 && !transposed_; }
+  // rows_to_f32 for a matrix that is not plain_rows().
+  void gather_rows(size_t begin, size_t count, float* dst) const;
 };
 
 // Rows of converted weights per block: keeps the fp32 scratch of one block at or below

@@ -196,11 +196,19 @@ void parse_kinds(const json& profile, FamilyProfile& family) {
   family.sliding_window = parse_enum<SlidingWindowRule>(
       attention.at("sliding_window"),
       {{"always", SlidingWindowRule::kAlways},
-       {"when_use_sliding_window", SlidingWindowRule::kWhenUseSlidingWindow}},
+       {"when_use_sliding_window", SlidingWindowRule::kWhenUseSlidingWindow},
+       {"layer_types", SlidingWindowRule::kLayerTypes}},
       "attention.sliding_window");
   if (family.sliding_window == SlidingWindowRule::kWhenUseSlidingWindow)
     NameCheck(family).flag(Flag::kUseSlidingWindow, "attention.sliding_window");
   family.clip_qkv = attention.value("clip_qkv", false);
+  family.attention_sinks = attention.value("sinks", false);
+  if (profile.contains("expert_activation"))
+    family.expert_activation =
+        parse_enum<ExpertActivation>(profile.at("expert_activation"),
+                                     {{"silu_glu", ExpertActivation::kSiluGlu},
+                                      {"clamped_swiglu", ExpertActivation::kClampedSwiglu}},
+                                     "expert_activation");
   if (attention.contains("rope_scaling"))
     family.yarn = parse_enum<bool>(attention.at("rope_scaling"), {{"none", false}, {"yarn", true}},
                                    "attention.rope_scaling");

@@ -57,10 +57,18 @@ enum class AttentionKind {
 enum class SlidingWindowRule {
   kAlways,                // any integer sliding_window
   kWhenUseSlidingWindow,  // Qwen: only with use_sliding_window true
+  // gpt-oss: on the layers `layer_types` names "sliding_attention" (the others attend to every
+  // earlier token); computed, never refused.
+  kLayerTypes,
 };
 // bf16 RoPE: Llama style casts the cos/sin tables to BF16 and rounds every product; OLMo2 style
 // rotates in fp32 against fp32 tables and rounds once.
 enum class RopeBf16 { kCastTables, kRotateFp32 };
+// What an expert computes between its gate/up products and its down projection.
+enum class ExpertActivation {
+  kSiluGlu,        // silu(gate) * up
+  kClampedSwiglu,  // gpt-oss: clamped at swiglu_limit, (up + 1) * gate * sigmoid(1.702 gate)
+};
 // How a layer stores its experts: one set of tensors per expert, or every expert in one tensor
 // indexed along the expert axis (gpt-oss; plain or MXFP4 form).
 enum class ExpertStorage { kPerExpert, kFused };
@@ -123,6 +131,9 @@ struct FamilyProfile {
   SlidingWindowRule sliding_window = SlidingWindowRule::kAlways;
   bool clip_qkv = false;  // the attention clamps q, k, v to the config's clip_qkv (OLMoE)
   bool yarn = false;      // a YaRN rope_scaling is computed (attention.rope_scaling "yarn")
+  // gpt-oss: one learned logit per head in every attention softmax's denominator (role "sinks").
+  bool attention_sinks = false;
+  ExpertActivation expert_activation = ExpertActivation::kSiluGlu;
   NormPlacement norm_placement = NormPlacement::kPre;
   QkNorm qk_norm = QkNorm::kNone;
   RmsNormOrder rms_norm_order = RmsNormOrder::kCastThenWeight;

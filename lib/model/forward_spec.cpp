@@ -1,6 +1,7 @@
 // Forward-pass numbers and refusals, following tests/reference/README.md ("Refusals").
 #include "model/forward_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -138,6 +139,57 @@ YarnSpec resolve_yarn(const json& scaling, const std::optional<int64_t>& max_pos
   return yarn;
 }
 
+// gpt-oss's configuration: layer_types defaults to sliding attention on even layers.
+bool default_sliding(int64_t layer) { return layer % 2 == 0; }
+
+// The per-layer windows of the layer_types rule; a layer_types or sliding_window the forward pass
+// cannot use gives full attention here and is refused by check_layer_types.
+std::vector<int64_t> layer_windows(const ModelSpec& spec) {
+  const json& config = spec.text_config();
+  int64_t window = 0;
+  if (present(config, "sliding_window") && config["sliding_window"].is_number_integer())
+    window = std::max<int64_t>(config["sliding_window"].get<int64_t>(), 0);
+  const bool listed = present(config, "layer_types") && config["layer_types"].is_array();
+  std::vector<int64_t> windows(static_cast<size_t>(spec.num_layers), 0);
+  for (int64_t l = 0; l < spec.num_layers; ++l) {
+    const auto i = static_cast<size_t>(l);
+    const bool sliding =
+        listed ? i < config["layer_types"].size() && config["layer_types"][i] == "sliding_attention"
+               : default_sliding(l);
+    if (sliding) windows[i] = window;
+  }
+  return windows;
+}
+
+// layer_types must name every layer's attention as one the forward pass computes, and a layer
+// with sliding attention needs a window.
+void check_layer_types(const ModelSpec& spec) {
+  const json& config = spec.text_config();
+  if (present(config, "layer_types")) {
+    const json& types = config["layer_types"];
+    if (!types.is_array() || types.size() != static_cast<size_t>(spec.num_layers))
+      refuse(spec, fmt::format("'layer_types' is {}; expected a list of {} layer types",
+                               json_excerpt(types), spec.num_layers));
+    for (size_t i = 0; i < types.size(); ++i)
+      if (types[i] != "sliding_attention" && types[i] != "full_attention")
+        refuse(spec, fmt::format("'layer_types[{}]' is {}, only \"sliding_attention\" and "
+                                 "\"full_attention\" are supported",
+                                 i, json_excerpt(types[i])));
+  }
+  const std::vector<int64_t>& windows = spec.forward.layer_windows;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const bool sliding = present(config, "layer_types")
+                             ? config["layer_types"][i] == "sliding_attention"
+                             : default_sliding(static_cast<int64_t>(i));
+    if (sliding && windows[i] < 1)
+      throw ModelError(fmt::format(
+          "{}: layer {} has sliding attention but 'sliding_window' is {}, expected a window of at "
+          "least 1 token",
+          spec.config_path.string(), i,
+          present(config, "sliding_window") ? json_excerpt(config["sliding_window"]) : "not set"));
+  }
+}
+
 }  // namespace
 
 ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
@@ -158,9 +210,13 @@ ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
     result.max_positions = config["max_position_embeddings"].get<int64_t>();
   const bool window_switched_on = spec.family->sliding_window == SlidingWindowRule::kAlways ||
                                   spec.flag(Flag::kUseSlidingWindow);
-  if (present(config, "sliding_window") && config["sliding_window"].is_number_integer() &&
-      window_switched_on)
+  if (spec.family->sliding_window == SlidingWindowRule::kLayerTypes) {
+    result.layer_windows = layer_windows(spec);
+  } else if (present(config, "sliding_window") && config["sliding_window"].is_number_integer() &&
+             window_switched_on) {
     result.sliding_window = config["sliding_window"].get<int64_t>();
+  }
+  result.swiglu_limit = static_cast<float>(spec.number(Number::kSwigluLimit).value_or(7.0));
   result.rope_dim = spec.dim_or(Dim::kRopeDim, spec.head_dim);
   // Glm4MoeRotaryEmbedding: dim = int(head_dim * partial_rotary_factor).
   if (const std::optional<double> share = spec.number(Number::kPartialRotaryFactor))
@@ -209,6 +265,7 @@ void require_forward_support(const ModelSpec& spec) {
                                families_where([](const FamilyProfile& f) { return f.clip_qkv; })));
     if (!config["clip_qkv"].is_number()) refuse(spec, "'clip_qkv' is not a number");
   }
+  if (family.sliding_window == SlidingWindowRule::kLayerTypes) check_layer_types(spec);
   if (auto refusal = first_config_refusal(family.forward_refusals, spec)) refuse(spec, *refusal);
 }
 

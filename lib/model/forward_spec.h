@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace moeslice {
 
@@ -31,6 +32,11 @@ struct ForwardSpec {
   // A sliding attention window that applies (the profile's attention.sliding_window rule);
   // sequences longer than it are refused.
   std::optional<int64_t> sliding_window;
+  // Under the layer_types rule (gpt-oss): per layer, the sliding window its attention computes
+  // (0: full causal attention); empty for the other rules.
+  std::vector<int64_t> layer_windows;
+  // gpt-oss's clamped SwiGLU experts: the clamp (swiglu_limit).
+  float swiglu_limit = 7.0f;
   int64_t rope_dim = 0;          // the dimensions of a head RoPE rotates (Dim::kRopeDim)
   std::optional<YarnSpec> yarn;  // rope_scaling of type yarn, in a family that computes it
   // DeepSeek MLA: the softmax scale's factor over head_dim^-0.5 (mscale^2 of

@@ -41,13 +41,14 @@ constexpr std::array<std::string_view, 8> kFlagNames = {
     "use_sliding_window",  "qkv_bias",       "rope_interleave", "use_qk_norm"};
 static_assert(covers_enum<Flag>(kFlagNames));
 
-constexpr std::array<std::string_view, 7> kNumberNames = {"rms_norm_eps",
+constexpr std::array<std::string_view, 8> kNumberNames = {"rms_norm_eps",
                                                           "rope_theta",
                                                           "clip_qkv",
                                                           "max_position_embeddings",
                                                           "sliding_window",
                                                           "routed_scaling_factor",
-                                                          "partial_rotary_factor"};
+                                                          "partial_rotary_factor",
+                                                          "swiglu_limit"};
 static_assert(covers_enum<Number>(kNumberNames));
 
 struct RoleRow {

@@ -60,6 +60,7 @@ enum class Number : uint8_t {
   kSlidingWindow,
   kRoutedScalingFactor,
   kPartialRotaryFactor,  // the share of a head RoPE rotates (GLM-4.5: 0.5)
+  kSwigluLimit,          // gpt-oss: the clamp of the experts' gate and up
   kCount
 };
 

@@ -18,7 +18,8 @@ S=$SCRATCH
 
 $PY "$REF/make_tiny.py" --all "$S/bf16" --dtype BF16 >/dev/null || { echo "make_tiny failed"; exit 1; }
 $PY "$REF/make_tiny.py" --out "$S/f32_olmoe" --variant olmoe >/dev/null || exit 1
-VARIANTS=$(cd "$S/bf16" && ls -d */ | tr -d /)
+# gpt_oss refuses --compute bf16 (checked below), so its variants are left out.
+VARIANTS=$(cd "$S/bf16" && ls -d */ | tr -d / | grep -v '^gpt_oss')
 
 # Documents of 16 to 130 tokens. Shorter ones are left out on purpose: for products as tiny as
 # [T, T] x [T, head_dim] with T <= 8, PyTorch 1.13 takes small-matrix CPU kernels that accumulate
@@ -56,6 +57,10 @@ run() {  # run NAME MODEL_DIR [--keep PLAN]: moeslice bf16 output; the reference
   echo "$name $model $*" >>"$S/jobs"
 }
 for v in $VARIANTS; do run "$v" "$S/bf16/$v"; done
+refusal=$("$BIN" logits --model "$S/bf16/gpt_oss" --corpus "$S/corpus.jsonl" --compute bf16 \
+  --out "$S/gpt_oss_bf16.safetensors" 2>&1 >/dev/null)
+[ $? -eq 2 ] && grep -q "compute bf16 is not implemented for the gpt_oss family" <<<"$refusal" &&
+  [ ! -e "$S/gpt_oss_bf16.safetensors" ] || fail "gpt_oss --compute bf16 not refused: $refusal"
 run f32_olmoe "$S/f32_olmoe"
 # Restricted routing: a plan dropping a different expert subset in each layer.
 echo '{"experts_kept_per_layer": [[0, 1, 2, 4, 5, 7], [1, 2, 3, 5, 6], [0, 2, 3, 4, 6, 7]]}' \

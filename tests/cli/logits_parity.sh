@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Parity of `moeslice logits --router` with the PyTorch reference (tests/reference) on every
-# make_tiny variant, F32 and BF16 (2 shards) weights plus one F16: logits within 1e-5 relative
+# make_tiny variant, F32 and BF16 (2 shards) weights plus one F16 and gpt_oss with MXFP4 experts: logits within 1e-5 relative
 # (max|diff| / max|ref|) of the float64 reference, identical expert choices, router logits,
 # weights and expert output norms within 1e-5. Also restricted routing (--keep) against the
 # reference run with the same plan, document windows (--max-seq) against the reference run on the
@@ -18,6 +18,8 @@ S=$SCRATCH
 $PY "$REF/make_tiny.py" --all "$S/f32" >/dev/null || { echo "make_tiny failed"; exit 1; }
 $PY "$REF/make_tiny.py" --all "$S/bf16" --dtype BF16 --shards 2 >/dev/null || exit 1
 $PY "$REF/make_tiny.py" --out "$S/f16/qwen2_moe" --variant qwen2_moe --dtype F16 >/dev/null || exit 1
+# gpt_oss's experts as MXFP4 blocks and scales (the rest BF16), as released.
+$PY "$REF/make_tiny.py" --all "$S/mxfp4" --mxfp4 --dtype BF16 >/dev/null || exit 1
 VARIANTS=$(cd "$S/f32" && ls -d */ | tr -d /)
 
 # make_tiny's corpus (1, 7, 23, 40 tokens) plus a longer document; all variants have vocab 128.
@@ -86,6 +88,14 @@ for v in $VARIANTS; do
   run "keep_$v" "$S/f32/$v" "$S/corpus.jsonl" --keep "$S/plan_$v.json"
   reference "keep_$v" "$S/f32/$v" "$S/corpus.jsonl" --keep "$S/plan_$v.json"
   compare "keep_$v"
+done
+for v in $(cd "$S/mxfp4" && ls -d */ | tr -d /); do
+  run "mxfp4_$v" "$S/mxfp4/$v" "$S/corpus.jsonl"
+  reference "mxfp4_$v" "$S/mxfp4/$v" "$S/corpus.jsonl"
+  compare "mxfp4_$v"
+  run "mxfp4_keep_$v" "$S/mxfp4/$v" "$S/corpus.jsonl" --keep "$S/plan_$v.json"
+  reference "mxfp4_keep_$v" "$S/mxfp4/$v" "$S/corpus.jsonl" --keep "$S/plan_$v.json"
+  compare "mxfp4_keep_$v"
 done
 run f16_qwen2_moe "$S/f16/qwen2_moe" "$S/corpus.jsonl"
 reference f16_qwen2_moe "$S/f16/qwen2_moe" "$S/corpus.jsonl"
@@ -191,12 +201,19 @@ expect_error "'sliding_window'" "${L[@]}" --model "$S/mixtral_window" --corpus "
 "$BIN" logits --model "$S/mixtral_window" --corpus "$S/corpus.jsonl" --max-seq 16 \
   --out "$S/window_ok.safetensors" >/dev/null 2>&1 ||
   fail "a sliding window no longer than --max-seq should run"
-for family in gpt_oss; do
-  "$BIN" make-random --family $family --out "$S/random_$family" >/dev/null 2>&1 ||
-    { fail "make-random $family"; continue; }
-  expect_error "$family family is not supported by the forward pass" \
-    "${L[@]}" --model "$S/random_$family" --corpus "$S/corpus.jsonl"
-done
+# gpt_oss computes (issue 19): make-random's model runs (sliding window 128 on even layers, no
+# refusal for documents longer than it); a layer type it does not compute is refused by key.
+"$BIN" make-random --family gpt_oss --out "$S/random_gpt_oss" >/dev/null 2>&1 ||
+  fail "make-random gpt_oss"
+"$BIN" logits --model "$S/random_gpt_oss" --corpus "$S/corpus.jsonl" \
+  --out "$S/random_gpt_oss.safetensors" >/dev/null 2>&1 || fail "logits of make-random gpt_oss"
+variant_with "$S/f32/gpt_oss" gpt_oss_chunked layer_types \
+  '["full_attention", "chunked_attention", "full_attention", "full_attention"]'
+expect_error "'layer_types\[1\]' is \"chunked_attention\", only \"sliding_attention\" and \"full_attention\"" \
+  "${L[@]}" --model "$S/gpt_oss_chunked" --corpus "$S/corpus.jsonl"
+variant_with "$S/f32/gpt_oss" gpt_oss_no_window sliding_window null
+expect_error "layer 0 has sliding attention but 'sliding_window' is not set" \
+  "${L[@]}" --model "$S/gpt_oss_no_window" --corpus "$S/corpus.jsonl"
 # deepseek_v3 computes (issue 18): make-random's model runs; a rope_scaling other than YaRN, MLA
 # biases and fewer key/value heads than heads are refused by key.
 "$BIN" make-random --family deepseek_v3 --out "$S/random_deepseek_v3" >/dev/null 2>&1 ||

@@ -146,9 +146,13 @@ expect_error 2 "overlaps the input" -- "$MOESLICE" select --model "$SCRATCH/olmo
 echo '{"input_ids": [1, 2, "x"]}' > "$SCRATCH/bad.jsonl"
 expect_error 2 "bad.jsonl:1" -- "$MOESLICE" select --model "$SCRATCH/olmoe" --corpus "$SCRATCH/bad.jsonl" --keep 4 --out "$SCRATCH/x.json"
 expect_error 2 "keeps 1 of 8 experts per layer; at least 2" -- "$MOESLICE" select --model "$SCRATCH/emo" --corpus "$CORPUS" --keep 1 --out "$SCRATCH/x.json"
-# A family the forward pass does not compute (deepseek_v3 computes since issue 18).
+# gpt_oss computes since issue 19 (deepseek_v3 since issue 18): select runs on it; a config value
+# the forward pass does not compute is still refused before any output.
 "$MOESLICE" make-random --family gpt_oss --layers 2 --out "$SCRATCH/gpt_oss" >/dev/null
-expect_error 2 "not implemented|not supported|does not support" -- "$MOESLICE" select --model "$SCRATCH/gpt_oss" --corpus "$CORPUS" --keep 4 --out "$SCRATCH/x.json"
+expect_ok -- "$MOESLICE" select --model "$SCRATCH/gpt_oss" --corpus "$CORPUS" --keep 4 --out "$SCRATCH/gpt_oss-plan.json"
+"$MOESLICE" make-random --family gpt_oss --layers 2 --out "$SCRATCH/gpt_oss_chunked" \
+  --set 'layer_types=["full_attention", "chunked_attention"]' >/dev/null
+expect_error 2 "not implemented|not supported|does not support|does not implement" -- "$MOESLICE" select --model "$SCRATCH/gpt_oss_chunked" --corpus "$CORPUS" --keep 4 --out "$SCRATCH/x.json"
 [ ! -e "$SCRATCH/x.json" ] && pass || fail "a refused command left output behind"
 [ ! -e "$SCRATCH/olmoe/plan.json" ] && pass || fail "wrote inside the input"
 ls "$SCRATCH" | grep -q '\.tmp\|~' && fail "temporary files left behind: $(ls "$SCRATCH")" || pass

@@ -35,6 +35,7 @@ ARCH = {
     "qwen3_moe": "Qwen3MoeForCausalLM",
     "deepseek_v3": "DeepseekV3ForCausalLM",
     "glm4_moe": "Glm4MoeForCausalLM",
+    "gpt_oss": "GptOssForCausalLM",
 }
 
 COMMON = dict(hidden_act="silu", attention_dropout=0.0, initializer_range=0.02, use_cache=True,
@@ -149,6 +150,22 @@ VARIANTS = {
                           norm_topk_prob=False, routed_scaling_factor=1.0, rms_norm_eps=1e-5,
                           rope_theta=1e6, tie_word_embeddings=False),
                      "GLM-4.5-Air style: no qk norm, head_dim = H/heads, no groups, no dense layer"),
+    "gpt_oss": (_cfg("gpt_oss", num_hidden_layers=4, intermediate_size=32, head_dim=16,
+                     num_key_value_heads=2, num_local_experts=8, num_experts_per_tok=3,
+                     sliding_window=5, layer_types=None, attention_bias=True, swiglu_limit=7.0,
+                     rms_norm_eps=1e-5, rope_theta=150000.0, tie_word_embeddings=False,
+                     rope_scaling={"rope_type": "yarn", "factor": 8.0, "beta_fast": 32.0,
+                                   "beta_slow": 1.0, "truncate": False,
+                                   "original_max_position_embeddings": 32}),
+                "sinks, sliding window 5 on even layers, YaRN (truncate false), GQA, fused experts"),
+    "gpt_oss_window_types": (_cfg("gpt_oss", num_hidden_layers=3, intermediate_size=32,
+                                  num_key_value_heads=4, num_local_experts=6, num_experts_per_tok=2,
+                                  sliding_window=3,
+                                  layer_types=["full_attention", "sliding_attention",
+                                               "sliding_attention"],
+                                  attention_bias=True, swiglu_limit=0.5, rms_norm_eps=1e-5,
+                                  rope_theta=150000.0, tie_word_embeddings=True),
+                             "layer_types listed, window 3, swiglu_limit 0.5 (clamps bite), MHA, tied"),
 }
 
 ST_DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16, "F64": torch.float64}
@@ -168,7 +185,10 @@ def random_tensors(cfg_dict, seed=0):
             t = 1.0 + 0.1 * z
         elif name.endswith(".bias") or name.endswith("e_score_correction_bias"):
             t = 0.1 * z
-        elif name.endswith("mlp.gate.weight") or name.endswith("block_sparse_moe.gate.weight"):
+        elif name.endswith("self_attn.sinks"):
+            t = 0.5 * z  # non-zero: each head's softmax has a real sink
+        elif name.endswith("mlp.gate.weight") or name.endswith("block_sparse_moe.gate.weight") \
+                or name.endswith("mlp.router.weight"):
             t = z * (2.0 / H ** 0.5)
         else:
             t = z / shape[1] ** 0.5
@@ -176,7 +196,26 @@ def random_tensors(cfg_dict, seed=0):
     return out
 
 
-def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0, config_text=None):
+def quantize_mxfp4(w):
+    """gpt-oss MXFP4 of fused experts w [E, in, out] (plain layout): blocks [E, out, in / 32, 16]
+    U8 (two FP4 codes a byte, low nibble the even element) and scales [E, out, in / 32] U8
+    (exponent + 127), nearest FP4 value per element under the smallest exponent that fits the
+    block's largest magnitude."""
+    import reference_gpt_oss
+    lut = torch.tensor(reference_gpt_oss.FP4_VALUES[:8], dtype=torch.float64)
+    E, n_in, n_out = w.shape
+    rows = w.to(torch.float64).transpose(1, 2).reshape(E, n_out, n_in // 32, 32)
+    top = rows.abs().amax(dim=-1).clamp(min=1e-30)
+    exp = torch.ceil(torch.log2(top / 6.0)).clamp(-127, 127)
+    scaled = rows / torch.pow(2.0, exp)[..., None]
+    codes = (scaled.abs()[..., None] - lut).abs().argmin(dim=-1)
+    codes = codes + 8 * ((scaled < 0) & (codes > 0)).to(torch.int64)
+    packed = (codes[..., 0::2] | (codes[..., 1::2] << 4)).to(torch.uint8)
+    return packed, (exp + 127).to(torch.uint8)
+
+
+def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0, config_text=None,
+                     mxfp4=False):
     """A variant's checkpoint, or with `config_text` (a config.json as written, copied byte for
     byte) random tensors in the layout that config describes."""
     if config_text is None:
@@ -187,6 +226,10 @@ def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0, config_tex
         cfg = json.loads(config_text)
     os.makedirs(out_dir, exist_ok=True)
     tensors = {n: t.to(ST_DTYPES[dtype]) for n, t in random_tensors(cfg, seed).items()}
+    if mxfp4:  # gpt_oss: fused experts as MXFP4 blocks and scales
+        for name in [n for n in tensors if n.endswith(("experts.gate_up_proj", "experts.down_proj"))]:
+            blocks, scales = quantize_mxfp4(tensors.pop(name))
+            tensors[name + "_blocks"], tensors[name + "_scales"] = blocks, scales
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         f.write(config_text)
     for old in os.listdir(out_dir):
@@ -217,6 +260,8 @@ def main(argv=None):
     ap.add_argument("--dtype", default="F32", choices=sorted(ST_DTYPES))
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mxfp4", action="store_true",
+                    help="gpt_oss: fused experts as MXFP4 blocks/scales (with --all: the gpt_oss variants only)")
     ap.add_argument("--corpus", help="also write a small JSONL corpus here")
     a = ap.parse_args(argv)
     if a.list:
@@ -225,15 +270,17 @@ def main(argv=None):
         return 0
     if a.all:
         for n in sorted(VARIANTS):
+            if a.mxfp4 and VARIANTS[n][0]["model_type"] != "gpt_oss":
+                continue
             d = os.path.join(a.all, n)
-            write_checkpoint(d, n, a.dtype, a.shards, a.seed)
+            write_checkpoint(d, n, a.dtype, a.shards, a.seed, mxfp4=a.mxfp4)
             write_corpus(os.path.join(d, "corpus.jsonl"), VARIANTS[n][0]["vocab_size"])
             print(f"wrote {d}")
         return 0
     if not (a.out and (a.variant or a.config)) or (a.variant and a.config):
         ap.error("--out and one of --variant / --config (or --all / --list) required")
     config_text = open(a.config).read() if a.config else None
-    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed, config_text)
+    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed, config_text, a.mxfp4)
     if a.corpus:
         write_corpus(a.corpus, cfg["vocab_size"])
     print(f"wrote {a.out} ({a.variant or a.config}, {a.dtype}, {a.shards} file(s))")

@@ -155,6 +155,13 @@ def yarn_parameters(rs, dim, base, max_pos, dtype):
     return inv, attention_factor
 
 
+def rope_inv_freq(cfg, dim, dtype):
+    """Inverse frequencies and the cos/sin factor: YaRN's when cfg.yarn is set, else theta's."""
+    if cfg.yarn is not None:
+        return yarn_parameters(cfg.yarn, dim, cfg.theta, cfg.max_pos, dtype)
+    return 1.0 / (cfg.theta ** (torch.arange(0, dim, 2, dtype=torch.int64).to(dtype) / dim)), 1.0
+
+
 def expected_shapes(cfg):
     H, nh = cfg.H, cfg.n_heads
     s = {"model.embed_tokens.weight": [cfg.vocab, H], "model.norm.weight": [H]}
@@ -225,13 +232,7 @@ def make_model_class(Model):
             return self.rms_eps(x, weight, self.cfg.eps)
 
         def rope_tables(self, T):
-            cfg = self.cfg
-            dim = cfg.rope_dim
-            scale = 1.0
-            if cfg.yarn is not None:
-                inv, scale = yarn_parameters(cfg.yarn, dim, cfg.theta, cfg.max_pos, self.cd)
-            else:
-                inv = 1.0 / (cfg.theta ** (torch.arange(0, dim, 2, dtype=torch.int64).to(self.cd) / dim))
+            inv, scale = rope_inv_freq(self.cfg, self.cfg.rope_dim, self.cd)
             freqs = torch.arange(T, dtype=torch.int64).to(self.cd)[:, None] * inv[None, :]
             emb = torch.cat([freqs, freqs], dim=-1)
             return emb.cos() * scale, emb.sin() * scale

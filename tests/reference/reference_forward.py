@@ -40,6 +40,17 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 import reference_deepseek  # noqa: E402
+import reference_gpt_oss  # noqa: E402
+
+# Families with a file of their own beside this one.
+FAMILY_MODULES = (reference_deepseek, reference_gpt_oss)
+
+
+def family_module(family):
+    for module in FAMILY_MODULES:
+        if family in module.FAMILIES:
+            return module
+    return None
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -93,7 +104,7 @@ class Config:
         if c.get("model_type") not in FAMILIES and raw.get("model_type") in FAMILIES:
             c["model_type"] = raw["model_type"]  # nested text_config without its own type
         fam = c.get("model_type")
-        known = sorted(FAMILIES) + list(reference_deepseek.FAMILIES)
+        known = sorted(FAMILIES) + [f for m in FAMILY_MODULES for f in m.FAMILIES]
         if fam not in known:
             raise ConfigError(f"model_type: unsupported family {fam!r} (want one of {known})")
         self.family = fam
@@ -104,9 +115,9 @@ class Config:
                 raise ConfigError(f"{key}: required config key missing")
             return c[key]
 
-        if fam in reference_deepseek.FAMILIES:  # reference_deepseek.py
+        if family_module(fam) is not None:  # reference_deepseek.py, reference_gpt_oss.py
             self.f = {"block": "pre"}
-            reference_deepseek.init_config(self, c, req, ConfigError)
+            family_module(fam).init_config(self, c, req, ConfigError)
             return
         self.f = FAMILIES[fam]
 
@@ -218,8 +229,8 @@ class Config:
 
 def expected_shapes(cfg):
     """Tensor name -> shape for a checkpoint of this config (exact HF on-disk layout)."""
-    if cfg.family in reference_deepseek.FAMILIES:
-        return reference_deepseek.expected_shapes(cfg)
+    if family_module(cfg.family) is not None:
+        return family_module(cfg.family).expected_shapes(cfg)
     H, hd, nh, nkv = cfg.H, cfg.hd, cfg.n_heads, cfg.n_kv
     f = cfg.f
     s = {"model.embed_tokens.weight": [cfg.vocab, H], "model.norm.weight": [H]}
@@ -316,8 +327,9 @@ class Model:
     """Weights stay in their stored dtype; each layer is converted once per forward call."""
 
     def __new__(cls, cfg=None, *args, **kwargs):
-        if cls is Model and getattr(cfg, "family", None) in reference_deepseek.FAMILIES:
-            cls = reference_deepseek.make_model_class(Model)  # the family's own subclass
+        module = family_module(getattr(cfg, "family", None))
+        if cls is Model and module is not None:
+            cls = module.make_model_class(Model)  # the family's own subclass
         return super().__new__(cls)
 
     def __init__(self, cfg, tensors, dtype):
@@ -332,6 +344,12 @@ class Model:
         with open(os.path.join(model_dir, "config.json")) as f:
             cfg = Config(json.load(f))
         tensors = safetensors_io.load_checkpoint(model_dir)
+        if cfg.family in reference_gpt_oss.FAMILIES:  # MXFP4 experts: dequantized first
+            names = set(tensors)
+            cfg.mxfp4 = any(n.endswith("_blocks") for n in names)
+            check_tensors(cfg, tensors)
+            reference_gpt_oss.prepare_tensors(cfg, tensors)
+            return cls(cfg, tensors, dtype)
         check_tensors(cfg, tensors)
         return cls(cfg, tensors, dtype)
 

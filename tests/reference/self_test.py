@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_tiny
 import reference_deepseek  # noqa: E402
+import reference_gpt_oss  # noqa: E402
 import safetensors_io  # noqa: E402
 from reference_forward import Config, ConfigError, Model  # noqa: E402
 
@@ -405,6 +406,34 @@ def test_group_router_plans(variant, r64):
           f"{variant}: raw router logits unchanged by the plan at the first MoE layer")
 
 
+def test_gpt_oss_dense(variant):
+    """gpt_oss: the loop over chosen experts equals the modeling code's inference form, every
+    expert on every token weighted by the scattered router scores (zero for the others)."""
+    m = model_for(variant)
+    cfg = m.cfg
+    gen = torch.Generator().manual_seed(5)
+    for layer in range(cfg.n_layers):
+        W = m.layer_weights(layer)
+        x = torch.randn(21, cfg.H, generator=gen, dtype=torch.float64)
+        E = cfg.layer_E[layer]
+        for kept in (None, list(range(0, E, 2))):
+            y_loop, rec = m.moe(x, W, layer, kept)
+            logits = F.linear(x, W["router"], W["router_bias"])
+            if kept is not None:
+                drop = torch.ones(E, dtype=torch.bool)
+                drop[kept] = False
+                logits = logits.masked_fill(drop[None, :], float("-inf"))
+            top, ids = torch.topk(logits, min(cfg.k, len(kept) if kept else E), dim=-1)
+            scores = torch.zeros_like(logits).scatter_(1, ids, torch.softmax(top, dim=1))
+            h = torch.bmm(x.expand(E, -1, -1), W["gate_up"]) + W["gate_up_bias"][:, None, :]
+            gate, up = h[..., ::2].clamp(max=cfg.limit), h[..., 1::2].clamp(-cfg.limit, cfg.limit)
+            out = torch.bmm((up + 1) * gate * torch.sigmoid(gate * 1.702), W["down"])
+            out = out + W["down_bias"][:, None, :]
+            y_dense = (out * scores.T[..., None]).sum(0)
+            check(rel(y_loop, y_dense) < 1e-12,
+                  f"{variant} layer {layer} kept={kept}: loop vs all-experts MoE ({rel(y_loop, y_dense):.2e})")
+
+
 def main():
     t0 = time.time()
     torch.set_num_threads(1)
@@ -413,6 +442,9 @@ def main():
             r64 = test_f32_vs_f64(v)
             if make_tiny.VARIANTS[v][0]["model_type"] in reference_deepseek.FAMILIES:
                 test_group_router_plans(v, r64)  # the softmax checks below do not apply
+            elif make_tiny.VARIANTS[v][0]["model_type"] in reference_gpt_oss.FAMILIES:
+                test_group_router_plans(v, r64)  # generic plan checks; top-k-then-softmax router
+                test_gpt_oss_dense(v)
             else:
                 test_vectorised(v)
                 test_plans(v, r64)

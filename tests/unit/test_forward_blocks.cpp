@@ -1,12 +1,15 @@
 // The forward pass's blocks chosen by profile kinds: the router registry (one router per routing
 // kind the forward pass implements, the slots rule, the refusals), torch.topk's tie order, and
 // the attention block registry.
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -100,12 +103,39 @@ TEST_CASE("routers: the keep plan's mask and slots rule") {
   CHECK(routing.slots == routing.router->slots());
 }
 
-TEST_CASE("routers: kinds the forward pass does not implement are refused") {
-  const std::string message = test::thrown_message<UnsupportedError>([&] {
-    make_router({RoutingKind::kGptOssTopKSoftmax, 8, 2, 0, false}, nullptr);
-  });
-  CHECK(message ==
-        "this family's routing (top-k-then-softmax) is not implemented by the forward pass");
+TEST_CASE("routers: gpt-oss takes the top-k of the logits and softmaxes those k") {
+  const Matrix logits = random_logits(5, 8, 9);
+  const std::vector<int32_t> kept = {1, 2, 4, 6, 7};
+  for (const std::vector<int32_t>* plan :
+       {static_cast<const std::vector<int32_t>*>(nullptr), &kept}) {
+    Matrix probs = logits;
+    const auto router = make_router({RoutingKind::kGptOssTopKSoftmax, 8, 3, 0, false}, plan);
+    CHECK(router->slots() == 3);
+    const Routing chosen = router->route(probs.ref(), TopKTies::kLowerIndexFirst);
+    for (size_t t = 0; t < chosen.tokens; ++t) {
+      // The k largest kept logits, descending; weights exp(l - max) / sum over those k.
+      std::vector<std::pair<float, int32_t>> order;
+      for (int32_t e = 0; e < 8; ++e)
+        if (plan == nullptr || std::count(plan->begin(), plan->end(), e) == 1)
+          order.push_back({logits.row(t)[e], e});
+      std::sort(order.begin(), order.end(), [](auto a, auto b) { return a.first > b.first; });
+      double sum = 0;
+      for (size_t s = 0; s < 3; ++s) sum += std::exp(double(order[s].first - order[0].first));
+      float prob_sum = 0;
+      for (size_t s = 0; s < 3; ++s) {
+        CHECK(chosen.expert_at(t, s) == order[s].second);
+        CHECK(
+            chosen.weight_at(t, s) ==
+            doctest::Approx(std::exp(double(order[s].first - order[0].first)) / sum).epsilon(1e-6));
+        prob_sum += probs.row(t)[order[s].second];
+      }
+      // The probabilities left for the profiler: the softmax over every kept expert.
+      float total = 0;
+      for (size_t e = 0; e < 8; ++e) total += probs.row(t)[e];
+      CHECK(total == doctest::Approx(1.0).epsilon(1e-5));
+      CHECK(prob_sum <= doctest::Approx(1.0));
+    }
+  }
 }
 
 // DeepSeek-V3 settings: 8 experts in `groups` groups, top-3, routed_scaling_factor 2.5.

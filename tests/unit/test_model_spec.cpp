@@ -361,13 +361,11 @@ TEST_CASE("the forward pass's refusals name the config key, as they always have"
   const auto message = [](const std::string& family, const std::string& what) {
     return "config.json: " + what + " (the " + family + " forward pass does not implement it)";
   };
-  // deepseek_v3 computes since issue 18; gpt_oss does not yet.
-  CHECK(test::thrown_message<UnsupportedError>([] {
-          require_forward_support(spec_for("gpt_oss", {{Dim::kLayers, 3}}));
-        }) ==
-        "config.json: the gpt_oss family is not supported by the forward pass (logits, "
-        "profiling and evaluation support deepseek_v3, emo, flex_olmo, glm4_moe, mixtral, olmoe, "
-        "qwen2_moe and qwen3_moe)");
+  // deepseek_v3 computes since issue 18, gpt_oss since issue 19.
+  CHECK_NOTHROW(require_forward_support(spec_for("gpt_oss", {{Dim::kLayers, 3}})));
+  CHECK(refused("gpt_oss", {{"layer_types", {"sliding_attention"}}}) ==
+        message("gpt_oss",
+                "'layer_types' is [\"sliding_attention\"]; expected a list of 2 layer types"));
   CHECK_NOTHROW(require_forward_support(spec_for("deepseek_v3", {{Dim::kLayers, 3}})));
   CHECK(refused("deepseek_v3", {{"rope_scaling", {{"type", "linear"}, {"factor", 2.0}}}}) ==
         message("deepseek_v3",

@@ -96,8 +96,10 @@ void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::Cons
   }
 
   context.resize(n, params.heads * hd);
-  kernels::causal_attention<Math>(q.cref(), k.cref(), v.cref(), {params.heads, params.kv_heads, hd},
-                                  context.ref(), pool);
+  kernels::AttentionShape shape{params.heads, params.kv_heads, hd};
+  shape.window = weights.window;  // this layer's sliding window (0: none)
+  shape.sinks = weights.sinks.empty() ? nullptr : weights.sinks.data();
+  kernels::causal_attention<Math>(q.cref(), k.cref(), v.cref(), shape, context.ref(), pool);
   kernels::matmul_xWt<Math>(context.cref(), weights.o, out, weights.o_bias, pool);
 }
 

@@ -5,6 +5,7 @@
 #include "forward/routing/emo_split_softmax_router.h"
 #include "forward/routing/group_sigmoid_router.h"
 #include "forward/routing/softmax_topk_router.h"
+#include "forward/routing/topk_softmax_router.h"
 
 namespace moeslice {
 
@@ -33,10 +34,9 @@ std::unique_ptr<const Router> make_router(const RouterSettings& settings,
     case RoutingKind::kDeepseekGroupSigmoid:
       return make_group_sigmoid_router(settings, kept);
     case RoutingKind::kGptOssTopKSoftmax:
-      break;
+      return make_topk_softmax_router(settings, kept);
   }
-  throw UnsupportedError(
-      "this family's routing (top-k-then-softmax) is not implemented by the forward pass");
+  throw UnsupportedError("this family's routing is not implemented by the forward pass");
 }
 
 MoeRouting make_moe_routing(const RouterSettings& settings, const std::vector<int32_t>* kept) {
