@@ -149,16 +149,21 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
     const EvalDocument& document = documents[d];
     ItemScores scores;
     scores.domain = document.domain;
-    DocumentResult reference;
-    for (size_t v = 0; v < variants.size(); ++v) {
-      DocumentResult result =
-          naming_document(document.id, [&] { return passes[v]->run(document.tokens); });
-      scores.lm.push_back(score_document(result.logits, document.tokens, result.windows));
-      if (v == 0) {
-        reference = std::move(result);
-        continue;
+    scores.lm.resize(variants.size());
+    scores.agreement.resize(variants.size() - 1);
+    // Window by window, every variant in turn: memory holds one window's logits per variant
+    // (each pass reuses its buffer), whatever the document's length.
+    for (const Window& window : passes[0]->windows_for(document.tokens.size())) {
+      kernels::ConstMatrixRef reference;
+      for (size_t v = 0; v < variants.size(); ++v) {
+        const kernels::ConstMatrixRef logits = naming_document(
+            document.id, [&] { return passes[v]->window_logits(document.tokens, window); });
+        scores.lm[v].add(score_window(logits, document.tokens, window));
+        if (v == 0)
+          reference = logits;
+        else
+          scores.agreement[v - 1].add(compare_window(reference, logits, window));
       }
-      scores.agreement.push_back(compare_logits(reference.logits, result.logits, result.windows));
     }
     mine.emplace_back(static_cast<int64_t>(d), std::move(scores));
   }

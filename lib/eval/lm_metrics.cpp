@@ -31,14 +31,6 @@ size_t argmax(const float* row, size_t n) {
   return static_cast<size_t>(std::max_element(row, row + n) - row);
 }
 
-// Calls fn(row) for every scored position: inside each window, every token but the last
-// predicts its successor.
-template <typename Fn>
-void for_each_scored_row(std::span<const Window> windows, Fn fn) {
-  for (const Window& window : windows)
-    for (size_t i = 0; i + 1 < window.length; ++i) fn(window.begin + i);
-}
-
 }  // namespace
 
 void LmTotals::add(const LmTotals& other) {
@@ -63,25 +55,26 @@ double AgreementTotals::top1_agreement() const {
   return positions > 0 ? static_cast<double>(agree) / static_cast<double>(positions) : 0.0;
 }
 
-LmTotals score_document(const kernels::Matrix& logits, std::span<const int32_t> tokens,
-                        std::span<const Window> windows) {
+// Inside a window every token but the last predicts its successor.
+LmTotals score_window(kernels::ConstMatrixRef logits, std::span<const int32_t> tokens,
+                      const Window& window) {
   LmTotals totals;
-  const size_t vocab = logits.cols();
-  for_each_scored_row(windows, [&](size_t row) {
+  const size_t vocab = logits.cols;
+  for (size_t row = 0; row + 1 < window.length; ++row) {
     const float* values = logits.row(row);
-    const auto next = static_cast<size_t>(tokens[row + 1]);
+    const auto next = static_cast<size_t>(tokens[window.begin + row + 1]);
     totals.nll += log_sum_exp(values, vocab) - values[next];
     totals.tokens += 1;
     totals.correct += argmax(values, vocab) == next ? 1 : 0;
-  });
+  }
   return totals;
 }
 
-AgreementTotals compare_logits(const kernels::Matrix& full, const kernels::Matrix& slice,
-                               std::span<const Window> windows) {
+AgreementTotals compare_window(kernels::ConstMatrixRef full, kernels::ConstMatrixRef slice,
+                               const Window& window) {
   AgreementTotals totals;
-  const size_t vocab = full.cols();
-  for_each_scored_row(windows, [&](size_t row) {
+  const size_t vocab = full.cols;
+  for (size_t row = 0; row + 1 < window.length; ++row) {
     const float* p = full.row(row);
     const float* q = slice.row(row);
     const double log_z_p = log_sum_exp(p, vocab);
@@ -94,7 +87,24 @@ AgreementTotals compare_logits(const kernels::Matrix& full, const kernels::Matri
     totals.kl += std::max(kl, 0.0);
     totals.agree += argmax(p, vocab) == argmax(q, vocab) ? 1 : 0;
     totals.positions += 1;
-  });
+  }
+  return totals;
+}
+
+LmTotals score_document(const kernels::Matrix& logits, std::span<const int32_t> tokens,
+                        std::span<const Window> windows) {
+  LmTotals totals;
+  for (const Window& window : windows)
+    totals.add(score_window(logits.cref().row_range(window.begin, window.length), tokens, window));
+  return totals;
+}
+
+AgreementTotals compare_logits(const kernels::Matrix& full, const kernels::Matrix& slice,
+                               std::span<const Window> windows) {
+  AgreementTotals totals;
+  for (const Window& window : windows)
+    totals.add(compare_window(full.cref().row_range(window.begin, window.length),
+                              slice.cref().row_range(window.begin, window.length), window));
   return totals;
 }
 

@@ -32,11 +32,18 @@ struct AgreementTotals {
   double top1_agreement() const;
 };
 
-// Scores one document's logits [tokens, vocab] (windows as the forward pass cut them).
+// Scores one window of a document: `logits` [window.length, vocab] (ForwardPass::window_logits),
+// row i predicting the token after tokens[window.begin + i].
+LmTotals score_window(kernels::ConstMatrixRef logits, std::span<const int32_t> tokens,
+                      const Window& window);
+
+// Compares two models' logits on the same window (rows as for score_window).
+AgreementTotals compare_window(kernels::ConstMatrixRef full, kernels::ConstMatrixRef slice,
+                               const Window& window);
+
+// The same over a whole document's logits [tokens, vocab] (windows as the forward pass cut them).
 LmTotals score_document(const kernels::Matrix& logits, std::span<const int32_t> tokens,
                         std::span<const Window> windows);
-
-// Compares two models' logits on the same document and windows.
 AgreementTotals compare_logits(const kernels::Matrix& full, const kernels::Matrix& slice,
                                std::span<const Window> windows);
 

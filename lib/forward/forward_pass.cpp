@@ -137,6 +137,17 @@ DocumentResult ForwardPass::run(std::span<const int32_t> tokens, ForwardObserver
   return result;
 }
 
+kernels::ConstMatrixRef ForwardPass::window_logits(std::span<const int32_t> tokens, Window window,
+                                                   ForwardObserver* observer) {
+  if (options_.skip_lm_head)
+    throw std::logic_error("ForwardPass::window_logits on a pass that skips the LM head");
+  WindowState state = embed(tokens, window);
+  for (int64_t l = 0; l <= last_layer_; ++l) run_layer(l, state, observer);
+  window_logits_.resize(window.length, static_cast<size_t>(spec_.vocab));
+  finish(state, window_logits_.ref());
+  return window_logits_.cref();
+}
+
 WindowState ForwardPass::embed(std::span<const int32_t> document, Window window) const {
   const std::span<const int32_t> tokens = document.subspan(window.begin, window.length);
   check_ids(tokens, window.begin);

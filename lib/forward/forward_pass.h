@@ -156,6 +156,12 @@ class ForwardPass {
   // the embeddings, final norm and LM head) that holds one, or, when every weight is finite,
   // NonFiniteHiddenState (so do embed() and run_mlp()).
   DocumentResult run(std::span<const int32_t> tokens, ForwardObserver* observer = nullptr);
+  // One window of a document through every layer, the final norm and the LM head: its logits
+  // [window.length, vocab] in a buffer of this pass that the next call reuses (no allocation, no
+  // zeroing, once it is large enough), valid until then. Checks as run() does. Scoring a
+  // document window by window keeps memory at one window's logits whatever the document's length.
+  kernels::ConstMatrixRef window_logits(std::span<const int32_t> tokens, Window window,
+                                        ForwardObserver* observer = nullptr);
 
   // ---- one layer at a time ----
   // Throws InputError for an id outside [0, vocab) (`document` is the whole document's ids).
@@ -209,6 +215,7 @@ class ForwardPass {
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unique_ptr<kernels::RopeTable> rope_;
   kernels::Matrix normed_, sublayer_;  // per-layer scratch, reused
+  kernels::Matrix window_logits_;      // window_logits()'s result, reused
   MoeRecord record_;
 };
 
