@@ -70,14 +70,6 @@ ForwardPass::ForwardPass(const Model& model, ForwardOptions options)
   max_window_ = std::numeric_limits<size_t>::max();
   if (config_.max_positions) max_window_ = static_cast<size_t>(*config_.max_positions);
   if (options_.max_seq > 0) max_window_ = std::min(max_window_, options_.max_seq);
-  // gpt-oss in bf16: its sinks, clamped SwiGLU and biased fused experts do not yet round where
-  // transformers' bf16 run does (logits_bf16_parity), so the mode is refused rather than
-  // approximated.
-  if (options_.compute == ComputeMode::kBf16 && spec_.family->attention_sinks)
-    throw UnsupportedError(fmt::format(
-        "{}: --compute bf16 is not implemented for the {} family (attention sinks, clamped SwiGLU "
-        "experts); use --compute fp32",
-        spec_.config_path.string(), spec_.family->family));
   math_ = make_layer_math(options_.compute);
   math_->prepare(weights_);
   // Routers after prepare(): they copy the router's correction bias at the compute precision.

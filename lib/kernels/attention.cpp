@@ -14,6 +14,20 @@ namespace {
 
 constexpr size_t kQueryBlock = 128;
 
+// gpt-oss's softmax over [row, sink] with the sink's probability dropped. As its eager attention:
+// the max of both is subtracted first, which in bf16 rounds every difference (then the softmax of
+// the BF16 values runs in fp32 and the caller rounds the probabilities).
+template <class Math>
+void softmax_with_sink(float* row, size_t n, float sink) {
+  if constexpr (Math::kRoundsResults) {
+    float max = sink;
+    for (size_t i = 0; i < n; ++i) max = std::max(max, row[i]);
+    for (size_t i = 0; i < n; ++i) row[i] = Math::round(row[i] - max);
+    sink = Math::round(sink - max);
+  }
+  softmax_row_with_sink(row, n, sink);
+}
+
 }  // namespace
 
 template <class Math>
@@ -74,7 +88,7 @@ void causal_attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v,
       const size_t skip = from - first_key;
       const size_t visible = position + 1 - from;
       if (shape.sinks != nullptr)
-        softmax_row_with_sink(row + skip, visible, shape.sinks[head]);
+        softmax_with_sink<Math>(row + skip, visible, shape.sinks[head]);
       else
         Math::softmax(row + skip, visible);
       std::fill(p, p + skip, Operand{0});

@@ -16,12 +16,14 @@ namespace {
 
 // gpt-oss's GLU of one value (GluKind::kClampedSwiglu) as the down GEMM's operand, each step
 // rounded by the policy: gate and up (their products plus biases) rounded, clamped, then
-// (up + 1) * gate * sigmoid(alpha * gate).
+// (up + 1) * gate * sigmoid(alpha * gate). In bf16 the constants are rounded too, as PyTorch
+// rounds a Python float it multiplies a BF16 tensor by (1.702 -> 1.703125).
 template <class Math>
 typename Math::Operand clamped_swiglu(float gate_sum, float up_sum, const GluParams& params) {
-  const float gate = std::min(Math::round(gate_sum), params.limit);
-  const float up = std::clamp(Math::round(up_sum), -params.limit, params.limit);
-  const float sig = Math::round(sigmoid(Math::round(gate * params.alpha)));
+  const float limit = Math::round(params.limit);
+  const float gate = std::min(Math::round(gate_sum), limit);
+  const float up = std::clamp(Math::round(up_sum), -limit, limit);
+  const float sig = Math::round(sigmoid(Math::round(gate * Math::round(params.alpha))));
   const float glu = Math::round(gate * sig);
   return Math::to_operand(Math::round(up + 1.0f) * glu);
 }
@@ -72,8 +74,9 @@ void run_mlp(ConstOperandRef<Math> x, const ExpertMlp& mlp, OperandMatrix<Math>&
     const MatrixRef dst = out.columns(begin, count);
     const MatrixRef tile = gemm_output<Math>(dst, product);
     Math::expert_product(a, mlp.down, begin, count, tile);
-    store_results<Math>(
-        tile, dst, mlp.down_bias.empty() ? mlp.down_bias : mlp.down_bias.subspan(begin, count));
+    store_results<Math>(tile, dst);
+    // The bias after the product (`h @ down_proj[e] + bias`: in bf16 two roundings).
+    if (!mlp.down_bias.empty()) store_results<Math>(dst, dst, mlp.down_bias.subspan(begin, count));
   });
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Parity of `moeslice logits --compute bf16 --router` with the PyTorch reference run in bfloat16
 # (tests/reference, --dtype bfloat16) on every make_tiny variant with BF16 weights, plus one F32
-# checkpoint (weights rounded to BF16 block by block) and one restricted-routing plan. Per case: at least 99% of the token
+# checkpoint (weights rounded to BF16 block by block), gpt_oss with MXFP4 experts and one
+# restricted-routing plan. Per case: at least 99% of the token
 # slots choose the same experts (as sets per token: slot order does not change the output), and
 # every document's logits are within 2e-2 relative (max|diff| / max|ref|) on the tokens whose
 # choices all agree (a flipped near-tie changes a token's output by design). Also: bf16 results do
@@ -18,8 +19,7 @@ S=$SCRATCH
 
 $PY "$REF/make_tiny.py" --all "$S/bf16" --dtype BF16 >/dev/null || { echo "make_tiny failed"; exit 1; }
 $PY "$REF/make_tiny.py" --out "$S/f32_olmoe" --variant olmoe >/dev/null || exit 1
-# gpt_oss refuses --compute bf16 (checked below), so its variants are left out.
-VARIANTS=$(cd "$S/bf16" && ls -d */ | tr -d / | grep -v '^gpt_oss')
+VARIANTS=$(cd "$S/bf16" && ls -d */ | tr -d /)
 
 # Documents of 16 to 130 tokens. Shorter ones are left out on purpose: for products as tiny as
 # [T, T] x [T, head_dim] with T <= 8, PyTorch 1.13 takes small-matrix CPU kernels that accumulate
@@ -57,10 +57,10 @@ run() {  # run NAME MODEL_DIR [--keep PLAN]: moeslice bf16 output; the reference
   echo "$name $model $*" >>"$S/jobs"
 }
 for v in $VARIANTS; do run "$v" "$S/bf16/$v"; done
-refusal=$("$BIN" logits --model "$S/bf16/gpt_oss" --corpus "$S/corpus.jsonl" --compute bf16 \
-  --out "$S/gpt_oss_bf16.safetensors" 2>&1 >/dev/null)
-[ $? -eq 2 ] && grep -q "compute bf16 is not implemented for the gpt_oss family" <<<"$refusal" &&
-  [ ! -e "$S/gpt_oss_bf16.safetensors" ] || fail "gpt_oss --compute bf16 not refused: $refusal"
+# gpt_oss with its experts as MXFP4 blocks (dequantized, then rounded to BF16 as the weights).
+$PY "$REF/make_tiny.py" --out "$S/mxfp4_gpt_oss" --variant gpt_oss --dtype BF16 --mxfp4 >/dev/null ||
+  fail "make_tiny --mxfp4"
+run mxfp4_gpt_oss "$S/mxfp4_gpt_oss"
 run f32_olmoe "$S/f32_olmoe"
 # Restricted routing: a plan dropping a different expert subset in each layer.
 echo '{"experts_kept_per_layer": [[0, 1, 2, 4, 5, 7], [1, 2, 3, 5, 6], [0, 2, 3, 4, 6, 7]]}' \
