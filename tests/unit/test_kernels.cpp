@@ -208,7 +208,7 @@ TEST_CASE("gemm_abt and gemm_ab on strided views") {
       for (size_t l = 0; l < 9; ++l) s += static_cast<double>(c(i, 3 + l)) * e(l, j);
       CHECK(d(i, j) == doctest::Approx(s).epsilon(1e-5));
     }
-  CHECK((gemm_backend() == "openblas" || gemm_backend() == "eigen"));
+  CHECK((gemm_backend() == "onednn" || gemm_backend() == "openblas" || gemm_backend() == "eigen"));
 }
 
 TEST_CASE("WeightMatrix converts F32, BF16 and F16 blocks at any alignment") {
