@@ -44,8 +44,11 @@ void add_make_random_command(CLI::App& app) {
         "--" + flag, [options, dim = dim](const int64_t& value) { options->dims[dim] = value; },
         help);
   }
-  command->add_option("--dtype", options->dtype, "Weight dtype: f32, bf16 or f16")
-      ->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  command
+      ->add_option("--dtype", options->dtype,
+                   "Weight dtype: f32, bf16 or f16; mxfp4: fused experts (gpt_oss) as MXFP4 "
+                   "blocks and scales, the rest bf16, as released")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "mxfp4"}));
   command->add_option("--seed", options->model.seed, "Random seed (0)");
   add_checkpoint_output_flags(*command, options->output);
   command->add_option("--set", options->settings,
@@ -54,9 +57,10 @@ void add_make_random_command(CLI::App& app) {
     CommandIo().output(options->out, options->output.force);
     RandomModelOptions model = options->model;
     model.dims = options->dims;
-    model.dtype = options->dtype == "bf16"  ? DType::BF16
-                  : options->dtype == "f16" ? DType::F16
-                                            : DType::F32;
+    model.mxfp4_experts = options->dtype == "mxfp4";
+    model.dtype = options->dtype == "bf16" || model.mxfp4_experts ? DType::BF16
+                  : options->dtype == "f16"                       ? DType::F16
+                                                                  : DType::F32;
     model.max_shard_bytes = options->output.max_shard_bytes();
     model.overwrite = options->output.force;
     for (const auto& setting : options->settings) {

@@ -533,16 +533,21 @@ void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
     }
 }
 
-std::vector<const ResolvedTensor*> ModelSpec::fresh_tensors() const {
+std::vector<const ResolvedTensor*> ModelSpec::fresh_tensors(bool mxfp4_experts) const {
   std::vector<const ResolvedTensor*> fresh;
   for_each_tensor([&fresh](const ResolvedTensor& tensor) {
     if (!tensor.optional) fresh.push_back(&tensor);
   });
+  const auto wanted = [mxfp4_experts](TensorRole role) {
+    if (mxfp4_experts)
+      return role == TensorRole::kGateUpProjBlocks || role == TensorRole::kGateUpProjScales ||
+             role == TensorRole::kDownProjBlocks || role == TensorRole::kDownProjScales;
+    return role == TensorRole::kGateUpProj || role == TensorRole::kDownProj;
+  };
   if (family->expert_storage == ExpertStorage::kFused)
     for (const LayerSpec& layer : layers)
       for (const ResolvedTensor& tensor : layer.tensors)
-        if (tensor.role == TensorRole::kGateUpProj || tensor.role == TensorRole::kDownProj)
-          fresh.push_back(&tensor);
+        if (wanted(tensor.role)) fresh.push_back(&tensor);
   return fresh;
 }
 

@@ -112,8 +112,9 @@ struct ModelSpec {
     for (const LayerSpec& layer : layers) layer.for_each_tensor(f);
   }
   // The tensors a newly written checkpoint of this spec holds, in order: every listed tensor
-  // that is not optional, then fused experts in their plain (not MXFP4) form.
-  std::vector<const ResolvedTensor*> fresh_tensors() const;
+  // that is not optional, then fused experts in their plain form (or, with `mxfp4_experts`, their
+  // MXFP4 blocks and scales).
+  std::vector<const ResolvedTensor*> fresh_tensors(bool mxfp4_experts = false) const;
   // True when every layer with experts has num_experts of them (what standard loaders need).
   bool uniform_experts() const;
   // Whether the family's config can list a count per layer (EMO's num_experts_per_layer), so

@@ -68,6 +68,41 @@ Distribution distribution_for(const ResolvedTensor& tensor) {
   return {0.0f, base};
 }
 
+bool is_mxfp4_part(TensorRole role) {
+  return role == TensorRole::kGateUpProjBlocks || role == TensorRole::kGateUpProjScales ||
+         role == TensorRole::kDownProjBlocks || role == TensorRole::kDownProjScales;
+}
+
+// MXFP4 blocks (uniform random bytes: two FP4 codes each) or their scales (one E8M0 exponent per
+// 32 values, chosen so the values have about the std 1/sqrt(fan_in) of a plain Linear: random
+// codes have an RMS of about 2.9).
+TensorSource random_mxfp4_tensor(const ResolvedTensor& tensor, uint64_t seed) {
+  TensorSource source;
+  source.name = tensor.name;
+  source.dtype = DType::U8;
+  source.shape = tensor.shape;
+  const bool scales =
+      tensor.role == TensorRole::kGateUpProjScales || tensor.role == TensorRole::kDownProjScales;
+  const int64_t fan_in =
+      32 * (scales ? tensor.shape.back() : tensor.shape[tensor.shape.size() - 2]);
+  const double exponent = std::round(std::log2(1.0 / std::sqrt(static_cast<double>(fan_in)) / 2.9));
+  const auto scale = static_cast<uint8_t>(std::clamp(127.0 + exponent, 1.0, 254.0));
+  const uint64_t stream = seed * 0x9e3779b97f4a7c15ull ^ name_hash(tensor.name);
+  source.produce = [count = static_cast<size_t>(source.byte_size()), scales, scale,
+                    stream](const ByteSink& sink) {
+    SplitMix64 random{stream};
+    constexpr size_t kChunk = 1 << 16;
+    std::vector<std::byte> bytes(kChunk);
+    for (size_t done = 0; done < count; done += kChunk) {
+      const size_t n = std::min(kChunk, count - done);
+      for (size_t i = 0; i < n; ++i)
+        bytes[i] = static_cast<std::byte>(scales ? scale : random.next() >> 56);
+      sink(std::span<const std::byte>(bytes.data(), n));
+    }
+  };
+  return source;
+}
+
 TensorSource random_tensor(const ResolvedTensor& tensor, DType dtype, uint64_t seed) {
   TensorSource source;
   source.name = tensor.name;
@@ -156,12 +191,29 @@ uint64_t write_random_checkpoint(const RandomModelOptions& options,
   if (!is_compute_float(options.dtype))
     throw InputError(
         fmt::format("--dtype must be f32, bf16 or f16, found {}", dtype_name(options.dtype)));
-  const json config = random_model_config(options);
+  json config = random_model_config(options);
   const ModelSpec spec = resolve_model_spec(config, out_dir / kConfigFileName);
+  if (options.mxfp4_experts) {
+    bool has_mxfp4 = false;
+    for (const TensorRule& rule : spec.family->sparse_tensors)
+      has_mxfp4 = has_mxfp4 || rule.role == TensorRole::kGateUpProjBlocks;
+    if (!has_mxfp4)
+      throw InputError(
+          fmt::format("--dtype mxfp4: the {} family's experts have no MXFP4 form "
+                      "(gpt_oss's have)",
+                      spec.family->family));
+    // As the released gpt-oss checkpoints say it.
+    config["quantization_config"] = {{"modules_to_not_convert",
+                                      {"model.layers.*.self_attn", "model.layers.*.mlp.router",
+                                       "model.embed_tokens", "lm_head"}},
+                                     {"quant_method", "mxfp4"}};
+  }
 
   std::vector<TensorSource> tensors;
-  for (const ResolvedTensor* tensor : spec.fresh_tensors())
-    tensors.push_back(random_tensor(*tensor, options.dtype, options.seed));
+  for (const ResolvedTensor* tensor : spec.fresh_tensors(options.mxfp4_experts))
+    tensors.push_back(is_mxfp4_part(tensor->role)
+                          ? random_mxfp4_tensor(*tensor, options.seed)
+                          : random_tensor(*tensor, options.dtype, options.seed));
 
   AtomicOutputDir output(out_dir, options.overwrite);
   output.fill([&](const std::filesystem::path& staging) {

@@ -25,6 +25,9 @@ struct RandomModelOptions {
   // Extra config keys (JSON values) applied last, e.g. {"mlp_only_layers": [0]}.
   nlohmann::json config_overrides = nlohmann::json::object();
   DType dtype = DType::F32;
+  // Fused experts (gpt_oss) as MXFP4 blocks and scales, the rest in `dtype`, as released; a
+  // family without an MXFP4 form is refused.
+  bool mxfp4_experts = false;
   uint64_t seed = 0;
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;
   bool overwrite = false;

@@ -25,6 +25,31 @@ expect_ok -- "$MOESLICE" make-random --family mixtral --out "$SCRATCH/sharded" -
 shards=$("$MOESLICE" inspect --model "$SCRATCH/sharded" --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["shards"]))')
 [ "$shards" -gt 2 ] && pass || fail "expected several shards, found $shards"
 
+# gpt_oss with MXFP4 experts (--dtype mxfp4: blocks and scales U8, the rest BF16, the released
+# quantization_config): inspect reads it, logits computes from the blocks, and it slices.
+expect_ok -- "$MOESLICE" make-random --family gpt_oss --dtype mxfp4 --out "$SCRATCH/gpt_oss-mxfp4" --seed 3
+$PY - "$SCRATCH/gpt_oss-mxfp4" <<'PYEOF' && pass || fail "make-random --dtype mxfp4: unexpected tensors"
+import json, struct, sys
+d = sys.argv[1]
+raw = open(f"{d}/model.safetensors", "rb").read()
+header = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+types = {n: t["dtype"] for n, t in header.items() if n != "__metadata__"}
+assert types["model.layers.0.mlp.experts.gate_up_proj_blocks"] == "U8", types
+assert types["model.layers.1.mlp.experts.down_proj_scales"] == "U8", types
+assert not any(n.endswith(("experts.gate_up_proj", "experts.down_proj")) for n in types), types
+assert types["model.layers.0.self_attn.sinks"] == "BF16", types
+assert json.load(open(f"{d}/config.json"))["quantization_config"]["quant_method"] == "mxfp4"
+PYEOF
+expect_ok -- "$MOESLICE" inspect --model "$SCRATCH/gpt_oss-mxfp4"
+echo '{"input_ids": [1, 2, 3, 4, 5]}' >"$SCRATCH/five.jsonl"
+expect_ok -- "$MOESLICE" logits --model "$SCRATCH/gpt_oss-mxfp4" --corpus "$SCRATCH/five.jsonl" \
+  --out "$SCRATCH/gpt_oss-mxfp4.safetensors"
+write_plan "$SCRATCH/gpt_oss.plan" "[0,2,4,6]" "[1,3,5,7]"
+expect_ok -- "$MOESLICE" slice --model "$SCRATCH/gpt_oss-mxfp4" --plan "$SCRATCH/gpt_oss.plan" \
+  --out "$SCRATCH/gpt_oss-mxfp4-sliced"
+expect_error 2 "the olmoe family's experts have no MXFP4 form" -- "$MOESLICE" make-random \
+  --family olmoe --dtype mxfp4 --out "$SCRATCH/x"
+
 # qwen2_moe dense layers through --set.
 "$MOESLICE" make-random --family qwen2_moe --layers 3 --set 'mlp_only_layers=[1]' --out "$SCRATCH/qdense" >/dev/null
 layers=$("$MOESLICE" inspect --model "$SCRATCH/qdense" --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["expert_layers"])')

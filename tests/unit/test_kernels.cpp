@@ -233,6 +233,40 @@ TEST_CASE("WeightMatrix converts F32, BF16 and F16 blocks at any alignment") {
   }
 }
 
+TEST_CASE("WeightMatrix views: stored columns ([in, out] storage) and every other row") {
+  // A [7, 12] stored x @ W matrix; the view of columns 1, 3, 5, 7, 9 is a [5, 7] [out, in] weight.
+  const Matrix values = random_matrix(7, 12, 5);
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    const StoredWeights stored(values, dtype);
+    const WeightMatrix w = WeightMatrix::stored_columns(dtype, stored.data, 7, 12, 1, 2, 5);
+    CHECK(w.rows() == 5);
+    CHECK(w.cols() == 7);
+    const auto expected = [&](size_t r, size_t c) { return stored.exact(c, 1 + 2 * r); };
+    std::vector<float> block(3 * 7);
+    w.rows_to_f32(2, 3, block.data());
+    for (size_t r = 0; r < 3; ++r)
+      for (size_t c = 0; c < 7; ++c) CHECK(block[r * 7 + c] == expected(2 + r, c));
+    std::vector<float> scratch;
+    const ConstMatrixRef view = w.rows_f32(0, 5, scratch);
+    std::vector<uint16_t> bf16_scratch;
+    const ConstBf16Ref bf16 = w.rows_bf16(1, 4, bf16_scratch);
+    for (size_t r = 0; r < 5; ++r)
+      for (size_t c = 0; c < 7; ++c) {
+        CHECK(view(r, c) == expected(r, c));
+        if (r >= 1) CHECK(bf16_to_f32(bf16.row(r - 1)[c]) == round_bf16(expected(r, c)));
+      }
+    // Every other row of that view: its rows 1 and 3.
+    const WeightMatrix odd = w.row_subset(1, 2, 2);
+    CHECK(odd.rows() == 2);
+    std::vector<float> rows(2 * 7);
+    odd.rows_to_f32(0, 2, rows.data());
+    for (size_t c = 0; c < 7; ++c) {
+      CHECK(rows[c] == expected(1, c));
+      CHECK(rows[7 + c] == expected(3, c));
+    }
+  }
+}
+
 TEST_CASE("WeightMatrix decodes every BF16 and F16 bit pattern exactly") {
   std::vector<uint16_t> patterns(65536);
   std::iota(patterns.begin(), patterns.end(), uint16_t{0});
@@ -418,6 +452,53 @@ TEST_CASE("causal attention with grouped KV heads matches a naive double loop") 
     // Outputs are convex combinations of v (|v| <= 1): compare against that scale.
     check_close(
         out.cref(), [&](size_t r, size_t c) { return ref[r * tc.heads * tc.hd + c]; },
+        [](size_t, size_t) { return 1.0; }, 1e-6);
+  }
+}
+
+TEST_CASE("causal attention with a sliding window and sinks matches a naive double loop") {
+  // gpt-oss: token t sees tokens max(0, t - window + 1)..t; each head's softmax has one more
+  // logit, its sink, in the denominator. 300 tokens: windows cross the 128-row query blocks.
+  ThreadPool pool(2);
+  const size_t n = 300, heads = 4, kv_heads = 2, hd = 16;
+  const Matrix q = random_matrix(n, heads * hd, 21, 2.0f);
+  const Matrix k = random_matrix(n, kv_heads * hd, 22, 2.0f);
+  const Matrix v = random_matrix(n, kv_heads * hd, 23);
+  const std::vector<float> sinks = {0.5f, -1.0f, 2.0f, 0.0f};
+  for (size_t window : {size_t{1}, size_t{5}, size_t{128}, size_t{200}}) {
+    CAPTURE(window);
+    AttentionShape shape{heads, kv_heads, hd};
+    shape.window = window;
+    shape.sinks = sinks.data();
+    Matrix out(n, heads * hd), out_threads(n, heads * hd);
+    causal_attention<Fp32Math>(q.cref(), k.cref(), v.cref(), shape, out.ref());
+    causal_attention<Fp32Math>(q.cref(), k.cref(), v.cref(), shape, out_threads.ref(), &pool);
+    CHECK(bitwise_equal(out.cref(), out_threads.cref()));
+    std::vector<double> ref(n * heads * hd);
+    for (size_t h = 0; h < heads; ++h) {
+      const size_t g = h / (heads / kv_heads);
+      for (size_t t = 0; t < n; ++t) {
+        const size_t first = t + 1 > window ? t + 1 - window : 0;
+        std::vector<double> s(t + 1 - first);
+        double max = sinks[h];
+        for (size_t u = first; u <= t; ++u) {
+          double dot = 0.0;
+          for (size_t i = 0; i < hd; ++i)
+            dot += static_cast<double>(q(t, h * hd + i)) * k(u, g * hd + i);
+          s[u - first] = dot / std::sqrt(static_cast<double>(hd));
+          max = std::max(max, s[u - first]);
+        }
+        double sum = std::exp(sinks[h] - max);
+        for (auto& e : s) sum += (e = std::exp(e - max));
+        for (size_t i = 0; i < hd; ++i) {
+          double o = 0.0;
+          for (size_t u = first; u <= t; ++u) o += s[u - first] / sum * v(u, g * hd + i);
+          ref[t * heads * hd + h * hd + i] = o;
+        }
+      }
+    }
+    check_close(
+        out.cref(), [&](size_t r, size_t c) { return ref[r * heads * hd + c]; },
         [](size_t, size_t) { return 1.0; }, 1e-6);
   }
 }
