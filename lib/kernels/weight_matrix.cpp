@@ -167,10 +167,14 @@ void few_tokens_xWt(ConstMatrixRef x, const WeightMatrix& w, size_t begin, size_
                     MatrixRef out) {
   assert(x.cols == w.cols() && out.rows == x.rows && out.cols == count);
   assert(begin + count <= w.rows());
-  thread_local std::vector<float> row;
-  for (size_t j = 0; j < count; ++j) {
-    const float* weights = w.rows_f32(begin + j, 1, row).data;
-    for (size_t t = 0; t < x.rows; ++t) out.row(t)[j] = dot(x.row(t), weights, x.cols);
+  thread_local std::vector<float> rows;
+  const size_t chunk = w.gathered() ? 64 : 1;
+  for (size_t first = 0; first < count; first += chunk) {
+    const size_t n = std::min(chunk, count - first);
+    const ConstMatrixRef block = w.rows_f32(begin + first, n, rows);
+    for (size_t j = 0; j < n; ++j)
+      for (size_t t = 0; t < x.rows; ++t)
+        out.row(t)[first + j] = dot(x.row(t), block.row(j), x.cols);
   }
 }
 

@@ -46,6 +46,9 @@ class WeightMatrix {
   // The storage type: F32, BF16 or F16, or the quantized matrix's dtype.
   DType dtype() const { return dtype_; }
   bool quantized() const { return quantized_; }
+  // True for a stored_columns view: its rows are gathered from across the storage, so
+  // converting them a block at a time is much cheaper than one row at a time.
+  bool gathered() const { return transposed_; }
   bool empty() const { return rows_ == 0; }
 
   // Writes rows [begin, begin + count) as fp32 to dst (count * cols floats, dense).
@@ -87,8 +90,9 @@ inline constexpr size_t kFewTokens = 8;
 
 // out[t][j] = x[t] . W[begin + j] for every row t of x and j < count, one dot product
 // (kernels/elementwise.h) per value: each weight row is converted once into a buffer that stays
-// in L1 and dotted with every token. For a few tokens that is cheaper than a GEMM, whose fp32
-// block and packing of the weights cost more than its arithmetic (measured on slice's check).
+// in L1 and dotted with every token (a gathered() view converts 64 rows at a time). For a few
+// tokens that is cheaper than a GEMM, whose fp32 block and packing of the weights cost more than
+// its arithmetic (measured on slice's check).
 void few_tokens_xWt(ConstMatrixRef x, const WeightMatrix& w, size_t begin, size_t count,
                     MatrixRef out);
 
