@@ -47,8 +47,9 @@ void add_make_random_command(CLI::App& app) {
   command
       ->add_option("--dtype", options->dtype,
                    "Weight dtype: f32, bf16 or f16; mxfp4: fused experts (gpt_oss) as MXFP4 "
-                   "blocks and scales, the rest bf16, as released")
-      ->check(CLI::IsMember({"f32", "bf16", "f16", "mxfp4"}));
+                   "blocks and scales, the rest bf16, as released; fp8: Linear weights as "
+                   "F8_E4M3 with 128x128 block scales, the rest bf16, as DeepSeek-V3 ships")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "mxfp4", "fp8"}));
   command->add_option("--seed", options->model.seed, "Random seed (0)");
   add_checkpoint_output_flags(*command, options->output);
   command->add_option("--set", options->settings,
@@ -60,6 +61,7 @@ void add_make_random_command(CLI::App& app) {
     model.mxfp4_experts = options->dtype == "mxfp4";
     model.dtype = options->dtype == "bf16" || model.mxfp4_experts ? DType::BF16
                   : options->dtype == "f16"                       ? DType::F16
+                  : options->dtype == "fp8"                       ? DType::F8_E4M3
                                                                   : DType::F32;
     model.max_shard_bytes = options->output.max_shard_bytes();
     model.overwrite = options->output.force;

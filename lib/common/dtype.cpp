@@ -4,6 +4,7 @@
 #include <array>
 #include <bit>
 #include <cassert>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -153,6 +154,28 @@ uint16_t f32_to_f16(float value) {
   const uint32_t rounding = 0xfffu + ((abs_bits >> 13) & 1u);
   const uint32_t rebiased = abs_bits - ((127u - 15u) << 23) + rounding;
   return static_cast<uint16_t>(sign | (rebiased >> 13));
+}
+
+uint8_t f32_to_e4m3(float value) {
+  const uint8_t sign = std::signbit(value) ? 0x80 : 0;
+  if (std::isnan(value)) return sign | 0x7f;
+  const float magnitude = std::fabs(value);
+  // The finite magnitudes of codes 0..0x7e rise with the code: find the nearest by bisection
+  // (exact: every code's value and every midpoint between neighbours is an fp32 number).
+  auto code_value = [](unsigned code) {
+    return code < 8
+               ? std::ldexp(static_cast<float>(code), -9)
+               : std::ldexp(static_cast<float>(8 + (code & 7u)), static_cast<int>(code >> 3) - 10);
+  };
+  unsigned low = 0, high = 0x7e;
+  if (magnitude >= code_value(high)) return sign | 0x7e;  // 448 and beyond saturate
+  while (high - low > 1) {  // code_value(low) <= magnitude < code_value(high)
+    const unsigned middle = (low + high) / 2;
+    (code_value(middle) <= magnitude ? low : high) = middle;
+  }
+  const float below = magnitude - code_value(low), above = code_value(high) - magnitude;
+  const unsigned nearest = below < above ? low : above < below ? high : (low % 2 == 0 ? low : high);
+  return static_cast<uint8_t>(sign | nearest);
 }
 
 void convert_to_f32(DType dtype, const std::byte* src, float* dst, size_t count) {

@@ -110,6 +110,10 @@ inline uint16_t f32_to_bf16(float value) {
 float f16_to_f32(uint16_t bits);
 uint16_t f32_to_f16(float value);
 
+// FP8 E4M3 (e4m3fn: bias 7, no infinities, max 448) of an fp32 value, rounded to nearest even;
+// magnitudes beyond 448 saturate to +-448 and NaN gives the NaN code 0x7f (with its sign).
+uint8_t f32_to_e4m3(float value);
+
 // Converts `count` elements of a compute-float dtype stored at `src` (any alignment) to fp32.
 // Any other dtype is a programming error, not bad input: every caller refuses such a tensor with
 // a ModelError first (is_compute_float), so std::logic_error is thrown and nothing is written.

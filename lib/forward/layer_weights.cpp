@@ -21,8 +21,13 @@ class Loader {
 
   const TensorView& tensor(const std::string& name) const { return checkpoint_.tensor(name); }
 
+  // A weight matrix, FP8 ones with their block scales.
+  kernels::WeightMatrix weight(const TensorView& view) const {
+    return weight_matrix(view, checkpoint_, spec_.forward.fp8);
+  }
+
   kernels::WeightMatrix matrix(const LayerSpec& layer, TensorRole role) const {
-    return weight_matrix(tensor(required(layer, role)));
+    return weight(tensor(required(layer, role)));
   }
 
   // A 1-D tensor as fp32, or empty when the layer has no tensor of this role.
@@ -62,7 +67,7 @@ class Loader {
       if (resolved == nullptr)
         throw ModelError(fmt::format("layer {} expert {}: the {} profile names no '{}' tensor",
                                      layer.index, e, spec_.family->family, name(role)));
-      return weight_matrix(tensor(resolved->name));
+      return weight(tensor(resolved->name));
     };
     return {get(TensorRole::kGateProj), get(TensorRole::kUpProj), get(TensorRole::kDownProj)};
   }
@@ -119,14 +124,14 @@ ModelWeights load_model_weights(const ModelSpec& spec, const TensorStore& checkp
   const Loader load(spec, checkpoint);
   ModelWeights weights;
   weights.embed = &model_tensor(spec, checkpoint, TensorRole::kEmbed);
-  weights.embed_rows = weight_matrix(*weights.embed);
+  weights.embed_rows = load.weight(*weights.embed);
   const TensorView& final_norm = model_tensor(spec, checkpoint, TensorRole::kFinalNorm);
   weights.final_norm = vector_to_f32(final_norm, static_cast<size_t>(spec.hidden));
   if (spec.flag(Flag::kTieWordEmbeddings)) {
     check_tied_head(checkpoint, *weights.embed);
-    weights.lm_head = weight_matrix(*weights.embed);
+    weights.lm_head = load.weight(*weights.embed);
   } else {
-    weights.lm_head = weight_matrix(model_tensor(spec, checkpoint, TensorRole::kLmHead));
+    weights.lm_head = load.weight(model_tensor(spec, checkpoint, TensorRole::kLmHead));
   }
 
   // Reserved: fused experts' ExpertMlp point into their layer's bias vectors, which must not move.

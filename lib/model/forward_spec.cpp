@@ -234,6 +234,7 @@ ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
       result.attention_scale_factor = mscale * mscale;
     }
   }
+  result.fp8 = fp8_block_scaling(spec.config);
   return result;
 }
 
@@ -249,6 +250,7 @@ void require_forward_support(const ModelSpec& spec) {
       spec.forward.yarn ? shared_refusals_with_yarn() : shared_refusals();
   if (auto refusal = first_config_refusal(shared, spec)) refuse(spec, *refusal);
   check_forward_numbers(spec);
+  if (auto refusal = quantization_refusal(spec.config)) refuse(spec, *refusal);
   const int64_t rope_dim = spec.forward.rope_dim;
   if (rope_dim == spec.head_dim && spec.head_dim % 2 != 0)
     refuse(spec, fmt::format("'head_dim' is {}; rotate-half RoPE needs an even head size",

@@ -1,7 +1,8 @@
 // What the CPU forward pass computes a model with, resolved from its config (eps, RoPE theta,
 // clip_qkv, context length, sliding window), and whether it can compute the model at all: the
 // refusals every family shares (hidden_act, rope_scaling, rope_parameters.rope_type, an odd head
-// size, clip_qkv outside the families that apply it) followed by the family's own
+// size, clip_qkv outside the families that apply it, a quantization_config other than block-scaled
+// FP8) followed by the family's own
 // `forward_refusals` (config_refusal.h). Decided before any token is computed, so an unsupported
 // checkpoint fails fast and names the config key instead of producing wrong logits.
 #pragma once
@@ -9,6 +10,8 @@
 #include <cstdint>
 #include <optional>
 #include <vector>
+
+#include "model/weight_quantization.h"
 
 namespace moeslice {
 
@@ -42,6 +45,9 @@ struct ForwardSpec {
   // DeepSeek MLA: the softmax scale's factor over head_dim^-0.5 (mscale^2 of
   // yarn_get_mscale(factor, mscale_all_dim) when rope_scaling sets mscale_all_dim), else 1.
   double attention_scale_factor = 1.0;
+  // Block-scaled FP8 weights (config.json's quantization_config, weight_quantization.h): the
+  // block shape of their `_scale_inv` companions; nullopt without that quantization_config.
+  std::optional<Fp8BlockScaling> fp8;
 };
 
 // The numbers of `spec` (its config and family are resolved); never throws for a config that

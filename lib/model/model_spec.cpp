@@ -570,7 +570,10 @@ void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& spec) {
     const TensorView* view = checkpoint.find(name);
     if (view != nullptr) checkpoint.release_pages(*view);
   };
-  spec.for_each_tensor([&release](const ResolvedTensor& tensor) { release(tensor.name); });
+  spec.for_each_tensor([&release](const ResolvedTensor& tensor) {
+    release(tensor.name);
+    release(scale_inv_name(tensor.name));  // FP8 block scales, where there are any
+  });
 }
 
 }  // namespace moeslice

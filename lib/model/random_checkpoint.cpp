@@ -9,9 +9,11 @@
 
 #include "common/atomic_output.h"
 #include "common/error.h"
+#include "common/json_parse.h"
 #include "format/safetensors/checkpoint.h"
 #include "format/safetensors/writer.h"
 #include "model/model_spec.h"
+#include "model/weight_quantization.h"
 
 namespace moeslice {
 namespace {
@@ -103,26 +105,94 @@ TensorSource random_mxfp4_tensor(const ResolvedTensor& tensor, uint64_t seed) {
   return source;
 }
 
+// A tensor's random values in order (row-major), drawn from its own stream.
+class RandomValues {
+ public:
+  RandomValues(const ResolvedTensor& tensor, uint64_t seed)
+      : distribution_(distribution_for(tensor)),
+        random_{seed * 0x9e3779b97f4a7c15ull ^ name_hash(tensor.name)} {}
+  // The next `count` values.
+  void draw(float* out, size_t count) {
+    const float half_width = distribution_.scale * std::sqrt(3.0f);  // uniform with that std
+    for (size_t i = 0; i < count; ++i)
+      out[i] = distribution_.center + half_width * random_.symmetric();
+  }
+
+ private:
+  Distribution distribution_;
+  SplitMix64 random_;
+};
+
 TensorSource random_tensor(const ResolvedTensor& tensor, DType dtype, uint64_t seed) {
   TensorSource source;
   source.name = tensor.name;
   source.dtype = dtype;
   source.shape = tensor.shape;
-  const Distribution distribution = distribution_for(tensor);
-  const uint64_t stream = seed * 0x9e3779b97f4a7c15ull ^ name_hash(tensor.name);
-  source.produce = [count = static_cast<size_t>(source.byte_size() * 8 / dtype_bits(dtype)),
-                    distribution, stream, dtype](const ByteSink& sink) {
-    SplitMix64 random{stream};
+  source.produce = [count = static_cast<size_t>(source.byte_size() * 8 / dtype_bits(dtype)), tensor,
+                    seed, dtype](const ByteSink& sink) {
+    RandomValues random(tensor, seed);
     constexpr size_t kChunk = 1 << 16;
-    const float half_width = distribution.scale * std::sqrt(3.0f);  // uniform with that std
     std::vector<float> values(kChunk);
     std::vector<std::byte> bytes(kChunk * dtype_bits(dtype) / 8);
     for (size_t done = 0; done < count; done += kChunk) {
       const size_t n = std::min(kChunk, count - done);
-      for (size_t i = 0; i < n; ++i)
-        values[i] = distribution.center + half_width * random.symmetric();
+      random.draw(values.data(), n);
       convert_from_f32(dtype, values.data(), bytes.data(), n);
       sink(std::span<const std::byte>(bytes.data(), n * dtype_bits(dtype) / 8));
+    }
+  };
+  return source;
+}
+
+// Whether make-random --dtype fp8 stores `tensor` as block-scaled FP8: the Linear weights, as
+// DeepSeek-V3's release does; embeddings, the LM head, routers, norms and biases stay BF16.
+bool quantized_as_fp8(const ResolvedTensor& tensor) {
+  return role_kind(tensor.role) == RoleKind::kMatrix && tensor.shape.size() == 2 &&
+         tensor.role != TensorRole::kLmHead;
+}
+
+// The random values of `tensor` (the same as its F32 form) quantized to FP8 E4M3 with one scale
+// per block, scale = amax / 448 as DeepSeek's act_quant/weight quantization computes it: the
+// weight (`scales` false) or its `_scale_inv` tensor of those scales (`scales` true, F32).
+// Values are drawn one band of block_rows rows at a time.
+TensorSource random_fp8_tensor(const ResolvedTensor& tensor, const Fp8BlockScaling& blocks,
+                               uint64_t seed, bool scales) {
+  const auto rows = static_cast<size_t>(tensor.shape[0]);
+  const auto cols = static_cast<size_t>(tensor.shape[1]);
+  const auto block_rows = static_cast<size_t>(blocks.block_rows);
+  const auto block_cols = static_cast<size_t>(blocks.block_cols);
+  const size_t scale_cols = (cols + block_cols - 1) / block_cols;
+  TensorSource source;
+  source.name = scales ? scale_inv_name(tensor.name) : tensor.name;
+  source.dtype = scales ? DType::F32 : DType::F8_E4M3;
+  source.shape =
+      scales ? std::vector<int64_t>{static_cast<int64_t>((rows + block_rows - 1) / block_rows),
+                                    static_cast<int64_t>(scale_cols)}
+             : tensor.shape;
+  source.produce = [=](const ByteSink& sink) {
+    RandomValues random(tensor, seed);
+    std::vector<float> band, band_scales(scale_cols);
+    std::vector<uint8_t> codes;
+    for (size_t begin = 0; begin < rows; begin += block_rows) {
+      const size_t count = std::min(block_rows, rows - begin);
+      band.resize(count * cols);
+      random.draw(band.data(), band.size());
+      for (size_t block = 0; block < scale_cols; ++block) {
+        float amax = 0;
+        const size_t end = std::min(cols, (block + 1) * block_cols);
+        for (size_t r = 0; r < count; ++r)
+          for (size_t c = block * block_cols; c < end; ++c)
+            amax = std::max(amax, std::fabs(band[r * cols + c]));
+        band_scales[block] = amax > 0 ? amax / 448.0f : 1.0f;
+      }
+      if (scales) {
+        sink(std::as_bytes(std::span<const float>(band_scales)));
+        continue;
+      }
+      codes.resize(band.size());
+      for (size_t i = 0; i < band.size(); ++i)
+        codes[i] = f32_to_e4m3(band[i] / band_scales[(i % cols) / block_cols]);
+      sink(std::as_bytes(std::span<const uint8_t>(codes)));
     }
   };
   return source;
@@ -167,9 +237,12 @@ json random_model_config(const RandomModelOptions& options) {
     if (dim == Dim::kSharedExpertWidth || dim == Dim::kDenseWidth)
       config[rule.key] = 2 * dims[Dim::kExpertWidth];
   }
-  config["torch_dtype"] = options.dtype == DType::BF16  ? "bfloat16"
+  config["torch_dtype"] = options.dtype == DType::BF16 || options.dtype == DType::F8_E4M3
+                              ? "bfloat16"
                           : options.dtype == DType::F16 ? "float16"
                                                         : "float32";
+  if (options.dtype == DType::F8_E4M3)
+    config["quantization_config"] = fp8_quantization_config(Fp8BlockScaling{});
   for (const auto& [key, value] : options.config_overrides.items()) config[key] = value;
   // A size key the profile's random_config lists as null is written with its resolved value
   // (real Qwen3 configs state head_dim even when it equals hidden / heads).
@@ -188,9 +261,10 @@ json random_model_config(const RandomModelOptions& options) {
 
 uint64_t write_random_checkpoint(const RandomModelOptions& options,
                                  const std::filesystem::path& out_dir) {
-  if (!is_compute_float(options.dtype))
+  const bool fp8 = options.dtype == DType::F8_E4M3;
+  if (!is_compute_float(options.dtype) && !fp8)
     throw InputError(
-        fmt::format("--dtype must be f32, bf16 or f16, found {}", dtype_name(options.dtype)));
+        fmt::format("--dtype must be f32, bf16, f16 or fp8, found {}", dtype_name(options.dtype)));
   json config = random_model_config(options);
   const ModelSpec spec = resolve_model_spec(config, out_dir / kConfigFileName);
   if (options.mxfp4_experts) {
@@ -208,12 +282,25 @@ uint64_t write_random_checkpoint(const RandomModelOptions& options,
                                        "model.embed_tokens", "lm_head"}},
                                      {"quant_method", "mxfp4"}};
   }
+  const std::optional<Fp8BlockScaling> blocks = fp8_block_scaling(config);
+  if (fp8 && !blocks)
+    throw InputError(fmt::format(
+        "--dtype fp8 writes block-scaled FP8 weights, but the config's quantization_config is {}: "
+        "{}",
+        json_excerpt(config["quantization_config"]),
+        quantization_refusal(config).value_or("not quant_method \"fp8\"")));
 
   std::vector<TensorSource> tensors;
-  for (const ResolvedTensor* tensor : spec.fresh_tensors(options.mxfp4_experts))
-    tensors.push_back(is_mxfp4_part(tensor->role)
-                          ? random_mxfp4_tensor(*tensor, options.seed)
-                          : random_tensor(*tensor, options.dtype, options.seed));
+  for (const ResolvedTensor* tensor : spec.fresh_tensors(options.mxfp4_experts)) {
+    if (is_mxfp4_part(tensor->role)) {
+      tensors.push_back(random_mxfp4_tensor(*tensor, options.seed));
+    } else if (fp8 && quantized_as_fp8(*tensor)) {
+      tensors.push_back(random_fp8_tensor(*tensor, *blocks, options.seed, false));
+      tensors.push_back(random_fp8_tensor(*tensor, *blocks, options.seed, true));
+    } else {
+      tensors.push_back(random_tensor(*tensor, fp8 ? DType::BF16 : options.dtype, options.seed));
+    }
+  }
 
   AtomicOutputDir output(out_dir, options.overwrite);
   output.fill([&](const std::filesystem::path& staging) {

@@ -278,6 +278,28 @@ def expected_shapes(cfg):
     return s
 
 
+def dequantize_fp8(raw_config, tensors):
+    """Block-scaled FP8 checkpoints (quantization_config quant_method "fp8"): every weight with a
+    `<name>_scale_inv` companion becomes e4m3 value x its block's scale in float64 (DeepSeek's
+    inference/kernel.py weight_dequant, transformers' finegrained_fp8), and the scales go."""
+    q = raw_config.get("quantization_config")
+    if not q or q.get("quant_method") != "fp8":  # gpt-oss's mxfp4: reference_gpt_oss
+        return tensors
+    if len(q.get("weight_block_size") or []) != 2:
+        raise ConfigError(f"quantization_config {q}: fp8 without a weight_block_size")
+    br, bc = q["weight_block_size"]
+    out = dict(tensors)
+    for name in [n for n in tensors if n.endswith("_scale_inv")]:
+        weight = name[: -len("_scale_inv")]
+        codes, scale = out[weight], out.pop(name).to(torch.float64)
+        rows, cols = codes.shape
+        if codes.dtype != torch.uint8 or list(scale.shape) != [-(-rows // br), -(-cols // bc)]:
+            raise ConfigError(f"tensor '{name}': scales {list(scale.shape)} for {weight} {list(codes.shape)}")
+        full = scale.repeat_interleave(br, 0)[:rows].repeat_interleave(bc, 1)[:, :cols]
+        out[weight] = safetensors_io.e4m3fn_values(codes) * full
+    return out
+
+
 def check_tensors(cfg, tensors):
     """Every expected tensor present with the right shape, and nothing unexpected."""
     exp = expected_shapes(cfg)
@@ -343,7 +365,7 @@ class Model:
     def load(cls, model_dir, dtype="float64"):
         with open(os.path.join(model_dir, "config.json")) as f:
             cfg = Config(json.load(f))
-        tensors = safetensors_io.load_checkpoint(model_dir)
+        tensors = dequantize_fp8(cfg.raw, safetensors_io.load_checkpoint(model_dir))
         if cfg.family in reference_gpt_oss.FAMILIES:  # MXFP4 experts: dequantized first
             names = set(tensors)
             cfg.mxfp4 = any(n.endswith("_blocks") for n in names)

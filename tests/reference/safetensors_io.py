@@ -12,7 +12,8 @@ Writing:  save_file(path, tensors, metadata=None)  (header starts with `{`, spac
           multiple of 8, `__metadata__` always contains {"format": "pt"})
           save_sharded(dir, tensors, n_shards) -> writes model-0000i-of-0000n.safetensors + index
 
-Supported dtypes: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL. BF16 is decoded exactly
+Supported dtypes: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, and F8_E4M3 read as its raw
+codes (torch.uint8: Debian's torch has no float8 type; e4m3fn_values decodes them). BF16 is decoded exactly
 (uint16 -> uint32 << 16 -> float32 view -> torch.bfloat16) and encoded from torch.bfloat16
 tensors bit-exactly (from float tensors by round-to-nearest-even via torch's own conversion).
 """
@@ -38,6 +39,7 @@ _NP = {
     "I8": (np.dtype("i1"), 1),
     "U8": (np.dtype("u1"), 1),
     "BOOL": (np.dtype("?"), 1),
+    "F8_E4M3": (np.dtype("u1"), 1),
 }
 
 _TORCH_TO_ST = {
@@ -56,6 +58,22 @@ _TORCH_TO_ST = {
 
 class SafetensorsError(ValueError):
     pass
+
+
+def e4m3fn_values(codes):
+    """FP8 E4M3 (e4m3fn: bias 7, subnormals, S.1111.111 NaN, no infinities) codes, a uint8
+    tensor, as float64 values."""
+    table = []
+    for code in range(256):
+        exponent, mantissa = (code >> 3) & 0x0F, code & 0x07
+        if exponent == 0x0F and mantissa == 0x07:
+            value = float("nan")
+        elif exponent == 0:
+            value = mantissa * 2.0 ** -9
+        else:
+            value = (8 + mantissa) * 2.0 ** (exponent - 10)
+        table.append(-value if code & 0x80 else value)
+    return torch.tensor(table, dtype=torch.float64)[codes.to(torch.int64)]
 
 
 def _decode(raw: bytes, dtype: str, shape):

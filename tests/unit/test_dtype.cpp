@@ -3,6 +3,7 @@
 // conversion instructions; conversions of any other dtype throw std::logic_error.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "kernels/dequant/block_dequantizers.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -323,3 +325,26 @@ TEST_CASE("a conversion to or from a dtype that is not a compute float is a logi
 
 }  // namespace
 }  // namespace moeslice
+
+TEST_CASE("f32 -> e4m3 gives back every code's value, rounds ties to even and saturates") {
+  std::array<float, 256> values{};
+  std::vector<std::byte> codes(256);
+  for (unsigned code = 0; code < 256; ++code) codes[code] = static_cast<std::byte>(code);
+  moeslice::kernels::dequant::fp8_e4m3_scaled(codes.data(), 256, 1.0f, values.data());
+  for (unsigned code = 0; code < 256; ++code) {
+    if ((code & 0x7f) == 0x7f) continue;  // NaN
+    CHECK(moeslice::f32_to_e4m3(values[code]) == code);
+  }
+  for (unsigned code = 0; code + 1 < 0x7f; ++code) {
+    const float middle = (values[code] + values[code + 1]) / 2;
+    CHECK(moeslice::f32_to_e4m3(middle) == (code % 2 == 0 ? code : code + 1));
+    CHECK(moeslice::f32_to_e4m3(-middle) == (0x80 | (code % 2 == 0 ? code : code + 1)));
+    CHECK(moeslice::f32_to_e4m3(std::nextafter(middle, 0.0f)) == code);
+    CHECK(moeslice::f32_to_e4m3(std::nextafter(middle, 1e9f)) == code + 1);
+  }
+  CHECK(moeslice::f32_to_e4m3(464.0f) == 0x7e);
+  CHECK(moeslice::f32_to_e4m3(1e30f) == 0x7e);
+  CHECK(moeslice::f32_to_e4m3(-std::numeric_limits<float>::infinity()) == 0xfe);
+  CHECK(moeslice::f32_to_e4m3(1e-30f) == 0x00);
+  CHECK(moeslice::f32_to_e4m3(std::numeric_limits<float>::quiet_NaN()) == 0x7f);
+}

@@ -419,6 +419,43 @@ TEST_CASE("the forward pass's refusals name the config key, as they always have"
   CHECK_NOTHROW(require_forward_support(spec_for("olmoe", {}, {{"attention_bias", true}})));
 }
 
+TEST_CASE("quantization_config: block-scaled FP8 computes, other methods are refused by name") {
+  const auto refused = [](json quantization) {
+    return test::thrown_message<UnsupportedError>([&] {
+      require_forward_support(
+          spec_for("deepseek_v3", {{Dim::kLayers, 3}}, {{"quantization_config", quantization}}));
+    });
+  };
+  const json fp8 = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"weight_block_size", {64, 32}}};
+  const ModelSpec spec =
+      spec_for("deepseek_v3", {{Dim::kLayers, 3}}, {{"quantization_config", fp8}});
+  CHECK_NOTHROW(require_forward_support(spec));
+  REQUIRE(spec.forward.fp8);
+  CHECK(spec.forward.fp8->block_rows == 64);
+  CHECK(spec.forward.fp8->block_cols == 32);
+  CHECK_FALSE(spec_for("deepseek_v3", {{Dim::kLayers, 3}}).forward.fp8);
+  CHECK_NOTHROW(require_forward_support(spec_for("olmoe", {}, {{"quantization_config", nullptr}})));
+  CHECK(refused({{"quant_method", "awq"}, {"bits", 4}}) ==
+        "config.json: 'quantization_config.quant_method' is \"awq\"; the forward pass computes "
+        "unquantized weights, block-scaled FP8 (quant_method \"fp8\" with weight_block_size) and "
+        "gpt-oss's MXFP4 experts (\"mxfp4\") only (the deepseek_v3 forward pass does not "
+        "implement it)");
+  CHECK_NOTHROW(require_forward_support(spec_for(
+      "deepseek_v3", {{Dim::kLayers, 3}}, {{"quantization_config", {{"quant_method", "mxfp4"}}}})));
+  CHECK(refused({{"bits", 4}}).find("'quantization_config.quant_method' is missing") !=
+        std::string::npos);
+  CHECK(
+      refused({{"quant_method", "fp8"}})
+          .find("'quantization_config.weight_block_size' is missing; FP8 weights are computed with "
+                "block scales only") != std::string::npos);
+  CHECK(refused({{"quant_method", "fp8"}, {"weight_block_size", {128, 0}}})
+            .find("'quantization_config.weight_block_size' is [128,0]") != std::string::npos);
+  CHECK(refused({{"quant_method", "fp8"}, {"fmt", "e5m2"}, {"weight_block_size", {128, 128}}})
+            .find("'quantization_config.fmt' is \"e5m2\"") != std::string::npos);
+  CHECK(refused("fp8").find("'quantization_config' is \"fp8\", not an object") !=
+        std::string::npos);
+}
+
 TEST_CASE("a group-routed model's slice keeps as many experts in every group") {
   const ModelSpec spec = spec_for("deepseek_v3", {{Dim::kLayers, 3}});
   const LayerSpec& layer = spec.layers[1];
