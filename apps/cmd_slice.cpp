@@ -83,6 +83,11 @@ void add_slice_command(CLI::App& app) {
         kept, report.experts_before, report.experts_per_token_after,
         format_byte_size(report.bytes_before), format_byte_size(report.bytes_after),
         100.0 * static_cast<double>(report.bytes_after) / static_cast<double>(report.bytes_before));
+    if (report.mtp_layers_dropped > 0)
+      fmt::print(
+          "dropped the multi-token-prediction layer(s) ({} layer(s), {} tensors): the slice "
+          "says num_nextn_predict_layers 0\n",
+          report.mtp_layers_dropped, report.mtp_tensors_dropped);
     if (report.verify_max_relative_error >= 0)
       fmt::print(
           "verified: sliced layers equal the restricted full layers (max relative "

@@ -265,6 +265,9 @@ void check_sizes(const ModelSpec& spec) {
   require(spec.num_layers <= kMaxLayers,
           fmt::format("'{}' is {}, more than the limit of {} layers", key(Dim::kLayers),
                       spec.num_layers, kMaxLayers));
+  require(spec.mtp_layers >= 0 && spec.mtp_layers <= kMaxLayers,
+          fmt::format("'{}' is {}; expected 0 to {} multi-token-prediction layers",
+                      key(Dim::kMtpLayers), spec.mtp_layers, kMaxLayers));
   require(spec.num_experts <= kMaxExpertsPerLayer,
           fmt::format("'{}' is {}, more than the limit of {} experts per layer", key(Dim::kExperts),
                       spec.num_experts, kMaxExpertsPerLayer));
@@ -411,6 +414,7 @@ ModelSpec resolve_checked_spec(const json& config, const std::filesystem::path& 
   spec.experts_per_token = spec.dim(Dim::kTopK);
   spec.shared_experts = spec.dim(Dim::kSharedExperts);
   spec.expert_width = spec.dim(Dim::kExpertWidth);
+  spec.mtp_layers = spec.dim_or(Dim::kMtpLayers, 0);
   check_sizes(spec);
   spec.routing = resolve_routing(spec);
   spec.forward = resolve_forward_spec(spec);
@@ -479,12 +483,18 @@ std::optional<int64_t> layer_of_name(const FamilyProfile& family, std::string_vi
 // (a slice would copy them unsliced): refuse them, naming the first.
 void refuse_undescribed_tensors(const ModelSpec& spec, const TensorStore& checkpoint) {
   for (const auto& [name, view] : checkpoint.tensors()) {
-    if (const auto layer = layer_of_name(*spec.family, name); layer && *layer >= spec.num_layers)
+    const auto layer_index = layer_of_name(*spec.family, name);
+    if (layer_index && *layer_index >= spec.num_layers + spec.mtp_layers)
       throw ModelError(fmt::format(
-          "{}: tensor '{}' belongs to layer {}, but {} describes {} layers (0 to {}); tensors the "
-          "config does not describe are refused",
-          checkpoint.path().string(), name, *layer, spec.config_path.string(), spec.num_layers,
-          spec.num_layers - 1));
+          "{}: tensor '{}' belongs to layer {}, but {} describes {} layers (0 to {}){}; tensors "
+          "the config does not describe are refused",
+          checkpoint.path().string(), name, *layer_index, spec.config_path.string(),
+          spec.num_layers, spec.num_layers - 1,
+          spec.mtp_layers > 0
+              ? fmt::format(" and {} multi-token-prediction layer(s)", spec.mtp_layers)
+              : std::string()));
+    if (layer_index && *layer_index >= spec.num_layers)
+      continue;  // an MTP layer's: not checked, not used
     if (spec.expert_naming.empty()) continue;
     const auto parsed = spec.expert_naming.parse(name);
     if (!parsed || parsed->layer >= spec.num_layers) continue;
@@ -501,6 +511,11 @@ void refuse_undescribed_tensors(const ModelSpec& spec, const TensorStore& checkp
 }
 
 }  // namespace
+
+bool ModelSpec::in_mtp_layer(std::string_view name) const {
+  const auto layer = layer_of_name(*family, name);
+  return layer && *layer >= num_layers && *layer < num_layers + mtp_layers;
+}
 
 void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
   auto check = [&](const ResolvedTensor& expected) {

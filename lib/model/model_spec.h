@@ -90,6 +90,10 @@ struct ModelSpec {
   int64_t experts_per_token = 0;  // top-k (EMO: shared experts included)
   int64_t shared_experts = 0;
   int64_t expert_width = 0;
+  // DeepSeek-V3's and GLM-4.5's multi-token-prediction layers (num_nextn_predict_layers), stored
+  // as layers num_layers.. after the decoder layers. Like transformers, moeslice does not compute
+  // them (their tensors are accepted unchecked); a slice drops them.
+  int64_t mtp_layers = 0;
   RoutingSpec routing;
   ForwardSpec forward;  // the forward pass's numbers; require_forward_support() says if it can
 
@@ -125,6 +129,8 @@ struct ModelSpec {
   // Which expert of which layer with experts owns the checkpoint tensor `name`; nullopt for any
   // other tensor (fused experts, routers, attention, an expert id beyond the layer's count).
   std::optional<ExpertTensor> expert_tensor(std::string_view name) const;
+  // Whether the checkpoint tensor `name` belongs to a multi-token-prediction layer.
+  bool in_mtp_layer(std::string_view name) const;
   // The name `tensor` has when its expert is numbered `expert` (slicing renumbers kept experts).
   std::string expert_tensor_name(const ExpertTensor& tensor, int64_t expert) const;
 };

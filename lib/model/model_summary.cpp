@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include "common/json_parse.h"
 #include "format/byte_size.h"
 
 namespace moeslice {
@@ -79,7 +80,22 @@ ModelSummary summarize_model(const Model& model) {
   summary.shared_expert_kind = shared_kind_name(spec.family->shared_expert_kind);
   summary.expert_width = spec.expert_width;
   summary.forward_supported = spec.family->forward_supported;
+  summary.mtp_layers = spec.mtp_layers;
+  if (spec.forward.fp8)
+    summary.quantization = fmt::format("block-scaled FP8 ({}x{})", spec.forward.fp8->block_rows,
+                                       spec.forward.fp8->block_cols);
+  else if (spec.config.contains("quantization_config") &&
+           !spec.config["quantization_config"].is_null())
+    summary.quantization =
+        json_excerpt(spec.config["quantization_config"].is_object() &&
+                             spec.config["quantization_config"].contains("quant_method")
+                         ? spec.config["quantization_config"]["quant_method"]
+                         : spec.config["quantization_config"]);
   for (const auto& [name, view] : checkpoint.tensors()) {
+    if (spec.in_mtp_layer(name)) {
+      ++summary.mtp_tensors;
+      summary.mtp_bytes += view->bytes.size();
+    }
     summary.total_parameters += view->numel();
     summary.total_bytes += view->bytes.size();
     const std::string dtype(dtype_name(view->dtype));
@@ -106,33 +122,37 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
   nlohmann::json shards = nlohmann::json::array();
   for (const auto& shard : s.shards)
     shards.push_back({{"file", shard.file}, {"bytes", shard.bytes}, {"tensors", shard.tensors}});
-  return {{"family", s.family},
-          {"model_type", s.model_type},
-          {"directory", s.directory},
-          {"layers", s.layers},
-          {"expert_layers", s.expert_layers},
-          {"experts_per_layer", s.experts_per_layer},
-          {"experts_in_each_layer", s.experts_in_each_layer.empty()
-                                        ? nlohmann::json()
-                                        : nlohmann::json(s.experts_in_each_layer)},
-          {"experts_per_token", s.experts_per_token},
-          {"shared_experts", s.shared_experts},
-          {"shared_expert_kind", s.shared_expert_kind},
-          {"hidden_size", s.hidden},
-          {"expert_width", s.expert_width},
-          {"attention_heads", s.heads},
-          {"kv_heads", s.kv_heads},
-          {"head_dim", s.head_dim},
-          {"vocab_size", s.vocab},
-          {"total_parameters", s.total_parameters},
-          {"active_parameters", s.active_parameters},
-          {"expert_parameters", s.expert_parameters},
-          {"bytes_per_expert", s.bytes_per_expert},
-          {"total_bytes", s.total_bytes},
-          {"tensors_by_dtype", s.tensors_by_dtype},
-          {"bytes_by_dtype", s.bytes_by_dtype},
-          {"shards", shards},
-          {"forward_supported", s.forward_supported}};
+  return {
+      {"family", s.family},
+      {"model_type", s.model_type},
+      {"directory", s.directory},
+      {"layers", s.layers},
+      {"expert_layers", s.expert_layers},
+      {"experts_per_layer", s.experts_per_layer},
+      {"experts_in_each_layer", s.experts_in_each_layer.empty()
+                                    ? nlohmann::json()
+                                    : nlohmann::json(s.experts_in_each_layer)},
+      {"experts_per_token", s.experts_per_token},
+      {"shared_experts", s.shared_experts},
+      {"shared_expert_kind", s.shared_expert_kind},
+      {"hidden_size", s.hidden},
+      {"expert_width", s.expert_width},
+      {"attention_heads", s.heads},
+      {"kv_heads", s.kv_heads},
+      {"head_dim", s.head_dim},
+      {"vocab_size", s.vocab},
+      {"total_parameters", s.total_parameters},
+      {"active_parameters", s.active_parameters},
+      {"expert_parameters", s.expert_parameters},
+      {"bytes_per_expert", s.bytes_per_expert},
+      {"total_bytes", s.total_bytes},
+      {"tensors_by_dtype", s.tensors_by_dtype},
+      {"bytes_by_dtype", s.bytes_by_dtype},
+      {"shards", shards},
+      {"forward_supported", s.forward_supported},
+      {"mtp_layers", s.mtp_layers},
+      {"mtp_tensors", s.mtp_tensors},
+      {"quantization", s.quantization.empty() ? nlohmann::json() : nlohmann::json(s.quantization)}};
 }
 
 std::string summary_to_text(const ModelSummary& s) {
@@ -175,6 +195,14 @@ std::string summary_to_text(const ModelSummary& s) {
   for (const auto& shard : s.shards)
     text += row("", fmt::format("{} ({}, {} tensors)", shard.file, format_byte_size(shard.bytes),
                                 shard.tensors));
+  if (!s.quantization.empty()) text += row("quantization", s.quantization);
+  if (s.mtp_layers > 0)
+    text += row("MTP layers",
+                fmt::format("{} (layer {}{}: {} tensors, {}), not computed; slice drops them",
+                            s.mtp_layers, s.layers,
+                            s.mtp_layers > 1 ? fmt::format("-{}", s.layers + s.mtp_layers - 1)
+                                             : std::string(),
+                            s.mtp_tensors, format_byte_size(s.mtp_bytes)));
   text += row("forward pass", s.forward_supported ? "supported" : "not supported (slice only)");
   return text;
 }

@@ -35,6 +35,13 @@ struct ModelSummary {
   std::map<std::string, uint64_t> bytes_by_dtype;
   std::vector<ShardSummary> shards;
   bool forward_supported = false;
+  // Multi-token-prediction layers (num_nextn_predict_layers) and their tensors, bytes included in
+  // the totals above; the forward pass does not compute them and a slice drops them.
+  int64_t mtp_layers = 0, mtp_tensors = 0;
+  uint64_t mtp_bytes = 0;
+  // "block-scaled FP8 (128x128)" for quantization_config quant_method fp8, "" without one, else
+  // the quant_method as written.
+  std::string quantization;
 };
 
 ModelSummary summarize_model(const Model& model);

@@ -12,7 +12,7 @@ constexpr bool covers_enum(const std::array<std::string_view, N>&) {
   return N == static_cast<size_t>(Enum::kCount);
 }
 
-constexpr std::array<std::string_view, 22> kDimNames = {"hidden",
+constexpr std::array<std::string_view, 23> kDimNames = {"hidden",
                                                         "layers",
                                                         "heads",
                                                         "kv_heads",
@@ -33,7 +33,8 @@ constexpr std::array<std::string_view, 22> kDimNames = {"hidden",
                                                         "qk_nope_head_dim",
                                                         "qk_rope_head_dim",
                                                         "v_head_dim",
-                                                        "rope_dim"};
+                                                        "rope_dim",
+                                                        "mtp_layers"};
 static_assert(covers_enum<Dim>(kDimNames));
 
 constexpr std::array<std::string_view, 8> kFlagNames = {

@@ -34,7 +34,8 @@ enum class Dim : uint8_t {
   kQkNopeHeadDim,
   kQkRopeHeadDim,
   kVHeadDim,
-  kRopeDim,  // dimensions of a head RoPE rotates (MLA: qk_rope_head_dim); default head_dim
+  kRopeDim,    // dimensions of a head RoPE rotates (MLA: qk_rope_head_dim); default head_dim
+  kMtpLayers,  // DeepSeek/GLM multi-token-prediction layers after the decoder layers
   kCount
 };
 

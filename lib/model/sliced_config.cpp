@@ -25,6 +25,8 @@ nlohmann::json sliced_config(const ModelSpec& spec, const std::vector<int64_t>& 
       list.push_back(layer.has_experts ? kept[static_cast<size_t>(layer.index)] : 0);
     target[keys.experts_per_layer] = list;
   }
+  // The slice drops the multi-token-prediction layers (slice_plan.h).
+  if (spec.mtp_layers > 0) target[spec.family->find_dim(Dim::kMtpLayers)->key] = 0;
   return config;
 }
 

@@ -73,7 +73,10 @@ PlannedTensor plan_tensor(
   const int64_t new_number =
       owner ? new_numbers[static_cast<size_t>(owner->layer)][static_cast<size_t>(owner->expert)]
             : -1;
-  if (owner && new_number < 0) {
+  if (spec.in_mtp_layer(view.name)) {
+    planned.fate = TensorFate::kDroppedMtp;
+    planned.output_name.clear();
+  } else if (owner && new_number < 0) {
     planned.fate = TensorFate::kDropped;
     planned.output_name.clear();
   } else if (const auto rows = cut.find(view.name); rows != cut.end()) {
@@ -91,7 +94,7 @@ PlannedTensor plan_tensor(
 std::vector<size_t> output_order(const std::vector<PlannedTensor>& tensors) {
   std::vector<size_t> order;
   for (size_t i = 0; i < tensors.size(); ++i)
-    if (tensors[i].fate != TensorFate::kDropped) order.push_back(i);
+    if (!tensors[i].output_name.empty()) order.push_back(i);  // not dropped
   auto position = [&](size_t i) {
     const auto& range = tensors[i].range;
     return std::make_tuple(range ? range->path.string() : std::string(), range ? range->offset : 0);
@@ -115,6 +118,10 @@ SliceSummary summarize(const ModelSpec& spec, const TensorStore& store, const Sl
         summary.experts_after_each_layer.push_back(counts[static_cast<size_t>(layer.index)]);
   summary.experts_per_token_after = std::min(spec.experts_per_token, kept_count);
   summary.tensors_written = static_cast<int64_t>(plan.output_order.size());
+  summary.mtp_layers_dropped = spec.mtp_layers;
+  summary.mtp_tensors_dropped = std::count_if(
+      plan.tensors.begin(), plan.tensors.end(),
+      [](const PlannedTensor& tensor) { return tensor.fate == TensorFate::kDroppedMtp; });
   return summary;
 }
 
@@ -142,6 +149,8 @@ std::string_view fate_name(TensorFate fate) {
       return "cut along experts";
     case TensorFate::kDropped:
       return "dropped";
+    case TensorFate::kDroppedMtp:
+      return "dropped MTP layer";
   }
   return "?";
 }

@@ -8,7 +8,9 @@
 // Kept experts are renumbered 0..K-1 in ascending original order (EMO's shared experts, the
 // highest ids, stay last); every tensor an expert owns moves with it, companions the profile does
 // not list included (FP8 `weight_scale_inv`). Router rows, router and correction biases and fused
-// expert tensors are cut along their expert axis.
+// expert tensors are cut along their expert axis. The multi-token-prediction layers of DeepSeek-V3
+// and GLM-4.5 (num_nextn_predict_layers) are dropped: they predict with the full model's experts,
+// which a slice no longer has, and transformers never loads them; the sliced config says 0.
 #pragma once
 
 #include <cstdint>
@@ -32,8 +34,9 @@ enum class TensorFate : uint8_t {
   kKeptExpert,       // a kept expert's tensor, as is, under its new number (may equal the old)
   kCutAlongExperts,  // only the kept experts' rows along the expert axis (axis 0)
   kDropped,          // a dropped expert's tensor
+  kDroppedMtp,       // a multi-token-prediction layer's tensor (the slice has no MTP layer)
 };
-// "copied", "kept expert", "cut along experts", "dropped".
+// "copied", "kept expert", "cut along experts", "dropped", "dropped MTP layer".
 std::string_view fate_name(TensorFate fate);
 
 // One input tensor and what becomes of it.
@@ -57,6 +60,8 @@ struct SliceSummary {
   std::vector<int64_t> experts_after_each_layer;  // per MoE layer when counts differ, else empty
   int64_t experts_per_token_after = 0;
   int64_t tensors_written = 0;
+  int64_t mtp_layers_dropped = 0;   // the model's num_nextn_predict_layers
+  int64_t mtp_tensors_dropped = 0;  // their tensors
 };
 
 // Refers to the planned store's tensors: valid while that store lives.

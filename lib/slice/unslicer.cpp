@@ -77,6 +77,7 @@ UnsliceReport unslice_checkpoint(const Model& full, const Model& sliced, const f
         }
         break;
       case TensorFate::kDropped:
+      case TensorFate::kDroppedMtp:  // the slice has no MTP layer: the full model's
         break;
     }
     tensors.push_back(TensorSource::copy_of(view));

@@ -8,7 +8,8 @@ reference and to cross-check moeslice's C++ reader and forward pass.
   /usr/bin/python3 tests/reference/make_tiny.py --out DIR --variant olmoe_gqa_clip [--dtype BF16]
       [--shards 2] [--seed 0] [--corpus DIR/corpus.jsonl]
   /usr/bin/python3 tests/reference/make_tiny.py --all OUTROOT   # every variant -> OUTROOT/<name>
-  /usr/bin/python3 tests/reference/make_tiny.py --out DIR --config CONFIG.json  # that config as written
+  /usr/bin/python3 tests/reference/make_tiny.py --out DIR --config CONFIG.json [--mtp]  # that config
+      as written (--mtp: with its num_nextn_predict_layers multi-token-prediction layers)
   /usr/bin/python3 tests/reference/make_tiny.py --list
 
 Weights: embeddings N(0,1); projections N(0, 1/fan_in); RMSNorm weights 1 + N(0, 0.1); biases
@@ -214,8 +215,32 @@ def quantize_mxfp4(w):
     return packed, (exp + 127).to(torch.uint8)
 
 
+def mtp_tensors(cfg_dict, seed=0):
+    """The multi-token-prediction layer(s) DeepSeek-V3 and GLM-4.5 ship after the decoder layers
+    (num_nextn_predict_layers of them, layer index num_hidden_layers...): a whole decoder layer
+    plus enorm, hnorm, eh_proj [H, 2H], shared_head.norm, shared_head.head [V, H] and its own
+    embed_tokens [V, H], as in DeepSeek-V3's model.safetensors.index.json."""
+    n_layers, mtp = cfg_dict["num_hidden_layers"], cfg_dict.get("num_nextn_predict_layers") or 0
+    H, V = cfg_dict["hidden_size"], cfg_dict["vocab_size"]
+    longer = dict(cfg_dict, num_hidden_layers=n_layers + mtp)
+    gen = torch.Generator().manual_seed(seed + 1000)
+    out = {}
+    for name, t in random_tensors(longer, seed).items():
+        if name.startswith("model.layers.") and int(name.split(".")[2]) >= n_layers:
+            out[name] = t
+    for i in range(n_layers, n_layers + mtp):
+        p = f"model.layers.{i}."
+        extra = {"enorm.weight": [H], "hnorm.weight": [H], "eh_proj.weight": [H, 2 * H],
+                 "shared_head.norm.weight": [H], "shared_head.head.weight": [V, H],
+                 "embed_tokens.weight": [V, H]}
+        for name, shape in extra.items():
+            z = torch.randn(shape, generator=gen, dtype=torch.float64)
+            out[p + name] = (1.0 + 0.1 * z if name.endswith("norm.weight") else z / shape[-1] ** 0.5).float()
+    return out
+
+
 def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0, config_text=None,
-                     mxfp4=False):
+                     mxfp4=False, mtp=False):
     """A variant's checkpoint, or with `config_text` (a config.json as written, copied byte for
     byte) random tensors in the layout that config describes."""
     if config_text is None:
@@ -225,7 +250,10 @@ def write_checkpoint(out_dir, variant, dtype="F32", shards=1, seed=0, config_tex
     else:
         cfg = json.loads(config_text)
     os.makedirs(out_dir, exist_ok=True)
-    tensors = {n: t.to(ST_DTYPES[dtype]) for n, t in random_tensors(cfg, seed).items()}
+    tensors = random_tensors(cfg, seed)
+    if mtp:
+        tensors.update(mtp_tensors(cfg, seed))
+    tensors = {n: t.to(ST_DTYPES[dtype]) for n, t in tensors.items()}
     if mxfp4:  # gpt_oss: fused experts as MXFP4 blocks and scales
         for name in [n for n in tensors if n.endswith(("experts.gate_up_proj", "experts.down_proj"))]:
             blocks, scales = quantize_mxfp4(tensors.pop(name))
@@ -263,6 +291,8 @@ def main(argv=None):
     ap.add_argument("--mxfp4", action="store_true",
                     help="gpt_oss: fused experts as MXFP4 blocks/scales (with --all: the gpt_oss variants only)")
     ap.add_argument("--corpus", help="also write a small JSONL corpus here")
+    ap.add_argument("--mtp", action="store_true",
+                    help="also write the config's num_nextn_predict_layers MTP layers")
     a = ap.parse_args(argv)
     if a.list:
         for n, (c, d) in sorted(VARIANTS.items()):
@@ -280,7 +310,8 @@ def main(argv=None):
     if not (a.out and (a.variant or a.config)) or (a.variant and a.config):
         ap.error("--out and one of --variant / --config (or --all / --list) required")
     config_text = open(a.config).read() if a.config else None
-    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed, config_text, a.mxfp4)
+    cfg = write_checkpoint(a.out, a.variant, a.dtype, a.shards, a.seed, config_text, a.mxfp4,
+                           a.mtp)
     if a.corpus:
         write_corpus(a.corpus, cfg["vocab_size"])
     print(f"wrote {a.out} ({a.variant or a.config}, {a.dtype}, {a.shards} file(s))")

@@ -300,6 +300,17 @@ def dequantize_fp8(raw_config, tensors):
     return out
 
 
+def without_mtp_layers(cfg, tensors):
+    """DeepSeek-V3 / GLM-4.5 store num_nextn_predict_layers multi-token-prediction layers after
+    the decoder layers; transformers ignores their weights (_keys_to_ignore_on_load_unexpected),
+    and so does the reference."""
+    mtp = cfg.raw.get("num_nextn_predict_layers") or 0
+    if not mtp:
+        return tensors
+    mtp_prefixes = tuple(f"model.layers.{cfg.n_layers + i}." for i in range(mtp))
+    return {n: t for n, t in tensors.items() if not n.startswith(mtp_prefixes)}
+
+
 def check_tensors(cfg, tensors):
     """Every expected tensor present with the right shape, and nothing unexpected."""
     exp = expected_shapes(cfg)
@@ -366,6 +377,7 @@ class Model:
         with open(os.path.join(model_dir, "config.json")) as f:
             cfg = Config(json.load(f))
         tensors = dequantize_fp8(cfg.raw, safetensors_io.load_checkpoint(model_dir))
+        tensors = without_mtp_layers(cfg, tensors)
         if cfg.family in reference_gpt_oss.FAMILIES:  # MXFP4 experts: dequantized first
             names = set(tensors)
             cfg.mxfp4 = any(n.endswith("_blocks") for n in names)
