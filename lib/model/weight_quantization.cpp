@@ -29,8 +29,9 @@ std::string scale_inv_name(std::string_view weight_name) {
 std::optional<Fp8BlockScaling> fp8_block_scaling(const json& config) {
   if (quantization_refusal(config)) return std::nullopt;
   const json* quantization = quantization_config(config);
-  if (quantization == nullptr) return std::nullopt;
-  const json& size = (*quantization)["weight_block_size"];
+  if (quantization == nullptr || quantization->value("quant_method", json()) != "fp8")
+    return std::nullopt;  // none, or gpt-oss's mxfp4
+  const json& size = quantization->at("weight_block_size");
   return Fp8BlockScaling{size[0].get<int64_t>(), size[1].get<int64_t>()};
 }
 
