@@ -1,4 +1,5 @@
-// Accumulating counts, router mass and gate x output norm from the forward pass's MoE events.
+// Accumulating counts, router mass, gate x output norm and gate weights from the forward pass's MoE
+// events.
 #include "profile/profiler.h"
 
 #include <filesystem>
@@ -17,6 +18,7 @@ void UsageAccumulator::on_moe_layer(const MoeLayerEvent& event) {
   int32_t* counts = &profile_.counts[base];
   float* mass = &profile_.mass[base];
   float* gate_norm = &profile_.gate_norm[base];
+  float* gate_weight = &profile_.gate_weight[base];
   for (size_t t = 0; t < event.tokens; ++t) {
     const float* probabilities = event.router_probs.row(t);
     for (size_t e = 0; e < experts; ++e) mass[e] += probabilities[e];
@@ -26,6 +28,7 @@ void UsageAccumulator::on_moe_layer(const MoeLayerEvent& event) {
       if (expert < 0) continue;  // a slot left empty under a keep plan
       counts[expert] += 1;
       gate_norm[expert] += event.weights[slot] * event.expert_out_norms[slot];
+      gate_weight[expert] += event.weights[slot];
     }
   }
 }

@@ -38,6 +38,7 @@ UsageProfile gather_usage_profile(const Cluster& cluster, const UsageProfile& mi
     packer.put_vector(rows(mine.counts, i * per_document, per_document));
     packer.put_vector(rows(mine.mass, i * per_document, per_document));
     packer.put_vector(rows(mine.gate_norm, i * per_document, per_document));
+    packer.put_vector(rows(mine.gate_weight, i * per_document, per_document));
   }
   const std::vector<std::string> messages = cluster.all_gather(packer.take());
 
@@ -61,6 +62,7 @@ UsageProfile gather_usage_profile(const Cluster& cluster, const UsageProfile& mi
     place(all.counts, i * per_document, reader.get_vector<int32_t>());
     place(all.mass, i * per_document, reader.get_vector<float>());
     place(all.gate_norm, i * per_document, reader.get_vector<float>());
+    place(all.gate_weight, i * per_document, reader.get_vector<float>());
   }
   for (const ByteUnpacker& reader : readers)
     if (!reader.done()) throw std::logic_error("a rank profiled too many documents");
@@ -77,6 +79,7 @@ void share_layer_rows(const Cluster& cluster, UsageProfile& usage, int64_t layer
     packer.put_vector(rows(usage.counts, begin, experts));
     packer.put_vector(rows(usage.mass, begin, experts));
     packer.put_vector(rows(usage.gate_norm, begin, experts));
+    packer.put_vector(rows(usage.gate_weight, begin, experts));
   }
   const std::vector<std::string> messages = cluster.all_gather(packer.take());
   std::vector<ByteUnpacker> readers(messages.begin(), messages.end());
@@ -85,10 +88,12 @@ void share_layer_rows(const Cluster& cluster, UsageProfile& usage, int64_t layer
     const size_t begin = usage.index(d, layer, 0);
     std::vector<int32_t> counts = reader.get_vector<int32_t>();
     std::vector<float> mass = reader.get_vector<float>(), gate = reader.get_vector<float>();
+    std::vector<float> weight = reader.get_vector<float>();
     if (cluster.owns(d)) continue;  // its own rows are already in place
     place(usage.counts, begin, counts);
     place(usage.mass, begin, mass);
     place(usage.gate_norm, begin, gate);
+    place(usage.gate_weight, begin, weight);
   }
 }
 

@@ -63,6 +63,7 @@ int64_t UsageProfile::add_document(UsageDocument document) {
   counts.resize(counts.size() + block, 0);
   mass.resize(mass.size() + block, 0.0f);
   gate_norm.resize(gate_norm.size() + block, 0.0f);
+  gate_weight.resize(gate_weight.size() + block, 0.0f);
   tokens.push_back(0);
   return document_count() - 1;
 }
@@ -83,6 +84,8 @@ void write_usage_profile(const std::filesystem::path& path, const UsageProfile& 
       TensorSource::from_bytes("counts", DType::I32, shape, to_bytes(profile.counts)));
   tensors.push_back(
       TensorSource::from_bytes("gate_norm", DType::F32, shape, to_bytes(profile.gate_norm)));
+  tensors.push_back(
+      TensorSource::from_bytes("gate_weight", DType::F32, shape, to_bytes(profile.gate_weight)));
   tensors.push_back(TensorSource::from_bytes("mass", DType::F32, shape, to_bytes(profile.mass)));
   tensors.push_back(TensorSource::from_bytes("tokens", DType::I64, {profile.document_count()},
                                              to_bytes(profile.tokens)));
@@ -142,9 +145,14 @@ UsageProfile read_usage_profile(const std::filesystem::path& path) {
   profile.counts = read_tensor<int32_t>(*file, "counts", DType::I32, shape);
   profile.mass = read_tensor<float>(*file, "mass", DType::F32, shape);
   profile.gate_norm = read_tensor<float>(*file, "gate_norm", DType::F32, shape);
+  // Recorded since issue 18; an older profile reads as zeros (no metric uses it).
+  profile.gate_weight = file->find("gate_weight") != nullptr
+                            ? read_tensor<float>(*file, "gate_weight", DType::F32, shape)
+                            : std::vector<float>(profile.gate_norm.size(), 0.0f);
   profile.tokens = read_tensor<int64_t>(*file, "tokens", DType::I64, {profile.document_count()});
   check_finite(path, profile, "mass", profile.mass);
   check_finite(path, profile, "gate_norm", profile.gate_norm);
+  check_finite(path, profile, "gate_weight", profile.gate_weight);
   return profile;
 }
 
@@ -173,6 +181,8 @@ UsageProfile merge_usage_profiles(std::span<const UsageProfile> profiles,
     merged.counts.insert(merged.counts.end(), part.counts.begin(), part.counts.end());
     merged.mass.insert(merged.mass.end(), part.mass.begin(), part.mass.end());
     merged.gate_norm.insert(merged.gate_norm.end(), part.gate_norm.begin(), part.gate_norm.end());
+    merged.gate_weight.insert(merged.gate_weight.end(), part.gate_weight.begin(),
+                              part.gate_weight.end());
     merged.tokens.insert(merged.tokens.end(), part.tokens.begin(), part.tokens.end());
     for (const auto& source : part.info.value("sources", json::array()))
       all_sources.push_back(source);

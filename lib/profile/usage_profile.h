@@ -5,6 +5,10 @@
 //   mass      F32 [D, L, E]  sum over d's tokens of e's router probability as the family routes
 //                            (EMO: split softmax, a shared expert gets 1.0 per token)
 //   gate_norm F32 [D, L, E]  sum over d's tokens routed to e of gate weight x L2 norm of e's output
+//   gate_weight F32 [D, L, E]  sum over d's tokens routed to e of the gate weight its output is
+//                            scaled by (group-limited sigmoid routers: the chosen sigmoid score,
+//                            normalised when norm_topk_prob, times routed_scaling_factor); zeros
+//                            when read from a profile written before it was recorded
 //   tokens    I64 [D]        tokens per document
 // Layers without experts hold zeros. `__metadata__` holds one key, "moeslice_usage", a JSON
 // document with the schema version, the model, the corpus and one entry per document.
@@ -32,10 +36,11 @@ struct UsageProfile {
   int64_t layers = 0;
   int64_t experts = 0;
   std::vector<UsageDocument> documents;
-  std::vector<int32_t> counts;   // [D, L, E]
-  std::vector<float> mass;       // [D, L, E]
-  std::vector<float> gate_norm;  // [D, L, E]
-  std::vector<int64_t> tokens;   // [D]
+  std::vector<int32_t> counts;     // [D, L, E]
+  std::vector<float> mass;         // [D, L, E]
+  std::vector<float> gate_norm;    // [D, L, E]
+  std::vector<float> gate_weight;  // [D, L, E]
+  std::vector<int64_t> tokens;     // [D]
   // Everything else recorded: schema, model path and family, expert layers, top_k,
   // shared_experts, sources (corpus files and their document counts), moeslice version and the
   // options that change the numbers (max_seq, keep plan).

@@ -5,7 +5,8 @@ The reference (tests/reference/reference_forward.py, float64) writes per documen
 the raw router logits, chosen experts, gate weights and expert output norms. From those:
 counts = how often each expert was chosen; mass = sum of router probabilities (the family's own
 softmax; EMO's split softmax; the raw sigmoid scores of group-limited sigmoid routers, 0 for a
-dropped expert); gate_norm = sum of weight x output norm. Exits 1 on a mismatch.
+dropped expert); gate_norm = sum of weight x output norm; gate_weight = sum of the weights (the
+reference's are the applied ones, routed_scaling_factor included). Exits 1 on a mismatch.
 """
 import json
 import os
@@ -61,7 +62,10 @@ def main():
             mass = probabilities(reference[f"{key}.router_logits"], family, shared, kept).sum(0)
             gate_norm = torch.zeros(experts, dtype=torch.float64).index_add_(
                 0, chosen.flatten(), (weights * norms).flatten())
-            for name, want in (("mass", mass), ("gate_norm", gate_norm)):
+            gate_weight = torch.zeros(experts, dtype=torch.float64).index_add_(
+                0, chosen.flatten(), weights.flatten())
+            for name, want in (("mass", mass), ("gate_norm", gate_norm),
+                               ("gate_weight", gate_weight)):
                 got = usage[name][d, layer].double()
                 error = (got - want).abs().max().item() / max(want.abs().max().item(), 1e-30)
                 worst = max(worst, error)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `moeslice profile` against the PyTorch reference for every forward-pass family (counts, router
-# mass, gate x output norm), with and without a keep plan; `merge` of two halves equals the whole;
+# mass, gate x output norm, gate weights), with and without a keep plan; a profile without
+# gate_weight (written before it was recorded) still ranks and merges; `merge` of two halves equals the whole;
 # corrupt usage files and mismatched merges are refused.
 source "$(dirname "$0")/lib.bash"
 require_torch
@@ -47,6 +48,20 @@ ai, bi = json.loads(am['moeslice_usage']), json.loads(bm['moeslice_usage'])
 ai.pop('sources'); bi.pop('sources')
 assert ai == bi, (ai, bi)
 " && pass || fail "merge of the halves differs from the whole"
+
+# A profile written before gate_weight was recorded still ranks and merges (read as zeros).
+$PY -c "
+import sys; sys.path.insert(0, '$REF')
+from safetensors_io import load_file, save_file
+t, meta = load_file('$SCRATCH/olmoe.usage.safetensors')
+del t['gate_weight']
+save_file('$SCRATCH/old.usage', t, meta)
+" && pass || fail "writing a profile without gate_weight"
+expect_ok -- "$MOESLICE" rank --usage "$SCRATCH/old.usage" --keep 4 --out "$SCRATCH/old-rank.json"
+expect_ok -- "$MOESLICE" rank --usage "$SCRATCH/olmoe.usage.safetensors" --keep 4 --out "$SCRATCH/new-rank.json"
+$PY -c 'import json, sys; a, b = (json.load(open(p)) for p in sys.argv[1:]); assert a["experts_kept_per_layer"] == b["experts_kept_per_layer"]' \
+  "$SCRATCH/old-rank.json" "$SCRATCH/new-rank.json" && pass || fail "gate_weight changed a ranking"
+expect_ok -- "$MOESLICE" merge --out "$SCRATCH/old-merged.usage" "$SCRATCH/old.usage" "$SCRATCH/a.usage"
 
 # Refusals.
 "$MOESLICE" profile --model "$SCRATCH/tiny/mixtral" --corpus "$SCRATCH/a.jsonl" --out "$SCRATCH/other.usage" --quiet >/dev/null

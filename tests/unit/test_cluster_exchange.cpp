@@ -54,6 +54,7 @@ UsageProfile numbered_profile(const std::vector<int64_t>& ids) {
         profile.counts[i] = static_cast<int32_t>(100 * d + 10 * l + e);
         profile.mass[i] = 0.5f * static_cast<float>(profile.counts[i]);
         profile.gate_norm[i] = 0.25f * static_cast<float>(profile.counts[i]);
+        profile.gate_weight[i] = 0.125f * static_cast<float>(profile.counts[i]);
       }
   }
   return profile;
@@ -112,6 +113,7 @@ TEST_CASE("ranks' documents are gathered in corpus order, whatever the number of
       CHECK(result.counts == whole.counts);
       CHECK(result.mass == whole.mass);
       CHECK(result.gate_norm == whole.gate_norm);
+      CHECK(result.gate_weight == whole.gate_weight);
       CHECK(result.info == whole.info);
     }
   }
@@ -134,7 +136,7 @@ TEST_CASE("a layer's rows measured by their owners reach every rank") {
           for (int64_t e = 0; e < 3; ++e) {
             const size_t i = usage.index(d, 1, e);
             usage.counts[i] = 0;
-            usage.mass[i] = usage.gate_norm[i] = 0;
+            usage.mass[i] = usage.gate_norm[i] = usage.gate_weight[i] = 0;
           }
       share_layer_rows(rank, usage, 1);
       results[static_cast<size_t>(r)] = std::move(usage);
@@ -144,5 +146,6 @@ TEST_CASE("a layer's rows measured by their owners reach every rank") {
     CHECK(result.counts == whole.counts);
     CHECK(result.mass == whole.mass);
     CHECK(result.gate_norm == whole.gate_norm);
+    CHECK(result.gate_weight == whole.gate_weight);
   }
 }
