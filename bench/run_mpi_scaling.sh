@@ -14,12 +14,7 @@ REPEAT=${REPEAT:-2}
 MOESLICE="$BUILD/apps/moeslice"
 "$MOESLICE" --version | grep -q "built with MPI" || { echo "moeslice was built without MPI" >&2; exit 2; }
 mkdir -p "$WORK"
-if [[ ! -f "$WORK/model/config.json" ]]; then
-  "$MOESLICE" make-random --family olmoe --out "$WORK/model" --dtype bf16 --seed 1 \
-    --set hidden_size=2048 --set num_attention_heads=16 --set num_key_value_heads=16 \
-    --set num_experts=64 --set intermediate_size=1024 --set num_experts_per_tok=8 \
-    --set vocab_size=50304 --set num_hidden_layers=2 >/dev/null
-fi
+"$(dirname "$0")/make_bench_model.sh" "$MOESLICE" "$WORK/model"
 /usr/bin/python3 - "$WORK/corpus.jsonl" "$DOCS" <<'PY'
 import json, random, sys
 random.seed(7)

@@ -7,10 +7,9 @@
 #include <fmt/core.h>
 
 #include "common/error.h"
+#include "kernels/gemm.h"
 
 #if MOESLICE_HAVE_ONEDNN
-#include <omp.h>
-
 #include <list>
 #include <map>
 #include <memory>
@@ -128,11 +127,12 @@ PrimitiveCache& cache() {
 }
 
 // Per-thread oneDNN state. oneDNN (Debian: OpenMP runtime) sizes its team by the calling thread's
-// omp_get_max_threads(); the pool already runs one GEMM per core, so each thread asks for one.
+// omp_get_max_threads(); the pool already runs one GEMM per core, so each thread asks for one
+// (ensure_single_threaded_blas, as the fp32 sgemm does).
 struct ThreadState {
   dnnl::stream stream;
   std::vector<std::byte> scratch;
-  ThreadState() : stream(cpu_engine()) { omp_set_num_threads(1); }
+  ThreadState() : stream(cpu_engine()) { ensure_single_threaded_blas(); }
 };
 
 ThreadState& thread_state() {

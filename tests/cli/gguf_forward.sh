@@ -61,17 +61,8 @@ for m in "$S/olmoe-q8_0-deq" "$S/olmoe-q8_0.gguf"; do
   "$MOESLICE" profile --model "$m" --corpus "$S/ids.jsonl" --out "$S/usage-$(basename "$m").safetensors" \
     --threads 2 >/dev/null 2>&1 || fail "profile $m"
 done
-$PY - "$S/usage-olmoe-q8_0-deq.safetensors" "$S/usage-olmoe-q8_0.gguf.safetensors" <<'PY' &&
-import json, struct, sys
-def load(path):  # counts and metadata but for the model's path and the corpus sources
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    info = json.loads(header.pop("__metadata__")["moeslice_usage"])
-    info.pop("sources"), info.pop("model")
-    return info, header, data[8 + n:]
-sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)
-PY
+$PY "$SRC/tests/cli/same_usage.py" --ignore sources --ignore model \
+  "$S/usage-olmoe-q8_0-deq.safetensors" "$S/usage-olmoe-q8_0.gguf.safetensors" &&
   pass || fail "profile on the Q8_0 GGUF differs from profile on its weights"
 
 # Refusals by name, nothing written: an architecture without a mapping, metadata the spec needs.

@@ -83,17 +83,8 @@ for source in gguf json; do
   "$MOESLICE" profile --model "$S/olmoe.gguf" "${tokenizer[@]}" --corpus "$S/texts.json.corpus.jsonl" \
     --out "$S/usage-$source.safetensors" --threads 2 >/dev/null 2>"$S/err" || fail "profile ($source): $(cat "$S/err")"
 done
-$PY - "$S/usage-gguf.safetensors" "$S/usage-json.safetensors" <<'PY' && pass ||
-import json, struct, sys
-def load(path):  # tensors and metadata but for the corpus sources (they name the tokenizer)
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    info = json.loads(header.pop("__metadata__")["moeslice_usage"])
-    info.pop("sources")
-    return info, header, data[8 + n:]
-sys.exit(0 if load(sys.argv[1]) == load(sys.argv[2]) else 1)
-PY
+$PY "$SRC/tests/cli/same_usage.py" --ignore sources "$S/usage-gguf.safetensors" \
+  "$S/usage-json.safetensors" && pass ||
   fail "profile with the GGUF's own tokenizer differs from profile with tokenizer.json"
 
 # SentencePiece vocabularies are refused by name for text; token ids still run.
