@@ -22,7 +22,8 @@
 
 namespace moeslice::kernels {
 
-// YaRN (transformers' modeling_rope_utils._compute_yarn_parameters; deepseek_v3, gpt-oss): the
+// YaRN (transformers' modeling_rope_utils._compute_yarn_parameters; deepseek_v3, glm4_moe over
+// its partial rotary dimensions (the table's head_dim), gpt-oss): the
 // inverse frequencies blend interpolated (divided by `factor`) and extrapolated ones along a
 // linear ramp between the dimensions that make beta_fast and beta_slow rotations over the
 // original context, computed in fp32 as torch does; cos and sin are multiplied by

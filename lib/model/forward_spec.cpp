@@ -224,7 +224,8 @@ ForwardSpec resolve_forward_spec(const ModelSpec& spec) {
   if (spec.family->yarn)
     if (const json* scaling = yarn_scaling(config))
       result.yarn = resolve_yarn(*scaling, result.max_positions);
-  // DeepseekV3Attention: any rope_scaling with a non-zero mscale_all_dim scales the softmax.
+  // DeepseekV3Attention: any rope_scaling with a non-zero mscale_all_dim scales the softmax
+  // (MLA only: Glm4MoeAttention and gpt-oss keep head_dim^-0.5 under YaRN).
   if (spec.family->attention == AttentionKind::kMla && present(config, "rope_scaling") &&
       config["rope_scaling"].is_object()) {
     const double mscale_all_dim = number_or(config["rope_scaling"], "mscale_all_dim", 0);

@@ -39,6 +39,15 @@ $PY "$REF/make_tiny.py" --variant glm4_moe --out "$SCRATCH/glm4_moe" \
   --corpus "$SCRATCH/glm4_moe-corpus.jsonl" >/dev/null  # vocabulary 128
 write_plan "$SCRATCH/glm4_moe.plan" null "[0,2,5,6]" "[1,3,4,7]"
 check glm4_moe "$SCRATCH/glm4_moe" "$SCRATCH/glm4_moe.plan" "$SCRATCH/glm4_moe-corpus.jsonl"
+# glm4_moe with YaRN rope_scaling (partial rotary): the slice keeps rope_scaling as it was and
+# computes the restricted full model.
+$PY "$REF/make_tiny.py" --variant glm4_moe_yarn --out "$SCRATCH/glm4_moe_yarn" >/dev/null
+check glm4_moe_yarn "$SCRATCH/glm4_moe_yarn" "$SCRATCH/glm4_moe.plan" "$SCRATCH/glm4_moe-corpus.jsonl"
+expect_ok -- $PY -c '
+import json, sys
+a, b = (json.load(open(p + "/config.json")) for p in sys.argv[1:])
+assert a["rope_scaling"] == b["rope_scaling"] and b["rope_scaling"]["rope_type"] == "yarn", b["rope_scaling"]
+' "$SCRATCH/glm4_moe_yarn" "$SCRATCH/glm4_moe_yarn-sliced"
 
 # EMO with per-layer counts: the slice's config lists them and still computes the restricted model.
 write_plan "$SCRATCH/emo-nonuniform.plan" "[0,2,5,7]" "[1,3,4,5,6,7]" "[3,7]"

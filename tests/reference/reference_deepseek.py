@@ -13,8 +13,10 @@ reference_forward.Config, expected_shapes and Model.load hand this family to the
   interleaved pairs re-laid as halves first when rope_interleave (default true); query/key per
   head [nope | rope]; softmax scale (nope + rope)^-0.5, times mscale^2 with
   mscale = 0.1 * mscale_all_dim * ln(factor) + 1 when rope_scaling sets mscale_all_dim.
-- YaRN (rope_scaling type/rope_type "yarn"): _compute_yarn_parameters' inverse frequencies and
-  attention factor (cos and sin multiplied by it).
+- YaRN (rope_scaling type/rope_type "yarn", both families): _compute_yarn_parameters' inverse
+  frequencies over the rotated dimensions (MLA: qk_rope_head_dim; glm4_moe:
+  int(head_dim * partial_rotary_factor), the correction range computed with that dim too) and
+  attention factor (cos and sin multiplied by it, in fp32 before any cast).
 - Router: s = sigmoid(x W^T); c = s + e_score_correction_bias; a group's score is the sum of its
   two largest c; the top topk_group groups are kept and c of the others set to 0.0; top-k of c;
   weights s of the chosen, / (sum + 1e-20) when norm_topk_prob, times routed_scaling_factor.
@@ -23,7 +25,8 @@ reference_forward.Config, expected_shapes and Model.load hand this family to the
   modeling code's topk(sorted=False) leaves the order open; the MoE sum is order-free).
 - glm4_moe attention: GQA with q/k/v biases when attention_bias (none on o_proj), per-head q/k
   RMSNorm (config eps) when use_qk_norm, rotate-half RoPE on the first
-  int(head_dim * partial_rotary_factor) (default 0.5) dimensions of each head, scale head_dim^-0.5;
+  int(head_dim * partial_rotary_factor) (default 0.5) dimensions of each head, scale head_dim^-0.5
+  (also under YaRN: mscale_all_dim never touches the softmax scale of Glm4MoeAttention);
   its router, shared experts and MoE sum are DeepSeek-V3's (first_k_dense_replace defaults to 1,
   n_shared_experts to 1, no moe_layer_freq).
 - MoE layers: i >= first_k_dense_replace and i % moe_layer_freq == 0; the routed outputs are summed
@@ -106,15 +109,15 @@ def init_config(cfg, c, req, error):
     rs = c.get("rope_scaling")
     cfg.yarn = None
     cfg.attn_scale = cfg.hd ** -0.5
-    if rs is not None and glm:
-        raise error(f"rope_scaling: only null is supported for glm4_moe, got {rs!r}")
     if rs is not None:
         kind = rs.get("rope_type", rs.get("type"))
         if kind != "yarn":
             raise error(f"rope_scaling: only yarn is supported, got {rs!r}")
         cfg.yarn = rs
+        # DeepseekV3Attention alone scales the softmax by mscale(factor, mscale_all_dim)^2;
+        # Glm4MoeAttention keeps head_dim^-0.5 (YaRN reaches it through cos/sin only).
         mscale_all_dim = rs.get("mscale_all_dim", 0)
-        if mscale_all_dim:
+        if mscale_all_dim and not glm:
             m = yarn_get_mscale(rs["factor"], mscale_all_dim)
             cfg.attn_scale = cfg.attn_scale * m * m
 

@@ -353,6 +353,36 @@ TEST_CASE("glm4_moe: partial rotary, optional q/k norms, the DeepSeek router, de
         }).find("RoPE rotates 1 of a head's 16 dimensions") != std::string::npos);
 }
 
+TEST_CASE("glm4_moe: YaRN rope_scaling over the partial rotary dims, the softmax scale untouched") {
+  const json yarn = {
+      {"rope_type", "yarn"}, {"factor", 4.0},    {"original_max_position_embeddings", 2048},
+      {"beta_fast", 8.0},    {"beta_slow", 0.5}, {"mscale_all_dim", 1.0}};
+  const ModelSpec scaled = spec_for("glm4_moe", {{Dim::kLayers, 3}}, {{"rope_scaling", yarn}});
+  REQUIRE(scaled.forward.yarn);
+  CHECK(scaled.forward.rope_dim == scaled.head_dim / 2);  // the YaRN table's dim
+  CHECK(scaled.forward.yarn->factor == 4.0);
+  CHECK(scaled.forward.yarn->original_max_positions == 2048);
+  CHECK(scaled.forward.yarn->beta_fast == 8.0);
+  CHECK(scaled.forward.yarn->beta_slow == 0.5);
+  // mscale unset: cos/sin scale by 0.1 ln(factor) + 1; mscale_all_dim is DeepSeek MLA's softmax
+  // factor only, Glm4MoeAttention keeps head_dim^-0.5.
+  CHECK(scaled.forward.yarn->attention_factor == doctest::Approx(0.1 * std::log(4.0) + 1.0));
+  CHECK(scaled.forward.attention_scale_factor == 1.0);
+  CHECK_NOTHROW(require_forward_support(scaled));
+  // The older "type" key, and no rope_scaling at all.
+  CHECK(spec_for("glm4_moe", {}, {{"rope_scaling", {{"type", "yarn"}, {"factor", 2.0}}}})
+            .forward.yarn);
+  CHECK(!spec_for("glm4_moe", {}, {{"rope_scaling", nullptr}}).forward.yarn);
+  // Any other rope_scaling type stays refused, the message naming the key and the value.
+  const std::string linear = test::thrown_message<UnsupportedError>([] {
+    require_forward_support(
+        spec_for("glm4_moe", {}, {{"rope_scaling", {{"rope_type", "linear"}, {"factor", 2.0}}}}));
+  });
+  CHECK(linear ==
+        "config.json: 'rope_scaling' is {\"factor\":2.0,\"rope_type\":\"linear\"}, only "
+        "null is supported (the glm4_moe forward pass does not implement it)");
+}
+
 TEST_CASE("the forward pass's refusals name the config key, as they always have") {
   const auto refused = [](const std::string& family, json overrides) {
     return test::thrown_message<UnsupportedError>(
