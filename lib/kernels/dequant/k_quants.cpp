@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/dequant/block_dequantizers.h"
+#include "kernels/dequant/code_vectors.h"
 
 namespace moeslice::kernels::dequant {
 namespace {
@@ -37,10 +38,11 @@ ScalesMins unpack_scales_mins(const std::byte* s) {
 }
 
 // Q4_K and Q5_K: d, dmin, scales[12], then the codes; eight sub-blocks of 32 (one per group),
-// each element (d * scale) * code - dmin * min. `code(block, g, l)` reads element l of group g.
-template <class Code>
+// each element (d * scale) * code - dmin * min. `codes(block, g, half)` reads elements
+// 16 * half .. 16 * half + 15 of group g.
+template <class Codes>
 void scaled_min_blocks(const std::byte* src, size_t blocks, size_t block_bytes, float* dst,
-                       Code code) {
+                       Codes codes) {
   for (size_t b = 0; b < blocks; ++b, src += block_bytes, dst += kBlock) {
     const float d = load_f16(src);
     const float dmin = load_f16(src + 2);
@@ -48,16 +50,17 @@ void scaled_min_blocks(const std::byte* src, size_t blocks, size_t block_bytes, 
     for (size_t g = 0; g < 8; ++g) {
       const float dl = d * static_cast<float>(sm.scale[g]);
       const float ml = dmin * static_cast<float>(sm.min[g]);
-      float* out = dst + 32 * g;
-      for (size_t l = 0; l < 32; ++l) out[l] = dl * static_cast<float>(code(src, g, l)) - ml;
+      for (size_t half = 0; half < 2; ++half)
+        store_scaled_minus(codes(src, g, half), dl, ml, dst + 32 * g + 16 * half);
     }
   }
 }
 
 // Q4_K's and Q5_K's 4-bit codes of group g from the 128 bytes at `qs`: each pair of groups shares
 // 32 bytes, the even group in the low nibbles.
-inline uint8_t k_nibble(const std::byte* qs, size_t g, size_t l) {
-  return (byte_at(qs, g / 2 * 32 + l) >> (4 * (g % 2))) & 0x0fu;
+inline Codes16 k_nibbles(const std::byte* qs, size_t g, size_t half) {
+  return bit_field(load_codes(qs + g / 2 * 32 + 16 * half), static_cast<unsigned>(4 * (g % 2)),
+                   0x0f);
 }
 
 }  // namespace
@@ -107,16 +110,17 @@ void q3_k(const std::byte* src, size_t blocks, float* dst) {
 
 // qs[128] after the scales: 4-bit codes.
 void q4_k(const std::byte* src, size_t blocks, float* dst) {
-  scaled_min_blocks(src, blocks, 144, dst, [](const std::byte* block, size_t g, size_t l) {
-    return k_nibble(block + 16, g, l);
+  scaled_min_blocks(src, blocks, 144, dst, [](const std::byte* block, size_t g, size_t half) {
+    return k_nibbles(block + 16, g, half);
   });
 }
 
 // qh[32], qs[128] after the scales: Q4_K's codes with a fifth bit, bit g of qh[l].
 void q5_k(const std::byte* src, size_t blocks, float* dst) {
-  scaled_min_blocks(src, blocks, 176, dst, [](const std::byte* block, size_t g, size_t l) {
-    return static_cast<uint8_t>(k_nibble(block + 48, g, l) | ((byte_at(block + 16, l) >> g) & 1u)
-                                                                 << 4);
+  scaled_min_blocks(src, blocks, 176, dst, [](const std::byte* block, size_t g, size_t half) {
+    const Codes16 fifth =
+        bit_field(load_codes(block + 16 + 16 * half), static_cast<unsigned>(g), 1);
+    return with_high_bits(k_nibbles(block + 48, g, half), fifth, 4);
   });
 }
 
@@ -134,11 +138,9 @@ void q6_k(const std::byte* src, size_t blocks, float* dst) {
       for (size_t half = 0; half < 2; ++half) {
         const float dl =
             d * static_cast<float>(static_cast<int8_t>(byte_at(src + 192, 2 * g + half)));
-        for (size_t l = 16 * half; l < 16 * half + 16; ++l) {
-          const int low = (byte_at(low_bytes, l) >> low_shift) & 0x0f;
-          const int high = (byte_at(high_bytes, l) >> high_shift) & 0x03;
-          dst[32 * g + l] = dl * static_cast<float>((low | high << 4) - 32);
-        }
+        const Codes16 low = bit_field(load_codes(low_bytes + 16 * half), low_shift, 0x0f);
+        const Codes16 high = bit_field(load_codes(high_bytes + 16 * half), high_shift, 0x03);
+        store_scaled_centered(with_high_bits(low, high, 4), 32, dl, dst + 32 * g + 16 * half);
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/dequant/block_dequantizers.h"
+#include "kernels/dequant/code_vectors.h"
 
 namespace moeslice::kernels::dequant {
 namespace {
@@ -62,8 +63,8 @@ void q5_1(const std::byte* src, size_t blocks, float* dst) {
 void q8_0(const std::byte* src, size_t blocks, float* dst) {
   for (size_t b = 0; b < blocks; ++b, src += 34, dst += kBlock) {
     const float d = load_f16(src);
-    for (size_t i = 0; i < kBlock; ++i)
-      dst[i] = static_cast<float>(static_cast<int8_t>(byte_at(src + 2, i))) * d;
+    store_signed_scaled(load_codes(src + 2), d, dst);
+    store_signed_scaled(load_codes(src + 18), d, dst + 16);
   }
 }
 
