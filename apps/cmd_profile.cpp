@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 
 #include <fmt/core.h>
 
@@ -95,6 +96,7 @@ void add_profile_command(CLI::App& app) {
     CorpusFlags corpus;
     RunSettings run;
     size_t stream_block_tokens = 32768, checkpoint_every = 0;
+    ProfileOrder order = ProfileOrder::kAuto;
     bool stream_layers = false, resume = false, quiet = false, force = false;
   };
   auto options = std::make_shared<Options>();
@@ -105,13 +107,23 @@ void add_profile_command(CLI::App& app) {
   command->add_option("--out", options->out, "Output usage file (.safetensors)")->required();
   command->add_option("--keep", options->keep, "Restrict routing to a plan's experts");
   add_run_flags(*command, options->run);
-  command->add_flag("--stream-layers", options->stream_layers,
-                    "Run a block of documents through one layer at a time, releasing each "
-                    "layer's weights after it: memory stays near one layer plus activations, "
-                    "for checkpoints larger than RAM (same result)");
+  command
+      ->add_option("--order", options->order,
+                   "auto: layer-major blocks when the corpus holds at least one block of tokens, "
+                   "else document by document; document: each document through every layer; "
+                   "layer: a block of documents through one layer at a time, each layer's pages "
+                   "released after it (memory near one layer plus the block's activations, for "
+                   "checkpoints larger than RAM). The profile is the same in every order")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, ProfileOrder>{{"auto", ProfileOrder::kAuto},
+                                              {"document", ProfileOrder::kDocuments},
+                                              {"layer", ProfileOrder::kLayers}}))
+      ->option_text("auto|document|layer");
+  command->add_flag("--stream-layers", options->stream_layers, "The same as --order layer")
+      ->excludes("--order");
   command
       ->add_option("--stream-block-tokens", options->stream_block_tokens,
-                   "With --stream-layers: tokens per block (activations held at once)")
+                   "Tokens per layer-major block (activations held at once)")
       ->check(count_in_range(1, kMaxSequenceTokens));
   command
       ->add_option("--checkpoint-every", options->checkpoint_every,
@@ -140,8 +152,8 @@ void add_profile_command(CLI::App& app) {
                         corpus_options(options->corpus, options->model, model.spec.vocab));
     ProfileOptions profile_options;
     profile_options.run = options->run;
-    profile_options.stream_layers = options->stream_layers;
-    profile_options.stream_block_tokens = options->stream_block_tokens;
+    profile_options.order = options->stream_layers ? ProfileOrder::kLayers : options->order;
+    profile_options.block_tokens = options->stream_block_tokens;
     if (!options->keep.empty()) profile_options.keep = read_keep_plan(options->keep, model.spec);
     // Rank 0 shows the job's progress, its own scaled by the number of ranks.
     ProgressLine progress(reader, !options->quiet && job.is_root() && ::isatty(::fileno(stderr)),

@@ -24,7 +24,8 @@ void add_run_flags(CLI::App& command, RunSettings& settings) {
       .add_option("--compute", settings.compute,
                   "Arithmetic: fp32 (default), or bf16 (BF16 weights and activations, fp32 "
                   "accumulation, as a transformers bf16 run; needs a build with oneDNN)")
-      ->transform(CLI::CheckedTransformer(modes));
+      ->transform(CLI::CheckedTransformer(modes))
+      ->option_text("fp32|bf16");
 }
 
 }  // namespace moeslice::app

@@ -3,6 +3,8 @@
 #include "profile/profiler.h"
 
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "common/atomic_output.h"
 #include "common/json_parse.h"
@@ -112,39 +114,26 @@ struct StreamedWindow {
   WindowState state;
 };
 
-void profile_streamed(ForwardPass& forward, const DocumentSource& next,
-                      const ProfileOptions& options, UsageProfile& profile) {
-  int64_t documents_done = 0, tokens_done = 0;
-  bool more = true;
-  while (more) {
-    std::vector<StreamedWindow> block;
-    size_t block_tokens = 0;
-    while (block.empty() || block_tokens < options.stream_block_tokens) {
-      std::optional<TokenDocument> document = next();
-      if (!document) {
-        more = false;
-        break;
-      }
-      const int64_t index = profile.add_document({document->id, document->domain});
-      profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document->tokens.size());
-      for (const Window& window : forward.windows_for(document->tokens.size()))
-        block.push_back({index, naming_document(document->id, [&] {
-                           return forward.embed(document->tokens, window);
-                         })});
-      block_tokens += document->tokens.size();
-      ++documents_done;
+// Layer-major: every window of `documents` through layer l before layer l + 1.
+void profile_block(ForwardPass& forward, std::vector<TokenDocument>& documents,
+                   UsageProfile& profile) {
+  std::vector<StreamedWindow> block;
+  for (TokenDocument& document : documents) {
+    const int64_t index = profile.add_document({document.id, document.domain});
+    profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
+    for (const Window& window : forward.windows_for(document.tokens.size()))
+      block.push_back({index, naming_document(document.id, [&] {
+                         return forward.embed(document.tokens, window);
+                       })});
+    document.tokens = {};  // the windows hold what is needed from here on
+  }
+  for (int64_t l = 0; l <= forward.last_layer(); ++l) {
+    for (StreamedWindow& window : block) {
+      UsageAccumulator accumulator(profile, window.document);
+      naming_document(profile.documents[static_cast<size_t>(window.document)].id,
+                      [&] { forward.run_layer(l, window.state, &accumulator); });
     }
-    if (block.empty()) break;
-    for (int64_t l = 0; l <= forward.last_layer(); ++l) {
-      for (StreamedWindow& window : block) {
-        UsageAccumulator accumulator(profile, window.document);
-        naming_document(profile.documents[static_cast<size_t>(window.document)].id,
-                        [&] { forward.run_layer(l, window.state, &accumulator); });
-      }
-      forward.release_layer(l);
-    }
-    tokens_done += static_cast<int64_t>(block_tokens);
-    if (options.progress) options.progress(documents_done, tokens_done);
+    forward.release_layer(l);
   }
 }
 
@@ -153,15 +142,42 @@ void profile_streamed(ForwardPass& forward, const DocumentSource& next,
 void profile_documents(const Model& model, const DocumentSource& next,
                        const ProfileOptions& options, UsageProfile& profile) {
   ForwardPass forward(model, profiling_options(options));
-  if (options.stream_layers) {
-    profile_streamed(forward, next, options, profile);
+  int64_t documents_done = 0, tokens_done = 0;
+  if (options.order == ProfileOrder::kDocuments) {
+    while (std::optional<TokenDocument> document = next()) {
+      profile_one(forward, *document, document->domain, profile);
+      tokens_done += static_cast<int64_t>(document->tokens.size());
+      if (options.progress) options.progress(++documents_done, tokens_done);
+    }
     return;
   }
-  int64_t documents_done = 0, tokens_done = 0;
-  while (std::optional<TokenDocument> document = next()) {
-    profile_one(forward, *document, document->domain, profile);
-    tokens_done += static_cast<int64_t>(document->tokens.size());
-    if (options.progress) options.progress(++documents_done, tokens_done);
+  for (bool first_block = true, more = true; more; first_block = false) {
+    std::vector<TokenDocument> documents;
+    size_t block_tokens = 0;
+    while (documents.empty() || block_tokens < options.block_tokens) {
+      std::optional<TokenDocument> document = next();
+      if (!document) {
+        more = false;
+        break;
+      }
+      block_tokens += document->tokens.size();
+      documents.push_back(std::move(*document));
+    }
+    if (documents.empty()) break;
+    if (options.order == ProfileOrder::kAuto && first_block && !more &&
+        block_tokens < options.block_tokens) {
+      // The whole corpus is smaller than a block: document by document holds less.
+      for (const TokenDocument& document : documents) {
+        profile_one(forward, document, document.domain, profile);
+        tokens_done += static_cast<int64_t>(document.tokens.size());
+        if (options.progress) options.progress(++documents_done, tokens_done);
+      }
+      return;
+    }
+    profile_block(forward, documents, profile);
+    documents_done += static_cast<int64_t>(documents.size());
+    tokens_done += static_cast<int64_t>(block_tokens);
+    if (options.progress) options.progress(documents_done, tokens_done);
   }
 }
 

@@ -28,16 +28,27 @@ class UsageAccumulator : public ForwardObserver {
   int64_t document_;
 };
 
+// The order documents and layers are computed in. The profile is bit-identical in every order
+// (each window is computed by the same calls with the same shapes); only memory and speed differ.
+enum class ProfileOrder {
+  // Layer-major when the corpus holds at least one block of tokens, else document by document.
+  kAuto,
+  // Each document through every layer in turn: memory holds one window's activations.
+  kDocuments,
+  // Layer-major: a block of documents (up to block_tokens tokens, at least one document) goes
+  // through layer l, whose mapped pages are then released, before layer l+1, so resident memory
+  // holds about one layer's weights plus the block's activations, and each layer's weights are
+  // read once per block instead of once per document.
+  kLayers,
+};
+
 struct ProfileOptions {
   RunSettings run;
   std::optional<KeepPlan> keep;
-  // Layer-major order: a block of documents (up to stream_block_tokens tokens, at least one
-  // document) goes through layer l, whose mapped pages are then released, before layer l+1, so
-  // resident memory holds about one layer's weights plus the block's activations. The profile is
-  // bit-identical to the document-by-document order.
-  bool stream_layers = false;
-  size_t stream_block_tokens = 32768;
-  // Called after each document with (documents done, tokens done).
+  ProfileOrder order = ProfileOrder::kAuto;
+  size_t block_tokens = 32768;
+  // Called after each document (after each block in layer-major order) with (documents done,
+  // tokens done).
   std::function<void(int64_t, int64_t)> progress;
 };
 
@@ -49,8 +60,9 @@ void profile_documents(const Model& model, std::span<const TokenDocument> docume
                        std::span<const std::string> domains, const ProfileOptions& options,
                        UsageProfile& profile);
 
-// Pulls documents from `next` until it returns nullopt and profiles each as it comes, recording
-// its own `domain`: memory holds one document at a time (plus the growing profile).
+// Pulls documents from `next` until it returns nullopt and profiles them in options.order,
+// recording each document's own `domain`: memory holds one document (one block of documents in
+// layer-major order) at a time, plus the growing profile.
 using DocumentSource = std::function<std::optional<TokenDocument>()>;
 void profile_documents(const Model& model, const DocumentSource& next,
                        const ProfileOptions& options, UsageProfile& profile);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# profile --stream-layers (layer-major order over blocks of documents, each layer's pages released
-# after it) writes the same file, byte for byte, as the document-by-document order: several
-# families, blocks smaller than one document and larger than several, documents cut into
-# windows, a keep plan. Also --compute bf16 and the flag refusals.
+# profile --stream-layers / --order layer (layer-major order over blocks of documents, each layer's
+# pages released after it) writes the same file, byte for byte, as the document-by-document order
+# (--order document), and so does the default --order auto (layer-major once the corpus holds a
+# block: here with blocks smaller than the corpus): several families, blocks smaller than one
+# document and larger than several, documents cut into windows, a keep plan. Also --compute bf16
+# and the flag refusals.
 source "$(dirname "$0")/lib.bash"
 
 python3 - "$SCRATCH/corpus.jsonl" <<'PY'
@@ -25,6 +27,14 @@ for family in olmoe emo qwen2_moe; do
       --out "$SCRATCH/$family-stream-$block.safetensors"
     cmp -s "$SCRATCH/$family-whole.safetensors" "$SCRATCH/$family-stream-$block.safetensors" &&
       pass || fail "$family: --stream-layers (block $block) differs from the whole run"
+  done
+  for order in "--order document" "--order layer --stream-block-tokens 50" \
+    "--order auto --stream-block-tokens 5" "--stream-block-tokens 100"; do
+    # shellcheck disable=SC2086  # the order's flags, split on purpose
+    expect_ok -- "$MOESLICE" profile --model "$SCRATCH/$family" --corpus "$SCRATCH/corpus.jsonl" \
+      --max-seq 32 $order --force --out "$SCRATCH/$family-order.safetensors"
+    cmp -s "$SCRATCH/$family-whole.safetensors" "$SCRATCH/$family-order.safetensors" &&
+      pass || fail "$family: $order differs from the whole run"
   done
 done
 
@@ -52,6 +62,10 @@ fi
 
 expect_error 2 "stream-block-tokens" -- "$MOESLICE" profile --model "$SCRATCH/olmoe" \
   --corpus "$SCRATCH/corpus.jsonl" --stream-layers --stream-block-tokens 0 --out "$SCRATCH/x.st"
+expect_error 2 "order" -- "$MOESLICE" profile --model "$SCRATCH/olmoe" \
+  --corpus "$SCRATCH/corpus.jsonl" --order layers --out "$SCRATCH/x.st"
+expect_error 2 "excludes" -- "$MOESLICE" profile --model "$SCRATCH/olmoe" \
+  --corpus "$SCRATCH/corpus.jsonl" --order document --stream-layers --out "$SCRATCH/x.st"
 expect_error 2 "compute" -- "$MOESLICE" profile --model "$SCRATCH/olmoe" \
   --corpus "$SCRATCH/corpus.jsonl" --compute fp8 --out "$SCRATCH/x.st"
 finish
