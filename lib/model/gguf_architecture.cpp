@@ -87,4 +87,43 @@ GgufTensorName gguf_tensor_name(TensorRole role, bool expert) {
   }
 }
 
+namespace {
+
+// glm4moe's and deepseek2's own names (llama.cpp's LLM_TENSOR_ATTN_POST_NORM, FFN_EXP_PROBS_B and
+// the MLA tensors); "" where the common table applies.
+std::string_view group_routed_name(std::string_view architecture, TensorRole role) {
+  const bool glm = architecture == "glm4moe";
+  const bool deepseek = architecture == "deepseek2";
+  if (!glm && !deepseek) return {};
+  switch (role) {
+    case TensorRole::kRouterCorrectionBias:
+      return "exp_probs_b.bias";
+    case TensorRole::kFfnNorm:
+      return glm ? "post_attention_norm.weight" : "";
+    case TensorRole::kQAProj:
+      return deepseek ? "attn_q_a.weight" : "";
+    case TensorRole::kQALayernorm:
+      return deepseek ? "attn_q_a_norm.weight" : "";
+    case TensorRole::kQBProj:
+      return deepseek ? "attn_q_b.weight" : "";
+    case TensorRole::kKvAProjWithMqa:
+      return deepseek ? "attn_kv_a_mqa.weight" : "";
+    case TensorRole::kKvALayernorm:
+      return deepseek ? "attn_kv_a_norm.weight" : "";
+    case TensorRole::kKvBProj:
+      return deepseek ? "attn_kv_b.weight" : "";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+GgufTensorName gguf_tensor_name(std::string_view architecture, TensorRole role, bool expert) {
+  if (!expert)
+    if (const std::string_view own = group_routed_name(architecture, role); !own.empty())
+      return {own};
+  return gguf_tensor_name(role, expert);
+}
+
 }  // namespace moeslice

@@ -26,4 +26,10 @@ struct GgufTensorName {
 // qwen3moe, llama): the expert roles (gate/up/down of an expert) are the stacked tensors.
 GgufTensorName gguf_tensor_name(TensorRole role, bool expert);
 
+// The same for one architecture: the names llama.cpp gives only some architectures first
+// (glm4moe's post-attention norm `post_attention_norm`, the sigmoid routers' correction bias
+// `exp_probs_b.bias`, deepseek2's MLA projections `attn_q_a`, `attn_kv_a_mqa`, ... and the unsplit
+// `attn_kv_b` of older files), then the common table.
+GgufTensorName gguf_tensor_name(std::string_view architecture, TensorRole role, bool expert);
+
 }  // namespace moeslice

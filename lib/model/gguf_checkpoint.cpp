@@ -2,6 +2,7 @@
 // found by role in llama.cpp's name table, expert matrices as slices of the stacked tensors.
 #include "model/gguf_checkpoint.h"
 
+#include <cstdlib>
 #include <deque>
 #include <map>
 #include <optional>
@@ -12,6 +13,7 @@
 
 #include <fmt/core.h>
 
+#include "common/dtype.h"
 #include "common/error.h"
 #include "format/gguf/summary.h"
 #include "model/gguf_architecture.h"
@@ -19,11 +21,17 @@
 namespace moeslice {
 namespace {
 
+// glm4moe and deepseek2: DeepSeek's sigmoid group router (exp_probs_b, expert groups), shared
+// experts, leading dense layers; glm4moe with partial rotary, deepseek2 with MLA.
+bool group_routed(std::string_view architecture) {
+  return architecture == "glm4moe" || architecture == "deepseek2";
+}
+
 // The architectures whose tensors and metadata llama.cpp's common name table and these keys
 // describe completely.
 bool forward_mapped(std::string_view architecture) {
   return architecture == "olmoe" || architecture == "qwen2moe" || architecture == "qwen3moe" ||
-         architecture == "llama";
+         architecture == "llama" || group_routed(architecture);
 }
 
 const std::string* dim_key(const FamilyProfile& profile, Dim dim) {
@@ -77,8 +85,8 @@ const FamilyProfile& mapped_family(const GgufModel& gguf) {
   if (family.empty() || !forward_mapped(architecture))
     throw UnsupportedError(fmt::format(
         "{}: GGUF architecture '{}'; moeslice computes GGUF models of the architectures olmoe, "
-        "qwen2moe, qwen3moe and llama (with experts) so far (inspect, slice and unslice read "
-        "any)",
+        "qwen2moe, qwen3moe and llama (with experts), and of glm4moe and deepseek2, so far "
+        "(inspect, slice and unslice read any)",
         gguf.path().string(), architecture));
   return family_by_name(family);
 }
@@ -140,8 +148,12 @@ class GgufSpecStore final : public TensorStore {
     origins_[&view] = Origin{&source, offset};
   }
   void add_owned(const std::string& name, const TensorView& source, std::vector<std::byte> bytes) {
+    add_owned(name, source.dtype, source.shape, std::move(bytes));
+  }
+  void add_owned(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                 std::vector<std::byte> bytes) {
     const std::vector<std::byte>& kept = owned_.emplace_back(std::move(bytes));
-    TensorView& view = views_.emplace_back(TensorView{name, source.dtype, source.shape, kept});
+    TensorView& view = views_.emplace_back(TensorView{name, dtype, std::move(shape), kept});
     tensors_[name] = &view;
   }
 
@@ -163,8 +175,9 @@ class GgufSpecStore final : public TensorStore {
   std::map<const TensorView*, Origin> origins_;
 };
 
-std::string gguf_name_of(const ResolvedTensor& tensor, std::optional<int64_t> layer, bool expert) {
-  const GgufTensorName name = gguf_tensor_name(tensor.role, expert);
+std::string gguf_name_of(std::string_view architecture, const ResolvedTensor& tensor,
+                         std::optional<int64_t> layer, bool expert) {
+  const GgufTensorName name = gguf_tensor_name(architecture, tensor.role, expert);
   if (name.name.empty()) return {};
   return layer ? fmt::format("blk.{}.{}", *layer, name.name) : std::string(name.name);
 }
@@ -180,13 +193,16 @@ class TensorPlacer {
 
   void place(const ResolvedTensor& tensor, std::optional<int64_t> layer,
              std::optional<int64_t> expert) {
-    const std::string name = gguf_name_of(tensor, layer, expert.has_value());
+    const std::string name =
+        gguf_name_of(gguf_.metadata().architecture(), tensor, layer, expert.has_value());
     if (name.empty())
       throw UnsupportedError(
           fmt::format("{}: the {} tensor '{}' has no GGUF name in moeslice's "
                       "table of llama.cpp tensor names",
                       gguf_.path().string(), spec_.family->family, tensor.name));
     const TensorView* source = gguf_.find(name);
+    if (source == nullptr && tensor.role == TensorRole::kKvBProj && layer)
+      return place_split_kv_b(tensor, *layer);
     if (source == nullptr) {
       if (tensor.optional) return;
       throw ModelError(
@@ -212,10 +228,12 @@ class TensorPlacer {
     store_.add_view(tensor.name, *source, std::move(shape), 0, source->bytes.size());
   }
 
-  // Every GGUF tensor has a place; a tensor nothing reads is refused, not ignored.
+  // Every GGUF tensor has a place; a tensor nothing reads is refused, not ignored. The blocks
+  // after the decoder layers are the multi-token-prediction layers (`blk.N.nextn.*` and a whole
+  // layer), which moeslice does not compute (ModelSpec::mtp_layers).
   void check_all_used() const {
     for (const std::string& name : gguf_.tensor_order())
-      if (!used_.contains(name))
+      if (!used_.contains(name) && !in_mtp_block(name))
         throw ModelError(fmt::format(
             "{}: tensor '{}' has no place in the {} model its metadata describes (moeslice's "
             "table of llama.cpp tensor names)",
@@ -232,6 +250,65 @@ class TensorPlacer {
     std::vector<int64_t> shape = tensor.shape;
     shape.insert(shape.begin(), spec_.num_experts);
     return shape;
+  }
+
+  bool in_mtp_block(const std::string& name) const {
+    if (spec_.mtp_layers == 0 || !name.starts_with("blk.")) return false;
+    return std::strtoll(name.c_str() + 4, nullptr, 10) >= spec_.num_layers;
+  }
+
+  // deepseek2's kv_b_proj as llama.cpp's converter splits it: attn_k_b [heads, kv_lora, nope]
+  // (each head's key rows transposed) and attn_v_b [heads, v, kv_lora], joined back into the
+  // Hugging Face rows [heads * (nope + v), kv_lora] (an owned copy; F32, F16 or BF16 only, as a
+  // quantized attn_k_b's blocks run along the other axis; two float types are joined in F32).
+  void place_split_kv_b(const ResolvedTensor& tensor, int64_t layer) {
+    const int64_t heads = spec_.heads, nope = spec_.dim_or(Dim::kQkNopeHeadDim, 0),
+                  v = spec_.dim_or(Dim::kVHeadDim, 0), rank = spec_.dim_or(Dim::kKvLoraRank, 0);
+    const TensorView& k_b = split_part(layer, "attn_k_b.weight", {heads, rank, nope});
+    const TensorView& v_b = split_part(layer, "attn_v_b.weight", {heads, v, rank});
+    const DType dtype = k_b.dtype == v_b.dtype ? k_b.dtype : DType::F32;
+    const size_t size = dtype_bits(dtype) / 8;
+    std::vector<std::byte> out(static_cast<size_t>(heads * (nope + v) * rank) * size);
+    auto element = [&](const TensorView& part, size_t index, size_t out_index) {
+      std::byte* dst = out.data() + out_index * size;
+      if (part.dtype == dtype)
+        std::copy_n(part.bytes.data() + index * size, size, dst);
+      else
+        convert_to_f32(part.dtype, part.bytes.data() + index * (dtype_bits(part.dtype) / 8),
+                       reinterpret_cast<float*>(dst), 1);
+    };
+    const auto H = static_cast<size_t>(heads), N = static_cast<size_t>(nope),
+               V = static_cast<size_t>(v), R = static_cast<size_t>(rank);
+    for (size_t h = 0; h < H; ++h)
+      for (size_t r = 0; r < R; ++r) {
+        for (size_t i = 0; i < N; ++i) element(k_b, (h * R + r) * N + i, (h * (N + V) + i) * R + r);
+        for (size_t j = 0; j < V; ++j)
+          element(v_b, (h * V + j) * R + r, (h * (N + V) + N + j) * R + r);
+      }
+    store_.add_owned(tensor.name, dtype, tensor.shape, std::move(out));
+  }
+  const TensorView& split_part(int64_t layer, std::string_view suffix,
+                               const std::vector<int64_t>& shape) {
+    const std::string name = fmt::format("blk.{}.{}", layer, suffix);
+    const TensorView* part = gguf_.find(name);
+    if (part == nullptr)
+      throw ModelError(
+          fmt::format("{}: tensor '{}' is missing (the {} model its metadata describes has neither "
+                      "'blk.{}.attn_kv_b.weight' nor the split attn_k_b and attn_v_b)",
+                      gguf_.path().string(), name, spec_.family->family, layer));
+    if (part->shape != shape)
+      throw ModelError(
+          fmt::format("{}: tensor '{}' has shape {}, expected {} (the {} model its "
+                      "metadata describes)",
+                      gguf_.path().string(), name, part->shape_string(), format_shape(shape),
+                      spec_.family->family));
+    if (!is_compute_float(part->dtype))
+      throw UnsupportedError(fmt::format(
+          "{}: tensor '{}' is {}; moeslice rebuilds kv_b_proj from attn_k_b and attn_v_b "
+          "stored as F32, F16 or BF16 only",
+          gguf_.path().string(), name, dtype_name(part->dtype)));
+    used_.insert(name);
+    return *part;
   }
 
   void place_expert(const ResolvedTensor& tensor, const TensorView& source, int64_t expert) {
@@ -254,6 +331,60 @@ class TensorPlacer {
   std::set<std::string> used_;
 };
 
+// glm4moe and deepseek2 beyond the common keys, as llama.cpp's Glm4MoeModel and DeepseekV2Model
+// converters write them and its loaders read them (absent keys mean what llama.cpp's defaults do).
+void add_group_routed_config(const GgufModel& gguf, ConfigBuilder& config, int64_t heads) {
+  const std::string arch = gguf.metadata().architecture();
+  const bool deepseek = arch == "deepseek2";
+  // llama.cpp: glm4moe defaults to sigmoid, deepseek2 (for DeepSeek V2 files) to softmax (1).
+  const uint64_t gating = config.arch_uint("expert_gating_func").value_or(deepseek ? 1 : 2);
+  if (gating != 2)
+    throw UnsupportedError(
+        fmt::format("{}: key '{}.expert_gating_func' is {}; moeslice computes "
+                    "{} models with sigmoid routers (2) only",
+                    gguf.path().string(), arch, gating, arch));
+  const auto dim = [&](Dim d, std::string_view key, uint64_t fallback) {
+    config.set_dim(d, static_cast<int64_t>(config.arch_uint(key).value_or(fallback)));
+  };
+  dim(Dim::kNGroup, "expert_group_count", 1);
+  dim(Dim::kTopkGroup, "expert_group_used_count", 1);
+  dim(Dim::kFirstDense, "leading_dense_block_count", 0);
+  config.set_dim(Dim::kSharedExperts,
+                 static_cast<int64_t>(config.required_uint("expert_shared_count")));
+  config.set_flag(Flag::kNormTopkProb,
+                  gguf.metadata().get_bool(arch + ".expert_weights_norm").value_or(false));
+  // llama.cpp scales by expert_weights_scale unless it is absent or 0.
+  if (const std::optional<double> scale = config.arch_float("expert_weights_scale");
+      scale && *scale != 0.0)
+    config.set_number(Number::kRoutedScalingFactor, nlohmann::json(*scale));
+  const auto rope = static_cast<int64_t>(config.required_uint("rope.dimension_count"));
+  if (!deepseek) {
+    const auto hidden = static_cast<int64_t>(config.required_uint("embedding_length"));
+    const auto head_dim =
+        static_cast<int64_t>(config.arch_uint("attention.key_length").value_or(hidden / heads));
+    config.set_number(Number::kPartialRotaryFactor,
+                      nlohmann::json(static_cast<double>(rope) / static_cast<double>(head_dim)));
+    config.set_flag(Flag::kUseQkNorm, gguf.find("blk.0.attn_q_norm.weight") != nullptr);
+    return;
+  }
+  // MLA, written by the converter as MQA: one key/value head per query head in the model.
+  config.set_dim(Dim::kKvHeads, heads);
+  if (const auto q_lora = config.arch_uint("attention.q_lora_rank"))
+    config.set_dim(Dim::kQLoraRank, static_cast<int64_t>(*q_lora));
+  config.set_dim(Dim::kKvLoraRank,
+                 static_cast<int64_t>(config.required_uint("attention.kv_lora_rank")));
+  // Older files (one attn_kv_b) give the head sizes in key_length / value_length.
+  const bool mla_keys = config.arch_uint("attention.key_length_mla").has_value();
+  const auto key = static_cast<int64_t>(
+      config.required_uint(mla_keys ? "attention.key_length_mla" : "attention.key_length"));
+  const auto value = static_cast<int64_t>(
+      config.required_uint(mla_keys ? "attention.value_length_mla" : "attention.value_length"));
+  config.set_dim(Dim::kQkRopeHeadDim, rope);
+  config.set_dim(Dim::kQkNopeHeadDim, key - rope);
+  config.set_dim(Dim::kVHeadDim, value);
+  config.set_flag(Flag::kRopeInterleave, true);
+}
+
 }  // namespace
 
 nlohmann::json gguf_hf_config(const GgufModel& gguf) {
@@ -272,7 +403,16 @@ nlohmann::json gguf_hf_config(const GgufModel& gguf) {
                     gguf.path().string(), arch, *scaling));
   const auto heads = static_cast<int64_t>(config.required_uint("attention.head_count"));
   config.set_dim(Dim::kHidden, static_cast<int64_t>(config.required_uint("embedding_length")));
-  config.set_dim(Dim::kLayers, static_cast<int64_t>(config.required_uint("block_count")));
+  // llama.cpp's block_count counts the multi-token-prediction layers after the decoder layers.
+  const uint64_t mtp = config.arch_uint("nextn_predict_layers").value_or(0);
+  const uint64_t blocks = config.required_uint("block_count");
+  if (mtp >= blocks)
+    throw ModelError(
+        fmt::format("{}: key '{}.nextn_predict_layers' is {}, expected fewer than "
+                    "the {} blocks of '{}.block_count'",
+                    gguf.path().string(), arch, mtp, blocks, arch));
+  config.set_dim(Dim::kLayers, static_cast<int64_t>(blocks - mtp));
+  config.set_dim(Dim::kMtpLayers, static_cast<int64_t>(mtp));
   config.set_dim(Dim::kHeads, heads);
   config.set_dim(Dim::kKvHeads,
                  static_cast<int64_t>(config.arch_uint("attention.head_count_kv").value_or(heads)));
@@ -313,6 +453,7 @@ nlohmann::json gguf_hf_config(const GgufModel& gguf) {
   const bool q_bias = gguf.find("blk.0.attn_q.bias") != nullptr;
   config.set_flag(Flag::kAttentionBias, q_bias);
   config.set_flag(Flag::kQkvBias, q_bias);
+  if (group_routed(arch)) add_group_routed_config(gguf, config, heads);
   return std::move(config.config());
 }
 

@@ -1,4 +1,5 @@
-// A GGUF model (olmoe, qwen2moe, qwen3moe, llama with experts) as the checkpoint of its moeslice
+// A GGUF model (olmoe, qwen2moe, qwen3moe, llama with experts, glm4moe, deepseek2) as the
+// checkpoint of its moeslice
 // family, so that every command that runs the model reads the file a user has: the Hugging Face
 // config the family profile resolves is translated from the `{arch}.*` metadata, and each tensor
 // the resulting ModelSpec lists is found by its role in llama.cpp's name table
@@ -6,10 +7,13 @@
 // is a view of its slice of the stacked `blk.N.ffn_*_exps.weight` tensor, in the file's ggml type
 // (the forward pass dequantizes block by block). Only `llama`'s Q and K rows, which llama.cpp's
 // converter permutes for its RoPE layout, are copied back into Hugging Face row order (in their
-// stored type, one layer's attention projections per copy).
+// stored type, one layer's attention projections per copy), and deepseek2's kv_b_proj, which the
+// converter splits into attn_k_b (each head transposed) and attn_v_b, is joined back (F32, F16 or
+// BF16 parts only; older files' unsplit attn_kv_b is a view). llama.cpp's block_count counts the
+// multi-token-prediction layers (nextn_predict_layers): their blocks are accepted, not computed.
 //
 // Not here yet: the tokenizer from tokenizer.ggml.* (commands take token ids from a GGUF model),
-// other architectures (deepseek2, gpt-oss, glm4moe are refused by name).
+// RoPE scaling (YaRN), other architectures (gpt-oss is refused by name).
 #pragma once
 
 #include <memory>

@@ -56,6 +56,46 @@ for f in olmoe qwen3_moe qwen2_moe mixtral; do
   done
 done
 
+# glm4moe and deepseek2 (issue 18's families): sigmoid group routers with exp_probs_b, shared
+# experts and a leading dense layer; glm4moe with partial rotary, attention biases and q/k norms,
+# deepseek2 with MLA (kv_b_proj split into attn_k_b, each head transposed, and attn_v_b).
+for f in glm4_moe deepseek_v3; do
+  seed=$((seed + 1))
+  common=(--family "$f" --layers 2 --vocab 272 --seed $seed)
+  [ "$f" = glm4_moe ] && common+=(--kv-heads 2 --set use_qk_norm=true)
+  [ "$f" = deepseek_v3 ] && common+=(--kv-heads 4 --experts 16 --set n_group=4 --set topk_group=2)
+  "$MOESLICE" make-random "${common[@]}" --out "$S/$f" >/dev/null || fail "make-random $f"
+  "$MOESLICE" make-random "${common[@]}" --hidden 256 --expert-width 256 --out "$S/$f-wide" >/dev/null ||
+    fail "make-random $f wide"
+  convert "$f" f32 "$S/$f"
+  same_logits "$f-f32-original" "$S/$f" "$S/$f-f32.gguf"
+  convert "$f" f16 "$S/$f"
+  same_logits "$f-f16" "$S/$f-f16-deq" "$S/$f-f16.gguf"
+  convert "$f" q4_k "$S/$f-wide"
+  same_logits "$f-q4_k" "$S/$f-q4_k-deq" "$S/$f-q4_k.gguf"
+done
+# GLM-4.5-Air's released config (vocabulary widened to the byte vocabulary) with its
+# multi-token-prediction layer: the GGUF's block_count counts it, its tensors (blk.3.nextn.*
+# and a whole layer) are not computed, as in the checkpoint.
+$PY - "$SRC/tests/data/configs/glm-4.5-air.json" "$S/glm-air.json" <<'PY'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["vocab_size"] = 272
+json.dump(cfg, open(sys.argv[2], "w"), indent=2)
+PY
+$PY "$REF/make_tiny.py" --config "$S/glm-air.json" --out "$S/glm-air" --mtp >/dev/null || fail "make_tiny glm-air"
+convert glm-air q8_0 "$S/glm-air"
+same_logits glm-air-q8_0 "$S/glm-air-q8_0-deq" "$S/glm-air-q8_0.gguf"
+convert glm-air f32 "$S/glm-air"
+same_logits glm-air-f32 "$S/glm-air" "$S/glm-air-f32.gguf"
+# What llama.cpp's graph cannot compute is refused by key, nothing written: its expert groups
+# need topk_group < n_group.
+"$MOESLICE" make-random --family deepseek_v3 --layers 2 --vocab 272 --kv-heads 4 --set topk_group=2 \
+  --out "$S/ds-allgroups" >/dev/null || fail "make-random ds-allgroups"
+expect_error 2 "ds-allgroups/config.json: 'topk_group' is 2, expected between 1 and n_group - 1 = 1" -- \
+  $PY "$REF/hf_to_gguf.py" --gguf-py "$GGUF_PY" --model "$S/ds-allgroups" --out "$S/ds-allgroups.gguf"
+[ ! -e "$S/ds-allgroups.gguf" ] && pass || fail "a refused conversion left its output"
+
 # profile reads a GGUF like its checkpoint: the same usage counts.
 for m in "$S/olmoe-q8_0-deq" "$S/olmoe-q8_0.gguf"; do
   "$MOESLICE" profile --model "$m" --corpus "$S/ids.jsonl" --out "$S/usage-$(basename "$m").safetensors" \

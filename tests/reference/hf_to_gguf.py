@@ -2,7 +2,8 @@
 """Convert a tiny Hugging Face MoE checkpoint to GGUF the way llama.cpp's convert_hf_to_gguf.py does.
 
 For the test suite's proof in llama.cpp itself (tests/cli/llama_parity.sh): olmoe, qwen3_moe,
-qwen2_moe and mixtral (llama.cpp architecture `llama` with experts). Uses gguf-py, llama.cpp's
+qwen2_moe and mixtral (llama.cpp architecture `llama` with experts), glm4_moe (`glm4moe`) and
+deepseek_v3 / kimi_k2 (`deepseek2`). Uses gguf-py, llama.cpp's
 own GGUF writer, which tests/llama/extract_gguf_py.sh takes out of the node-llama-cpp bundle at
 test time (pass its directory with --gguf-py). Run with /usr/bin/python3 (torch + numpy).
 
@@ -14,6 +15,16 @@ What follows convert_hf_to_gguf.py (llama.cpp v0.4.0 as bundled by node-llama-cp
   (`blk.N.ffn_{gate,up,down}_exps.weight`, ggml ne {n_embd, n_ff, n_expert} / {n_ff, n_embd,
   n_expert}), in expert id order;
 - `llama` (Mixtral): q_proj and k_proj rows permuted for llama.cpp's RoPE layout (LlamaModel.permute);
+- glm4moe / deepseek2 (Glm4MoeModel, DeepseekV2Model): `e_score_correction_bias` as
+  `blk.N.exp_probs_b.bias`; deepseek2's kv_b_proj split into attn_k_b (each head's no-RoPE key
+  rows, transposed: ggml ne {nope, kv_lora, heads}) and attn_v_b (ne {kv_lora, v, heads}), its
+  multi-token-prediction layers skipped; glm4moe's written as `blk.{n_layers}.nextn.*` and a whole
+  layer, counted in block_count; keys expert_group_count / expert_group_used_count,
+  expert_gating_func (sigmoid), expert_shared_count, leading_dense_block_count,
+  expert_weights_scale, expert_weights_norm (deepseek2: only when true), nextn_predict_layers
+  (glm4moe), rope.dimension_count (glm4moe: head_dim * partial_rotary_factor; deepseek2:
+  qk_rope_head_dim), and deepseek2's MLA as MQA: head_count_kv 1, q_lora_rank, kv_lora_rank,
+  key_length kv_lora + rope, value_length kv_lora, key_length_mla, value_length_mla, vocab_size;
 - metadata: block_count, context_length, embedding_length, feed_forward_length, head_count(_kv),
   rope.freq_base, layer_norm_rms_epsilon (olmoe: always 1e-5, as the converter writes),
   expert_count, expert_used_count, key/value_length when the config has head_dim,
@@ -37,7 +48,11 @@ as an F32 Hugging Face checkpoint (config.json copied): what llama.cpp computes 
 
 Configs llama.cpp cannot express are refused (exit 2) naming the key: a renormalisation choice
 the architecture hard-codes (olmoe/qwen2moe never renormalise top-k, qwen3moe/llama always do),
-dense layers, rope_scaling, biases the llama.cpp graph does not load, other activations.
+dense layers, rope_scaling, biases the llama.cpp graph does not load, other activations; for
+glm4moe/deepseek2 a norm_topk_prob the converter would not write (llama.cpp then does not
+renormalise), expert groups llama.cpp asserts against (topk_group must be below n_group),
+moe_layer_freq other than 1, no shared expert, and (deepseek2) no q_lora_rank (llama.cpp's loader
+requires attention.q_lora_rank), attention_bias, a scoring_func other than sigmoid.
 """
 
 import argparse
@@ -57,7 +72,10 @@ from safetensors_io import load_checkpoint, save_file  # noqa: E402
 
 gguf = None  # gguf-py, imported in main() from --gguf-py
 
-ARCH = {"olmoe": "olmoe", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "mixtral": "llama"}
+ARCH = {"olmoe": "olmoe", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "mixtral": "llama",
+        "glm4_moe": "glm4moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2"}
+# The families whose routers are DeepSeek's sigmoid group routers (exp_probs_b, expert groups).
+GROUP_ROUTED = ("glm4_moe", "deepseek_v3", "kimi_k2")
 FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q6_k": "MOSTLY_Q6_K",
               "q4_k": "MOSTLY_Q4_K_S", "mxfp4": "MOSTLY_MXFP4_MOE"}
 N_SPECIAL = 3  # <unk>, <s>, </s>
@@ -96,10 +114,44 @@ def check_config(cfg):
                       f"{cfg.get('num_attention_heads')} (num_attention_heads: attn_k_norm is {{n_embd}})")
     if family in ("olmoe", "qwen3_moe", "mixtral"):
         refuse_unless("attention_bias", not cfg.get("attention_bias", False), "false")
+    if family in GROUP_ROUTED:
+        check_group_routed(cfg, refuse_unless)
     if family in ("qwen2_moe", "qwen3_moe"):
         refuse_unless("mlp_only_layers", not cfg.get("mlp_only_layers"), "[] (no dense layers)")
         refuse_unless("decoder_sparse_step", cfg.get("decoder_sparse_step", 1) == 1, "1 (no dense layers)")
         refuse_unless("use_sliding_window", not cfg.get("use_sliding_window", False), "false")
+
+
+def check_group_routed(cfg, refuse_unless):
+    """glm4moe and deepseek2: what llama.cpp's graphs and loader compute of a sigmoid group router,
+    shared experts, first dense layers and (deepseek2) MLA."""
+    family = cfg["model_type"]
+    experts = cfg["n_routed_experts"]
+    n_group, topk_group = cfg.get("n_group") or 1, cfg.get("topk_group") or 1
+    # The converter writes expert_weights_norm only when the config has norm_topk_prob (deepseek2:
+    # only when true); llama.cpp's default is false where the modeling code's is true.
+    refuse_unless("norm_topk_prob", isinstance(cfg.get("norm_topk_prob"), bool)
+                  and (family == "glm4_moe" or cfg["norm_topk_prob"]),
+                  "true" if family != "glm4_moe" else "true or false")
+    if n_group > 1:
+        # llama.cpp asserts n_expert % n_group == 0 and 0 < topk_group < n_group.
+        refuse_unless("n_group", experts % n_group == 0, f"a divisor of n_routed_experts {experts}")
+        refuse_unless("topk_group", 0 < topk_group < n_group, f"between 1 and n_group - 1 = {n_group - 1} "
+                      "(llama.cpp asserts expert_group_used_count < expert_group_count)")
+    # llama.cpp's loaders read expert_shared_count (required) and load the shared experts.
+    refuse_unless("n_shared_experts", (cfg.get("n_shared_experts") or 0) >= 1, "at least 1")
+    refuse_unless("moe_layer_freq", cfg.get("moe_layer_freq", 1) == 1, "1 (llama.cpp: dense layers lead only)")
+    if family == "glm4_moe":
+        refuse_unless("scoring_func", cfg.get("scoring_func", "sigmoid") == "sigmoid", '"sigmoid"')
+    else:
+        refuse_unless("scoring_func", cfg.get("scoring_func") == "sigmoid", '"sigmoid"')
+        refuse_unless("topk_method", cfg.get("topk_method", "noaux_tc") == "noaux_tc", '"noaux_tc"')
+        refuse_unless("attention_bias", not cfg.get("attention_bias", False), "false")
+        # Without q_lora_rank llama.cpp's deepseek2 loader still reads attention.q_lora_rank
+        # (unless the model has 26 or 27 layers, its "lite" models), which the converter omits.
+        refuse_unless("q_lora_rank", cfg.get("q_lora_rank") is not None,
+                      "a rank (llama.cpp's deepseek2 requires attention.q_lora_rank)")
+        refuse_unless("rope_interleave", cfg.get("rope_interleave", True), "true")
 
 
 def permute(w, n_head):
@@ -122,48 +174,97 @@ def expert_names(family, layer, num_experts):
             for w in ("down_proj", "gate_proj", "up_proj")]
 
 
+def block_count(cfg):
+    """GGUF blocks: glm4moe's converter counts the multi-token-prediction layers it writes as blocks
+    (nextn_predict_layers of them after the decoder layers); deepseek2's skips them."""
+    if cfg["model_type"] == "glm4_moe":
+        return cfg["num_hidden_layers"] + (cfg.get("num_nextn_predict_layers") or 0)
+    return cfg["num_hidden_layers"]
+
+
+def mapped_name(family, name):
+    """The HF name as the converter hands it to the tensor map (e_score_correction_bias is
+    renamed e_score_correction.bias)."""
+    if name.endswith("e_score_correction_bias"):
+        return name.replace("e_score_correction_bias", "e_score_correction.bias")
+    return name
+
+
 def plan_tensors(cfg, names):
-    """[(gguf name, [hf names], stacked, permute heads or None)] in the converter's order; the hf
-    names of a stacked expert tensor are in expert id order (the stack's outermost axis)."""
+    """[(gguf name, [hf names], stacked, transform)] in the converter's order; the hf names of a
+    stacked expert tensor are in expert id order (the stack's outermost axis). transform is None,
+    ("permute", heads) (llama's Q/K), or ("k_b", cfg) / ("v_b", cfg) (deepseek2's kv_b_proj, split
+    into the no-RoPE key part, per head transposed, and the value part)."""
     family = cfg["model_type"]
     n_layers = cfg["num_hidden_layers"]
-    num_experts = cfg.get("num_local_experts", cfg.get("num_experts"))
-    tensor_map = gguf.get_tensor_name_map(arch_enum(family), n_layers)
+    if family == "deepseek_v3" or family == "kimi_k2":
+        # The converter skips the multi-token-prediction layers of deepseek2.
+        names = {n for n in names if layer_of(n) < n_layers}
+    num_experts = cfg.get("num_local_experts", cfg.get("num_experts", cfg.get("n_routed_experts")))
+    tensor_map = gguf.get_tensor_name_map(arch_enum(family), block_count(cfg))
     stacked = {}
-    for layer in range(n_layers):
+    for layer in range(block_count(cfg)):
         for hf_names, merged in expert_names(family, layer, num_experts):
-            stacked[hf_names[0]] = (hf_names, merged)
+            if hf_names[0] in names:
+                stacked[hf_names[0]] = (hf_names, merged)
     in_stack = {n for hf_names, _ in stacked.values() for n in hf_names}
     plan = []
     for name in sorted(names, key=tensor_order):
         if name in in_stack and name not in stacked:
             continue
-        hf_names, mapped = stacked.get(name, ([name], name))
+        hf_names, mapped = stacked.get(name, ([name], mapped_name(family, name)))
         missing = [n for n in hf_names if n not in names]
         if missing:
             raise ConfigError(f"tensor '{missing[0]}' is missing (the config has {num_experts} experts)")
+        if name.endswith("kv_b_proj.weight"):
+            for part in ("k_b", "v_b"):
+                new_name = tensor_map.get_name(name.replace("kv_b_proj", part + "_proj"), try_suffixes=(".weight",))
+                plan.append((new_name, hf_names, False, (part, cfg)))
+            continue
         new_name = tensor_map.get_name(mapped, try_suffixes=(".weight", ".bias"))
         if new_name is None:
             raise ConfigError(f"tensor '{name}' has no GGUF name for architecture {ARCH[family]}")
-        heads = None
+        transform = None
         if family == "mixtral" and name.endswith("q_proj.weight"):
-            heads = cfg["num_attention_heads"]
+            transform = ("permute", cfg["num_attention_heads"])
         if family == "mixtral" and name.endswith("k_proj.weight"):
-            heads = cfg["num_key_value_heads"]
-        plan.append((new_name, hf_names, name in stacked, heads))
+            transform = ("permute", cfg["num_key_value_heads"])
+        plan.append((new_name, hf_names, name in stacked, transform))
     return plan
+
+
+def layer_of(name):
+    parts = name.split(".")
+    return next((int(p) for p in parts if p.isdecimal()), -1)
+
+
+def split_kv_b(data, part, cfg):
+    """convert_hf_to_gguf's DeepseekV2Model: kv_b_proj [heads * (nope + v), kv_lora] into
+    attn_k_b [heads, kv_lora, nope] (each head's key part transposed) and attn_v_b
+    [heads, v, kv_lora]."""
+    heads, nope, v = cfg["num_attention_heads"], cfg["qk_nope_head_dim"], cfg["v_head_dim"]
+    kv_b = data.reshape(heads, nope + v, data.shape[-1])
+    if part == "k_b":
+        return np.ascontiguousarray(kv_b[:, :nope, :].transpose(0, 2, 1))
+    return np.ascontiguousarray(kv_b[:, nope:, :])
+
+
+def join_kv_b(k_b, v_b):
+    """split_kv_b undone: kv_b_proj from attn_k_b and attn_v_b."""
+    joined = np.concatenate([k_b.transpose(0, 2, 1), v_b], axis=1)
+    return joined.reshape(-1, joined.shape[-1])
 
 
 def tensor_order(name):
     """Layer by layer in HF order, as safetensors files list them (the GGUF's tensor order)."""
-    parts = name.split(".")
-    layer = next((int(p) for p in parts if p.isdecimal()), -1)
-    return (layer, name)
+    return (layer_of(name), name)
 
 
 def arch_enum(family):
     return {"olmoe": gguf.MODEL_ARCH.OLMOE, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
-            "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "mixtral": gguf.MODEL_ARCH.LLAMA}[family]
+            "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "mixtral": gguf.MODEL_ARCH.LLAMA,
+            "glm4_moe": gguf.MODEL_ARCH.GLM4_MOE, "deepseek_v3": gguf.MODEL_ARCH.DEEPSEEK2,
+            "kimi_k2": gguf.MODEL_ARCH.DEEPSEEK2}[family]
 
 
 def tensor_type(new_name, data, out_type):
@@ -240,16 +341,19 @@ def add_hparams(writer, cfg, out_type, name):
     family = cfg["model_type"]
     writer.add_type(gguf.GGUFType.MODEL)
     writer.add_name(name)
-    writer.add_block_count(cfg["num_hidden_layers"])
+    writer.add_block_count(block_count(cfg))
     writer.add_context_length(cfg["max_position_embeddings"])
     writer.add_embedding_length(cfg["hidden_size"])
     writer.add_feed_forward_length(cfg["intermediate_size"])
     writer.add_head_count(cfg["num_attention_heads"])
-    writer.add_head_count_kv(cfg["num_key_value_heads"])
+    # deepseek2: MLA is written as MQA (one key/value head of kv_lora_rank + rope dimensions).
+    writer.add_head_count_kv(1 if ARCH[family] == "deepseek2" else cfg["num_key_value_heads"])
     writer.add_rope_freq_base(cfg["rope_theta"])
     writer.add_layer_norm_rms_eps(1e-5 if family == "olmoe" else cfg["rms_norm_eps"])
-    writer.add_expert_count(cfg.get("num_local_experts", cfg.get("num_experts")))
+    writer.add_expert_count(cfg.get("num_local_experts", cfg.get("num_experts", cfg.get("n_routed_experts"))))
     writer.add_expert_used_count(cfg["num_experts_per_tok"])
+    if family in GROUP_ROUTED:
+        add_group_routed_hparams(writer, cfg)
     if cfg.get("head_dim") is not None:
         writer.add_key_length(cfg["head_dim"])
         writer.add_value_length(cfg["head_dim"])
@@ -264,6 +368,44 @@ def add_hparams(writer, cfg, out_type, name):
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
 
+def add_group_routed_hparams(writer, cfg):
+    """What Glm4MoeModel and DeepseekV2Model (and TextModel before them) write beyond the common
+    keys: expert groups, the sigmoid gating function, shared experts, leading dense layers, the
+    routed scaling and renormalisation, partial rotary (glm4moe) and MLA's ranks (deepseek2)."""
+    family = cfg["model_type"]
+    if cfg.get("n_group") is not None:
+        writer.add_expert_group_count(cfg["n_group"])
+    if cfg.get("topk_group") is not None:
+        writer.add_expert_group_used_count(cfg["topk_group"])
+    writer.add_expert_gating_func(gguf.ExpertGatingFuncType.SIGMOID)
+    writer.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
+    writer.add_leading_dense_block_count(cfg.get("first_k_dense_replace") or 0)
+    if cfg.get("routed_scaling_factor") is not None:
+        writer.add_expert_weights_scale(cfg["routed_scaling_factor"])
+    if cfg.get("norm_topk_prob"):
+        writer.add_expert_weights_norm(True)
+    elif family == "glm4_moe" and cfg.get("norm_topk_prob") is not None:
+        writer.add_expert_weights_norm(False)
+    if family == "glm4_moe":
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+        writer.add_rope_dimension_count(int(head_dim * cfg.get("partial_rotary_factor", 0.5)))
+        if cfg.get("n_shared_experts") is not None:
+            writer.add_expert_shared_count(cfg["n_shared_experts"])
+        if cfg.get("num_nextn_predict_layers") is not None:
+            writer.add_nextn_predict_layers(cfg["num_nextn_predict_layers"])
+        return
+    kv_lora, rope = cfg["kv_lora_rank"], cfg["qk_rope_head_dim"]
+    writer.add_vocab_size(cfg["vocab_size"])
+    writer.add_q_lora_rank(cfg["q_lora_rank"])
+    writer.add_kv_lora_rank(kv_lora)
+    writer.add_key_length(kv_lora + rope)
+    writer.add_value_length(kv_lora)
+    writer.add_key_length_mla(cfg["qk_nope_head_dim"] + rope)
+    writer.add_value_length_mla(cfg["v_head_dim"])
+    writer.add_expert_shared_count(cfg.get("n_shared_experts") or 0)
+    writer.add_rope_dimension_count(rope)
+
+
 def convert(model_dir, out, out_type, tokenizer_json=None, tokenizer_pre=None):
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     check_config(cfg)
@@ -275,11 +417,13 @@ def convert(model_dir, out, out_type, tokenizer_json=None, tokenizer_pre=None):
         add_bpe_vocabulary(writer, cfg, tokenizer_json, tokenizer_pre)
     else:
         add_vocabulary(writer, cfg["vocab_size"])
-    for new_name, hf_names, stacked, heads in plan:
+    for new_name, hf_names, stacked, transform in plan:
         parts = [tensors[n].to(torch.float32) for n in hf_names]
         data = (torch.stack(parts, dim=0) if stacked else parts[0]).numpy()
-        if heads is not None:
-            data = permute(data, heads)
+        if transform and transform[0] == "permute":
+            data = permute(data, transform[1])
+        elif transform:
+            data = split_kv_b(data, *transform)
         qtype = tensor_type(new_name, data, out_type)
         writer.add_tensor(new_name, encode(np.ascontiguousarray(data), qtype), raw_dtype=qtype)
 
@@ -298,12 +442,18 @@ def write_dequantized(gguf_file, cfg, plan, model_dir, out_dir):
     reader = gguf.GGUFReader(gguf_file)
     by_name = {t.name: t for t in reader.tensors}
     hf = {}
-    for new_name, hf_names, stacked, heads in plan:
+    kv_b_parts = {}
+    for new_name, hf_names, stacked, transform in plan:
         t = by_name[new_name]
         data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
         data = data.reshape([int(n) for n in reversed(t.shape)]) if data.ndim else data
-        if heads is not None:
-            data = unpermute(data, heads)
+        if transform and transform[0] == "permute":
+            data = unpermute(data, transform[1])
+        elif transform:
+            kv_b_parts.setdefault(hf_names[0], {})[transform[0]] = data
+            if len(kv_b_parts[hf_names[0]]) < 2:
+                continue
+            data = join_kv_b(kv_b_parts[hf_names[0]]["k_b"], kv_b_parts[hf_names[0]]["v_b"])
         parts = list(data) if stacked else [data]
         for name, part in zip(hf_names, parts):
             hf[name] = torch.from_numpy(np.ascontiguousarray(part))
