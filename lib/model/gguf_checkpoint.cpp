@@ -331,6 +331,34 @@ class TensorPlacer {
   std::set<std::string> used_;
 };
 
+// deepseek2's YaRN as the Hugging Face rope_scaling it was converted from. The converter writes
+// mscale_all_dim as yarn_log_multiplier * 10 and no mscale: llama.cpp takes mscale equal to
+// mscale_all_dim for deepseek2 (llama_context's yarn_attn_factor), so does this.
+nlohmann::json deepseek2_yarn(const GgufModel& gguf, const ConfigBuilder& config) {
+  const std::string arch = gguf.metadata().architecture();
+  const auto required = [&](std::string_view key) {
+    const std::optional<double> value = config.arch_float(key);
+    if (!value)
+      throw ModelError(fmt::format("{}: key '{}.{}' is missing (YaRN RoPE scaling needs it)",
+                                   gguf.path().string(), arch, key));
+    return *value;
+  };
+  nlohmann::json yarn = {{"type", "yarn"},
+                         {"factor", required("rope.scaling.factor")},
+                         {"original_max_position_embeddings",
+                          config.required_uint("rope.scaling.original_context_length")}};
+  for (const auto& [key, name] : {std::pair{"rope.scaling.yarn_beta_fast", "beta_fast"},
+                                  std::pair{"rope.scaling.yarn_beta_slow", "beta_slow"}})
+    if (const std::optional<double> value = config.arch_float(key)) yarn[name] = *value;
+  if (const std::optional<double> log_mul = config.arch_float("rope.scaling.yarn_log_multiplier")) {
+    // In float, as written: 0.1f * 1 read back is exactly 1.
+    const double mscale = static_cast<float>(*log_mul) / 0.1F;
+    yarn["mscale"] = mscale;
+    yarn["mscale_all_dim"] = mscale;
+  }
+  return yarn;
+}
+
 // glm4moe and deepseek2 beyond the common keys, as llama.cpp's Glm4MoeModel and DeepseekV2Model
 // converters write them and its loaders read them (absent keys mean what llama.cpp's defaults do).
 void add_group_routed_config(const GgufModel& gguf, ConfigBuilder& config, int64_t heads) {
@@ -353,10 +381,13 @@ void add_group_routed_config(const GgufModel& gguf, ConfigBuilder& config, int64
                  static_cast<int64_t>(config.required_uint("expert_shared_count")));
   config.set_flag(Flag::kNormTopkProb,
                   gguf.metadata().get_bool(arch + ".expert_weights_norm").value_or(false));
-  // llama.cpp scales by expert_weights_scale unless it is absent or 0.
+  // llama.cpp scales by expert_weights_scale unless it is absent or 0. The float32 key is read
+  // back as the shortest decimal that rounds to it (Kimi K2's 2.827, not 2.8269999027...): the
+  // config's value, which the forward pass multiplies by in double.
   if (const std::optional<double> scale = config.arch_float("expert_weights_scale");
       scale && *scale != 0.0)
-    config.set_number(Number::kRoutedScalingFactor, nlohmann::json(*scale));
+    config.set_number(Number::kRoutedScalingFactor,
+                      nlohmann::json(std::stod(fmt::format("{}", static_cast<float>(*scale)))));
   const auto rope = static_cast<int64_t>(config.required_uint("rope.dimension_count"));
   if (!deepseek) {
     const auto hidden = static_cast<int64_t>(config.required_uint("embedding_length"));
@@ -396,7 +427,9 @@ nlohmann::json gguf_hf_config(const GgufModel& gguf) {
   config.config()["architectures"] = nlohmann::json::array({profile.architectures.front()});
   if (const std::optional<std::string> scaling =
           gguf.metadata().get_string(arch + ".rope.scaling.type");
-      scaling && *scaling != "none")
+      scaling && *scaling == "yarn" && arch == "deepseek2")
+    config.config()["rope_scaling"] = deepseek2_yarn(gguf, config);
+  else if (scaling && *scaling != "none")
     throw UnsupportedError(
         fmt::format("{}: key '{}.rope.scaling.type' is '{}'; the GGUF forward "
                     "pass computes without RoPE scaling only",

@@ -167,7 +167,13 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
   const std::string family(family_of_gguf_architecture(arch));
   check_plan_target(plan_document, {family, experts, 0, file}, plan_source);
   const nlohmann::json& layers = plan_document["experts_kept_per_layer"];
-  if (!layers.is_array() || layers.size() != static_cast<size_t>(blocks))
+  // A plan made on the Hugging Face checkpoint lists the decoder layers only: the blocks after
+  // them are llama.cpp's multi-token-prediction layers (nextn_predict_layers, glm4moe), whose
+  // entries are then null (kept whole).
+  const auto nextn = static_cast<int64_t>(metadata.arch_uint("nextn_predict_layers").value_or(0));
+  const bool decoder_layers_only = nextn > 0 && nextn < blocks && layers.is_array() &&
+                                   layers.size() == static_cast<size_t>(blocks - nextn);
+  if (!layers.is_array() || (layers.size() != static_cast<size_t>(blocks) && !decoder_layers_only))
     throw refuse(fmt::format(
         "{}: 'experts_kept_per_layer' must have one entry per block ({}: '{}' = {}), found {}",
         plan_source, file, key_of("block_count"), blocks,
@@ -180,7 +186,9 @@ GgufSlicePlan plan_gguf_slice(const GgufMetadata& metadata,
   int64_t kept_count = -1;
   int64_t first_block = -1;
   for (int64_t b = 0; b < blocks; ++b) {
-    const nlohmann::json& entry = layers[static_cast<size_t>(b)];
+    static const nlohmann::json kWhole;  // null
+    const nlohmann::json& entry =
+        static_cast<size_t>(b) < layers.size() ? layers[static_cast<size_t>(b)] : kWhole;
     if (!has_experts[static_cast<size_t>(b)]) {
       if (!entry.is_null())
         throw refuse(fmt::format(

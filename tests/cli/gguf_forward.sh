@@ -74,20 +74,72 @@ for f in glm4_moe deepseek_v3; do
   convert "$f" q4_k "$S/$f-wide"
   same_logits "$f-q4_k" "$S/$f-q4_k-deq" "$S/$f-q4_k.gguf"
 done
-# GLM-4.5-Air's released config (vocabulary widened to the byte vocabulary) with its
-# multi-token-prediction layer: the GGUF's block_count counts it, its tensors (blk.3.nextn.*
-# and a whole layer) are not computed, as in the checkpoint.
-$PY - "$SRC/tests/data/configs/glm-4.5-air.json" "$S/glm-air.json" <<'PY'
+# The released configs of DeepSeek-V3 (YaRN, 8 routing groups of 4, 4 per token), Kimi K2
+# (YaRN) and GLM-4.5-Air (with its multi-token-prediction layer: the GGUF's block_count counts
+# it, its tensors, blk.3.nextn.* and a whole layer, are not computed), vocabularies widened to the
+# byte vocabulary: logits on the GGUF equal logits on the checkpoint (Kimi K2's GGUF reads back as
+# deepseek_v3, so the outputs' recorded model_type differs), and the GGUF sliced by `moeslice
+# slice` with the plans of real_configs.sh computes what `logits --keep` computes on the full
+# GGUF. GLM's plan, made on the checkpoint, lists its 3 decoder layers: the MTP block holds experts
+# too, and llama.cpp has one expert_count, so that plan is refused by name and the slice cuts the
+# MTP block's experts like the last layer's (a 4-entry plan), which does not change the logits.
+write_plan "$S/deepseek-v3.plan" null null null \
+  "[0,3,5,6,8,9,13,14,16,19,21,22,24,27,29,30]" "[1,2,4,7,9,10,12,15,17,18,20,23,25,26,28,31]"
+write_plan "$S/kimi-k2.plan" null "[0,1,3,5,8,9,12,14,17,19,20,23]" "[2,4,5,6,7,10,11,13,16,18,21,22]"
+write_plan "$S/glm-4.5-air.plan" null "[0,1,2,4,6,7,9,11,12,15]" "[1,3,5,6,8,10,11,13,14,15]"
+for name in deepseek-v3 kimi-k2 glm-4.5-air; do
+  $PY - "$SRC/tests/data/configs/$name.json" "$S/$name.json" <<'PY'
 import json, sys
 cfg = json.load(open(sys.argv[1]))
 cfg["vocab_size"] = 272
 json.dump(cfg, open(sys.argv[2], "w"), indent=2)
 PY
-$PY "$REF/make_tiny.py" --config "$S/glm-air.json" --out "$S/glm-air" --mtp >/dev/null || fail "make_tiny glm-air"
-convert glm-air q8_0 "$S/glm-air"
-same_logits glm-air-q8_0 "$S/glm-air-q8_0-deq" "$S/glm-air-q8_0.gguf"
-convert glm-air f32 "$S/glm-air"
-same_logits glm-air-f32 "$S/glm-air" "$S/glm-air-f32.gguf"
+  mtp=()
+  [ "$name" = glm-4.5-air ] && mtp=(--mtp)
+  $PY "$REF/make_tiny.py" --config "$S/$name.json" --out "$S/$name" "${mtp[@]}" >/dev/null || fail "make_tiny $name"
+  convert "$name" f32 "$S/$name"
+  for m in "$S/$name" "$S/$name-f32.gguf"; do
+    "$MOESLICE" logits --model "$m" --corpus "$S/ids.jsonl" --router --threads 2 --out "$m.logits.st" \
+      >/dev/null 2>"$S/err" || fail "logits $m: $(cat "$S/err")"
+  done
+  $PY - "$REF" "$S/$name.logits.st" "$S/$name-f32.gguf.logits.st" <<'PY' && pass || fail "$name: the GGUF's logits differ"
+import sys
+import torch
+sys.path.insert(0, sys.argv[1])
+from safetensors_io import load_file
+(a, meta_a), (b, meta_b) = load_file(sys.argv[2]), load_file(sys.argv[3])
+assert set(a) == set(b) and all(torch.equal(a[n], b[n]) for n in a), "tensors differ"
+meta_a.pop("model_type"), meta_b.pop("model_type")
+assert meta_a == meta_b, (meta_a, meta_b)
+PY
+done
+expect_error 2 "glm-4.5-air.plan: block 3 keeps 16 experts but block 1 keeps 10" -- \
+  "$MOESLICE" slice --model "$S/glm-4.5-air-f32.gguf" --plan "$S/glm-4.5-air.plan" --out "$S/refused.gguf"
+[ ! -e "$S/refused.gguf" ] && pass || fail "a refused slice wrote output"
+write_plan "$S/glm-4.5-air-blocks.plan" null "[0,1,2,4,6,7,9,11,12,15]" "[1,3,5,6,8,10,11,13,14,15]" \
+  "[1,3,5,6,8,10,11,13,14,15]"
+for name in deepseek-v3 kimi-k2 glm-4.5-air; do
+  gguf=$S/$name-f32.gguf
+  blocks_plan=$S/$name.plan
+  [ "$name" = glm-4.5-air ] && blocks_plan=$S/glm-4.5-air-blocks.plan
+  "$MOESLICE" slice --model "$gguf" --plan "$blocks_plan" --out "$S/$name-sliced.gguf" >/dev/null 2>"$S/err" ||
+    fail "slice $gguf: $(cat "$S/err")"
+  "$MOESLICE" logits --model "$gguf" --keep "$S/$name.plan" --corpus "$S/ids.jsonl" --threads 2 \
+    --out "$S/$name-keep.st" >/dev/null 2>"$S/err" || fail "logits --keep $gguf: $(cat "$S/err")"
+  "$MOESLICE" logits --model "$S/$name-sliced.gguf" --corpus "$S/ids.jsonl" --threads 2 \
+    --out "$S/$name-sliced.st" >/dev/null 2>"$S/err" || fail "logits $name-sliced.gguf: $(cat "$S/err")"
+  $PY - "$REF" "$S/$name-keep.st" "$S/$name-sliced.st" <<'PY' && pass || fail "$name: the sliced GGUF differs from the masked one"
+import sys
+sys.path.insert(0, sys.argv[1])
+from safetensors_io import load_file
+keep, sliced = load_file(sys.argv[2])[0], load_file(sys.argv[3])[0]
+assert set(keep) == set(sliced), (sorted(keep), sorted(sliced))
+for name in keep:
+    scale = keep[name].abs().max().item()
+    diff = (keep[name].double() - sliced[name].double()).abs().max().item()
+    assert diff <= 1e-6 * scale, f"{name}: {diff} (scale {scale})"
+PY
+done
 # What llama.cpp's graph cannot compute is refused by key, nothing written: its expert groups
 # need topk_group < n_group.
 "$MOESLICE" make-random --family deepseek_v3 --layers 2 --vocab 272 --kv-heads 4 --set topk_group=2 \

@@ -98,7 +98,11 @@ def check_config(cfg):
                               f"(llama.cpp's {ARCH[family]} graph)")
 
     refuse_unless("hidden_act", cfg.get("hidden_act", "silu") == "silu", '"silu"')
-    refuse_unless("rope_scaling", cfg.get("rope_scaling") is None, "null")
+    yarn = family in ("deepseek_v3", "kimi_k2") and is_yarn(cfg.get("rope_scaling"))
+    refuse_unless("rope_scaling", cfg.get("rope_scaling") is None or yarn,
+                  "null" + (" or YaRN" if family in ("deepseek_v3", "kimi_k2") else ""))
+    if yarn:
+        check_deepseek_yarn(cfg["rope_scaling"])
     refuse_unless("tie_word_embeddings", not cfg.get("tie_word_embeddings", False), "false")
     refuse_unless("vocab_size", cfg["vocab_size"] >= N_SPECIAL + N_BYTES,
                   f"at least {N_SPECIAL + N_BYTES} (byte vocabulary)")
@@ -120,6 +124,24 @@ def check_config(cfg):
         refuse_unless("mlp_only_layers", not cfg.get("mlp_only_layers"), "[] (no dense layers)")
         refuse_unless("decoder_sparse_step", cfg.get("decoder_sparse_step", 1) == 1, "1 (no dense layers)")
         refuse_unless("use_sliding_window", not cfg.get("use_sliding_window", False), "false")
+
+
+def is_yarn(scaling):
+    return isinstance(scaling, dict) and scaling.get("rope_type", scaling.get("type")) == "yarn"
+
+
+def check_deepseek_yarn(scaling):
+    """deepseek2's YaRN in llama.cpp: the keys TextModel writes, and mscale taken equal to
+    mscale_all_dim (llama_context's yarn_attn_factor; the converter writes no mscale)."""
+    for key in ("attention_factor", "attn_factor", "extrapolation_factor"):
+        if scaling.get(key) is not None:
+            raise ConfigError(f"'rope_scaling.{key}' is {scaling[key]}, expected absent (deepseek2 in llama.cpp)")
+    if scaling.get("mscale", 1.0) != scaling.get("mscale_all_dim", 1.0):
+        raise ConfigError(f"'rope_scaling.mscale' is {scaling.get('mscale')}, expected mscale_all_dim "
+                          f"{scaling.get('mscale_all_dim')} (llama.cpp's deepseek2 assumes they are equal)")
+    if not scaling.get("mscale_all_dim"):
+        raise ConfigError("'rope_scaling.mscale_all_dim' is absent or 0, expected a value (llama.cpp's "
+                          "deepseek2 then scales attention by YaRN's default mscale, transformers does not)")
 
 
 def check_group_routed(cfg, refuse_unless):
@@ -404,6 +426,17 @@ def add_group_routed_hparams(writer, cfg):
     writer.add_value_length_mla(cfg["v_head_dim"])
     writer.add_expert_shared_count(cfg.get("n_shared_experts") or 0)
     writer.add_rope_dimension_count(rope)
+    if is_yarn(cfg.get("rope_scaling")):
+        # TextModel's YaRN keys, then DeepseekV2Model's yarn_log_multiplier (0.1 * mscale_all_dim).
+        scaling = cfg["rope_scaling"]
+        writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        writer.add_rope_scaling_factor(scaling["factor"])
+        writer.add_rope_scaling_orig_ctx_len(scaling["original_max_position_embeddings"])
+        if scaling.get("beta_fast") is not None:
+            writer.add_rope_scaling_yarn_beta_fast(scaling["beta_fast"])
+        if scaling.get("beta_slow") is not None:
+            writer.add_rope_scaling_yarn_beta_slow(scaling["beta_slow"])
+        writer.add_rope_scaling_yarn_log_mul(0.1 * scaling["mscale_all_dim"])
 
 
 def convert(model_dir, out, out_type, tokenizer_json=None, tokenizer_pre=None):

@@ -11,11 +11,14 @@ to each other and the rule to llama.cpp (tests/cli/llama_parity.sh):
   planned experts along their outermost ggml axis (ne[n_dims-1], which must be expert_count):
   each kept expert is one byte range whatever its type, copied unchanged, in ascending id order;
 - `{arch}.expert_count` becomes the kept count and `{arch}.expert_used_count` min(k, kept);
+- with expert groups (`{arch}.expert_group_count` > 1: llama.cpp splits the experts into equal
+  consecutive groups) every group must keep the same number, at least 2 (llama.cpp scores a group
+  by its top 2 experts), so the group count and groups used per token stay as they are;
 - every other tensor and metadata key is copied unchanged, in order (general.alignment honoured).
 No moeslice.* keys are written: compare a moeslice slice with this one on everything else.
 Refused (exit 2, naming the plan or tensor): different kept counts per layer (llama.cpp has one
 expert_count), a plan entry for a block without expert tensors, ids out of range or unsorted, a
-plan whose layer count is not the file's block count, expert group routing.
+plan whose layer count is not the file's block count, an unbalanced plan for expert groups.
 """
 
 import argparse
@@ -50,8 +53,7 @@ def kept_experts(reader, plan_file, arch):
     experts = field(reader, f"{arch}.expert_count")
     if len(entries) != blocks:
         raise PlanError(f"{plan_file}: {len(entries)} entries, expected one per block ({blocks})")
-    if (field(reader, f"{arch}.expert_group_count") or 1) > 1:
-        raise PlanError(f"{arch}.expert_group_count > 1: group routing is not handled by this reference")
+    groups = field(reader, f"{arch}.expert_group_count") or 1
     with_experts = {int(m.group(1)) for t in reader.tensors if (m := CUT.match(t.name))}
     kept = {}
     for block, ids in enumerate(entries):
@@ -61,6 +63,11 @@ def kept_experts(reader, plan_file, arch):
             raise PlanError(f"{plan_file}: layer {block} has no expert tensors")
         if ids != sorted(set(ids)) or not all(0 <= i < experts for i in ids):
             raise PlanError(f"{plan_file}: layer {block}: ids must be ascending, unique, below {experts}")
+        if groups > 1:
+            per_group = [sum(1 for i in ids if i * groups // experts == g) for g in range(groups)]
+            if len(set(per_group)) > 1 or per_group[0] < 2:
+                raise PlanError(f"{plan_file}: layer {block} keeps {per_group} experts of its {groups} groups; "
+                                "llama.cpp's group routing needs the same number in each, at least 2")
         kept[block] = ids
     counts = {len(ids) for ids in kept.values()} | ({experts} if len(kept) < len(with_experts) else set())
     if len(counts) > 1:
