@@ -147,6 +147,14 @@ done
 expect_error 2 "ds-allgroups/config.json: 'topk_group' is 2, expected between 1 and n_group - 1 = 1" -- \
   $PY "$REF/hf_to_gguf.py" --gguf-py "$GGUF_PY" --model "$S/ds-allgroups" --out "$S/ds-allgroups.gguf"
 [ ! -e "$S/ds-allgroups.gguf" ] && pass || fail "a refused conversion left its output"
+# A quantized attn_k_b (rows of qk_nope_head_dim 32: Q8_0) is refused by name: its blocks run
+# along the axis kv_b_proj's rows need transposed.
+"$MOESLICE" make-random --family deepseek_v3 --layers 2 --vocab 272 --kv-heads 4 --set qk_nope_head_dim=32 \
+  --out "$S/ds-nope32" >/dev/null || fail "make-random ds-nope32"
+convert ds-nope32 q8_0 "$S/ds-nope32"
+expect_error 2 "ds-nope32-q8_0.gguf: tensor 'blk.0.attn_k_b.weight' is Q8_0; moeslice rebuilds kv_b_proj from attn_k_b and attn_v_b stored as F32, F16 or BF16 only" -- \
+  "$MOESLICE" logits --model "$S/ds-nope32-q8_0.gguf" --corpus "$S/ids.jsonl" --out "$S/refused-ds.st"
+[ ! -e "$S/refused-ds.st" ] && pass || fail "a refused command wrote output"
 
 # profile reads a GGUF like its checkpoint: the same usage counts.
 for m in "$S/olmoe-q8_0-deq" "$S/olmoe-q8_0.gguf"; do

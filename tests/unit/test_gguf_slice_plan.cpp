@@ -258,6 +258,24 @@ TEST_CASE("group-limited routing: every group keeps the same number, at least 2"
                  {"2 experts per group", "deepseek2.expert_group_used_count", "6 per token"});
 }
 
+TEST_CASE("a plan of the decoder layers only, when the file has multi-token-prediction blocks") {
+  Fixture model;  // blocks 0..2; now block 3 is an MTP block (nextn_predict_layers) without experts
+  model.metadata.set("deepseek2.block_count", GgufValue::of_u32(4));
+  model.metadata.set("deepseek2.nextn_predict_layers", GgufValue::of_u32(1));
+  const GgufSlicePlan plan = model.plan(keep({0, 1, 2, 3}, {4, 5, 6, 7}));
+  CHECK(plan.summary.experts_after == 4);
+  CHECK(model.plan({{"experts_kept_per_layer", json::array({nullptr, {0, 1}, {2, 3}, nullptr})}})
+            .summary.experts_after == 2);
+  check_mentions(refusal(model, {{"experts_kept_per_layer", json::array({nullptr, {0}})}}),
+                 {"one entry per block", "deepseek2.block_count", "found 2"});
+  // An MTP block with experts is kept whole by such a plan, so the counts differ: refused.
+  Fixture with_experts;  // blocks 0..2, block 2 the MTP block
+  with_experts.metadata.set("deepseek2.nextn_predict_layers", GgufValue::of_u32(1));
+  check_mentions(
+      refusal(with_experts, {{"experts_kept_per_layer", json::array({nullptr, {0, 1}})}}),
+      {"block 2 keeps 8", "block 1 keeps 2"});
+}
+
 TEST_CASE("the tensor kinds by name") {
   int64_t block = -1;
   CHECK(gguf_expert_axis_kind("blk.12.ffn_gate_up_exps.weight", block) == "ffn_gate_up_exps");
