@@ -1,5 +1,6 @@
-// ThreadPool: workers sleep on a condition variable and pull indices under one mutex. Tasks here
-// are coarse (a head, an expert, a weight block), so a lock per index costs nothing measurable.
+// ThreadPool: workers sleep on a condition variable between loops and take indices with one atomic
+// increment each, so no lock is taken per task (the mutex only starts and ends a loop and records
+// a task's exception).
 #include "kernels/thread_pool.h"
 
 #include <cassert>
@@ -38,18 +39,14 @@ void ThreadPool::run_tasks(size_t worker) {
   tls_running_pool = this;
   tls_worker = worker;
   for (;;) {
-    size_t index;
-    {
-      std::lock_guard lock(mutex_);
-      if (next_index_ >= job_size_) break;
-      index = next_index_++;
-    }
+    const size_t index = next_index_.fetch_add(1, std::memory_order_relaxed);
+    if (index >= job_size_) break;
     try {
       (*job_)(index, worker);
     } catch (...) {
       std::lock_guard lock(mutex_);
       if (!error_) error_ = std::current_exception();
-      next_index_ = job_size_;  // skip the rest
+      next_index_.store(job_size_, std::memory_order_relaxed);  // skip the rest
     }
   }
   tls_running_pool = previous;
@@ -89,7 +86,7 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
     std::lock_guard lock(mutex_);
     job_ = &fn;
     job_size_ = n;
-    next_index_ = 0;
+    next_index_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     if (wake_workers) {
       active_workers_ = workers_.size();

@@ -7,6 +7,7 @@
 // OpenBLAS single-threaded (see gemm.h): parallelism comes from the pool only, never both.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -50,10 +51,10 @@ class ThreadPool {
   std::condition_variable wake_;
   std::condition_variable done_;
   const std::function<void(size_t, size_t)>* job_ = nullptr;
-  size_t job_size_ = 0;
-  size_t next_index_ = 0;      // guarded by mutex_
-  size_t generation_ = 0;      // bumped per parallel_for; workers wait for a new one
-  size_t active_workers_ = 0;  // workers still inside the current generation
+  size_t job_size_ = 0;                 // set under mutex_ before workers wake
+  std::atomic<size_t> next_index_ = 0;  // handed out lock-free: no lock per task on many cores
+  size_t generation_ = 0;               // bumped per parallel_for; workers wait for a new one
+  size_t active_workers_ = 0;           // workers still inside the current generation
   bool stopping_ = false;
   std::exception_ptr error_;
 };
