@@ -114,6 +114,13 @@ void ForwardPass::check_ids(std::span<const int32_t> tokens, size_t first_index)
                                    first_index + i, tokens[i], spec_.vocab));
 }
 
+WindowState ForwardPass::run_layers(std::span<const int32_t> tokens, Window window,
+                                    ForwardObserver* observer) {
+  WindowState state = embed(tokens, window);
+  for (int64_t l = 0; l <= last_layer_; ++l) run_layer(l, state, observer);
+  return state;
+}
+
 DocumentResult ForwardPass::run(std::span<const int32_t> tokens, ForwardObserver* observer) {
   check_ids(tokens, 0);
   DocumentResult result;
@@ -121,8 +128,7 @@ DocumentResult ForwardPass::run(std::span<const int32_t> tokens, ForwardObserver
   if (!options_.skip_lm_head)
     result.logits = kernels::Matrix(tokens.size(), static_cast<size_t>(spec_.vocab));
   for (const Window& window : result.windows) {
-    WindowState state = embed(tokens, window);
-    for (int64_t l = 0; l <= last_layer_; ++l) run_layer(l, state, observer);
+    const WindowState state = run_layers(tokens, window, observer);
     if (!options_.skip_lm_head)
       finish(state, result.logits.ref().row_range(window.begin, window.length));
   }
@@ -133,8 +139,7 @@ kernels::ConstMatrixRef ForwardPass::window_logits(std::span<const int32_t> toke
                                                    ForwardObserver* observer) {
   if (options_.skip_lm_head)
     throw std::logic_error("ForwardPass::window_logits on a pass that skips the LM head");
-  WindowState state = embed(tokens, window);
-  for (int64_t l = 0; l <= last_layer_; ++l) run_layer(l, state, observer);
+  const WindowState state = run_layers(tokens, window, observer);
   window_logits_.resize(window.length, static_cast<size_t>(spec_.vocab));
   finish(state, window_logits_.ref());
   return window_logits_.cref();

@@ -189,6 +189,8 @@ class ForwardPass {
 
  private:
   void check_ids(std::span<const int32_t> tokens, size_t first_index) const;
+  // One window embedded and through every layer run (before the final norm).
+  WindowState run_layers(std::span<const int32_t> tokens, Window window, ForwardObserver* observer);
   // Throws as run() describes when `values`, computed for `window` by `layer` (-1: embed(); the
   // number of layers: finish()), hold a NaN or infinity.
   void check_finite(kernels::ConstMatrixRef values, int64_t layer, Window window) const;
