@@ -15,15 +15,7 @@ OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
 mkdir -p "$WORK"
 
 "$(dirname "$0")/make_bench_model.sh" "$BUILD/apps/moeslice" "$WORK/model"
-if [[ ! -f "$WORK/corpus.jsonl" ]]; then
-  /usr/bin/python3 - "$WORK/corpus.jsonl" <<'PY'
-import json, random, sys
-random.seed(7)
-with open(sys.argv[1], "w") as out:
-    for d in range(4):
-        out.write(json.dumps({"id": f"doc{d}", "input_ids": [random.randrange(50304) for _ in range(512)]}) + "\n")
-PY
-fi
+/usr/bin/python3 "$(dirname "$0")/make_bench_corpus.py" "$WORK/corpus.jsonl" 4 512 50304
 
 RESULTS="$WORK/results-$(date -u +%Y%m%dT%H%M%S).jsonl"
 echo "# $(date -u +%FT%TZ) $(uname -n) $(lscpu | sed -n 's/^Model name: *//p') threads=$THREADS repeat=$REPEAT"

@@ -8,7 +8,6 @@ without the LM head. Run with /usr/bin/python3 and OpenBLAS first on LD_LIBRARY_
   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp python3 bench/torch_olmoe_baseline.py \
       --model DIR --corpus FILE.jsonl --threads 2
 """
-import argparse
 import json
 import os
 import sys
@@ -18,18 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "refer
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors_io import load_checkpoint  # noqa: E402
-
-
-def rms_norm(x, weight, eps):
-    dtype = x.dtype
-    x32 = x.float()
-    x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * x32.to(dtype)
-
-
-def rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+from torch_bench_util import baseline_arguments, blas_note, gemm_rate, read_documents, rms_norm, rotate_half  # noqa: E402
 
 
 class Olmoe:
@@ -100,28 +88,14 @@ class Olmoe:
         return F.linear(h, w["lm_head.weight"])
 
 
-def gemm_rate(dtype, size=2048, repeat=10):
-    a = torch.randn(size, size, dtype=dtype)
-    b = torch.randn(size, size, dtype=dtype)
-    torch.matmul(a, b)
-    start = time.perf_counter()
-    for _ in range(repeat):
-        torch.matmul(a, b)
-    return 2 * size ** 3 * repeat / (time.perf_counter() - start) / 1e9
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--corpus", required=True)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser = baseline_arguments()
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    docs = [json.loads(line)["input_ids"] for line in open(args.corpus) if line.strip()]
+    docs = read_documents(args.corpus)
     tokens = sum(len(d) for d in docs)
     print(json.dumps({"what": "torch_gemm_gflops", "dtype": "float32", "value": round(gemm_rate(torch.float32), 1),
-                      "blas": torch.__config__.show().count("OpenBLAS") > 0 or "see LD_LIBRARY_PATH"}))
+                      "blas": blas_note()}))
     print(json.dumps({"what": "torch_gemm_gflops", "dtype": "bfloat16", "value": round(gemm_rate(torch.bfloat16), 1)}))
     for dtype in (torch.float32, torch.bfloat16):
         model = Olmoe(args.model, dtype)
