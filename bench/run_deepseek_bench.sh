@@ -33,7 +33,7 @@ fi
 
 RESULTS="$WORK/results-$(date -u +%Y%m%dT%H%M%S).jsonl"
 echo "# $(date -u +%FT%TZ) $(uname -n) $(lscpu | sed -n 's/^Model name: *//p') threads=$THREADS rounds=$ROUNDS"
-echo "# commit $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "# commit $(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown) OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} load $(cut -d" " -f1-3 /proc/loadavg)"
 moeslice() {  # moeslice ROUND COMPUTE
   "$BUILD/bench/bench_forward" --model "$WORK/model" --corpus "$WORK/corpus.jsonl" \
     --compute "$2" --threads "$THREADS" --repeat 1 | sed "s/^{/{\"round\": $1, /" | tee -a "$RESULTS"
