@@ -10,7 +10,8 @@ top-2 group scores, topk_group groups, weights from the unbiased scores, normali
 loop over the chosen experts with index_add_ (DeepseekV3MoE.moe), the shared experts added after,
 dense layers below first_k_dense_replace. The configuration is parsed by the reference's Config,
 so both sides read the same numbers. Prints, as JSON lines, the measured matrix-product rate and
-tokens/s for float32 and bfloat16 (weights converted once, before timing), with the LM head.
+the tokens per wall second and CPU seconds of each repeat in --dtype (float32 or bfloat16; the
+weights converted once, before timing), the LM head included.
 Run with /usr/bin/python3 and OpenBLAS first on LD_LIBRARY_PATH, as bench/run_deepseek_bench.sh
 does:
   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp python3 bench/torch_deepseek_baseline.py \
@@ -36,7 +37,7 @@ class DeepseekV3:
         if not self.cfg.mla:
             raise SystemExit(f"{model_dir}: not a deepseek_v3 model")
         self.w = load_checkpoint(model_dir)
-        for name in list(self.w):  # one tensor at a time: peak memory near one copy
+        for name in list(self.w):  # converted one tensor at a time
             keep_fp32 = name.endswith("e_score_correction_bias")
             self.w[name] = self.w[name].to(torch.float32 if keep_fp32 else dtype)
         self.dtype = dtype
