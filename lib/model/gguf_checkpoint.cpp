@@ -331,10 +331,11 @@ class TensorPlacer {
   std::set<std::string> used_;
 };
 
-// deepseek2's YaRN as the Hugging Face rope_scaling it was converted from. The converter writes
-// mscale_all_dim as yarn_log_multiplier * 10 and no mscale: llama.cpp takes mscale equal to
-// mscale_all_dim for deepseek2 (llama_context's yarn_attn_factor), so does this.
-nlohmann::json deepseek2_yarn(const GgufModel& gguf, const ConfigBuilder& config) {
+// glm4moe's and deepseek2's YaRN as the Hugging Face rope_scaling it was converted from. The
+// deepseek2 converter writes mscale_all_dim as yarn_log_multiplier * 10 and no mscale: llama.cpp
+// takes mscale equal to mscale_all_dim for deepseek2 (llama_context's yarn_attn_factor), so does
+// this. Without yarn_log_multiplier (glm4moe) neither is set: YaRN's default attention factor.
+nlohmann::json yarn_rope_scaling(const GgufModel& gguf, const ConfigBuilder& config) {
   const std::string arch = gguf.metadata().architecture();
   const auto required = [&](std::string_view key) {
     const std::optional<double> value = config.arch_float(key);
@@ -427,8 +428,8 @@ nlohmann::json gguf_hf_config(const GgufModel& gguf) {
   config.config()["architectures"] = nlohmann::json::array({profile.architectures.front()});
   if (const std::optional<std::string> scaling =
           gguf.metadata().get_string(arch + ".rope.scaling.type");
-      scaling && *scaling == "yarn" && arch == "deepseek2")
-    config.config()["rope_scaling"] = deepseek2_yarn(gguf, config);
+      scaling && *scaling == "yarn" && group_routed(arch))
+    config.config()["rope_scaling"] = yarn_rope_scaling(gguf, config);
   else if (scaling && *scaling != "none")
     throw UnsupportedError(
         fmt::format("{}: key '{}.rope.scaling.type' is '{}'; the GGUF forward "

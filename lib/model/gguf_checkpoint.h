@@ -13,7 +13,8 @@
 // multi-token-prediction layers (nextn_predict_layers): their blocks are accepted, not computed.
 //
 // Not here yet: the tokenizer from tokenizer.ggml.* (commands take token ids from a GGUF model),
-// RoPE scaling (YaRN), other architectures (gpt-oss is refused by name).
+// RoPE scaling other than glm4moe's and deepseek2's YaRN, other architectures (gpt-oss is refused
+// by name).
 #pragma once
 
 #include <memory>

@@ -74,6 +74,14 @@ for f in glm4_moe deepseek_v3; do
   convert "$f" q4_k "$S/$f-wide"
   same_logits "$f-q4_k" "$S/$f-q4_k-deq" "$S/$f-q4_k.gguf"
 done
+# glm4moe with YaRN (rope.scaling.*, no mscale: YaRN's default attention factor, as llama.cpp's
+# glm4moe computes) reads back as the checkpoint's rope_scaling: the same logits.
+"$MOESLICE" make-random --family glm4_moe --layers 2 --vocab 272 --kv-heads 2 --seed 11 \
+  --set 'rope_scaling={"type":"yarn","factor":4.0,"original_max_position_embeddings":16,"beta_fast":8,"beta_slow":1}' \
+  --out "$S/glm-yarn" >/dev/null || fail "make-random glm-yarn"
+convert glm-yarn f32 "$S/glm-yarn"
+same_logits glm-yarn-f32-original "$S/glm-yarn" "$S/glm-yarn-f32.gguf"
+
 # The released configs of DeepSeek-V3 (YaRN, 8 routing groups of 4, 4 per token), Kimi K2
 # (YaRN) and GLM-4.5-Air (with its multi-token-prediction layer: the GGUF's block_count counts
 # it, its tensors, blk.3.nextn.* and a whole layer, are not computed), vocabularies widened to the

@@ -267,6 +267,25 @@ for f in $FAMILIES; do
   done
 done
 
+# ---- YaRN: glm4moe (YaRN's default attention factor) and deepseek2 (mscale = mscale_all_dim
+# 0.707, which also scales the softmax), at F32, on documents beyond original_max_position 16.
+yarn='"type":"yarn","factor":4.0,"original_max_position_embeddings":16,"beta_fast":8,"beta_slow":1'
+"$MOESLICE" make-random --family glm4_moe --layers 2 --vocab $VOCAB --kv-heads 2 --seed 11 \
+  --set "rope_scaling={$yarn}" --out "$S/glm4_moe-yarn" >/dev/null || fail "make-random glm4_moe-yarn"
+"$MOESLICE" make-random --family deepseek_v3 --layers 2 --vocab $VOCAB --kv-heads 4 --seed 12 \
+  --set "rope_scaling={$yarn,\"mscale\":0.707,\"mscale_all_dim\":0.707}" --out "$S/deepseek_v3-yarn" >/dev/null ||
+  fail "make-random deepseek_v3-yarn"
+for m in glm4_moe-yarn deepseek_v3-yarn; do
+  $PY "$REF/hf_to_gguf.py" --gguf-py "$GGUF_PY" --model "$S/$m" --out "$S/$m-f32.gguf" >/dev/null || fail "hf_to_gguf $m"
+done
+node "$TOOLS/next_token.mjs" --corpus "$S/corpus.jsonl" --threads 1 \
+  --model "$S/glm4_moe-yarn-f32.gguf" --out "$S/glm4_moe-yarn-f32.llama.json" \
+  --model "$S/deepseek_v3-yarn-f32.gguf" --out "$S/deepseek_v3-yarn-f32.llama.json" && pass || fail "llama.cpp run (YaRN)"
+for m in glm4_moe-yarn deepseek_v3-yarn; do
+  logits "$m-f32" "$S/$m"
+  compare "$m-f32" "$m-f32" f32
+done
+
 # ---- comparisons (one Python process) -------------------------------------------------------
 TOOLS=$TOOLS TOL_F16=$TOL_F16 KL_QUANT=$KL_QUANT $PY - "$S" "$FAMILIES" <<'EOF'
 import os, sys

@@ -25,6 +25,8 @@ What follows convert_hf_to_gguf.py (llama.cpp v0.4.0 as bundled by node-llama-cp
   (glm4moe), rope.dimension_count (glm4moe: head_dim * partial_rotary_factor; deepseek2:
   qk_rope_head_dim), and deepseek2's MLA as MQA: head_count_kv 1, q_lora_rank, kv_lora_rank,
   key_length kv_lora + rope, value_length kv_lora, key_length_mla, value_length_mla, vocab_size;
+  YaRN as TextModel writes it (rope.scaling.type/factor/original_context_length/yarn_beta_fast/
+  yarn_beta_slow) and, for deepseek2, yarn_log_multiplier 0.1 * mscale_all_dim;
 - metadata: block_count, context_length, embedding_length, feed_forward_length, head_count(_kv),
   rope.freq_base, layer_norm_rms_epsilon (olmoe: always 1e-5, as the converter writes),
   expert_count, expert_used_count, key/value_length when the config has head_dim,
@@ -52,7 +54,9 @@ dense layers, rope_scaling, biases the llama.cpp graph does not load, other acti
 glm4moe/deepseek2 a norm_topk_prob the converter would not write (llama.cpp then does not
 renormalise), expert groups llama.cpp asserts against (topk_group must be below n_group),
 moe_layer_freq other than 1, no shared expert, and (deepseek2) no q_lora_rank (llama.cpp's loader
-requires attention.q_lora_rank), attention_bias, a scoring_func other than sigmoid.
+requires attention.q_lora_rank), attention_bias, a scoring_func other than sigmoid; YaRN forms
+llama.cpp does not read (attention_factor, extrapolation_factor; glm4moe: mscale or
+mscale_all_dim; deepseek2: mscale other than mscale_all_dim, or no mscale_all_dim).
 """
 
 import argparse
@@ -98,11 +102,11 @@ def check_config(cfg):
                               f"(llama.cpp's {ARCH[family]} graph)")
 
     refuse_unless("hidden_act", cfg.get("hidden_act", "silu") == "silu", '"silu"')
-    yarn = family in ("deepseek_v3", "kimi_k2") and is_yarn(cfg.get("rope_scaling"))
+    yarn = family in GROUP_ROUTED and is_yarn(cfg.get("rope_scaling"))
     refuse_unless("rope_scaling", cfg.get("rope_scaling") is None or yarn,
-                  "null" + (" or YaRN" if family in ("deepseek_v3", "kimi_k2") else ""))
+                  "null" + (" or YaRN" if family in GROUP_ROUTED else ""))
     if yarn:
-        check_deepseek_yarn(cfg["rope_scaling"])
+        check_yarn(family, cfg["rope_scaling"])
     refuse_unless("tie_word_embeddings", not cfg.get("tie_word_embeddings", False), "false")
     refuse_unless("vocab_size", cfg["vocab_size"] >= N_SPECIAL + N_BYTES,
                   f"at least {N_SPECIAL + N_BYTES} (byte vocabulary)")
@@ -130,12 +134,19 @@ def is_yarn(scaling):
     return isinstance(scaling, dict) and scaling.get("rope_type", scaling.get("type")) == "yarn"
 
 
-def check_deepseek_yarn(scaling):
-    """deepseek2's YaRN in llama.cpp: the keys TextModel writes, and mscale taken equal to
-    mscale_all_dim (llama_context's yarn_attn_factor; the converter writes no mscale)."""
+def check_yarn(family, scaling):
+    """YaRN in llama.cpp: the keys TextModel writes; deepseek2 with mscale taken equal to
+    mscale_all_dim (llama_context's yarn_attn_factor; the converter writes no mscale), glm4moe with
+    neither (its converter writes no yarn_log_multiplier: YaRN's default attention factor)."""
     for key in ("attention_factor", "attn_factor", "extrapolation_factor"):
         if scaling.get(key) is not None:
-            raise ConfigError(f"'rope_scaling.{key}' is {scaling[key]}, expected absent (deepseek2 in llama.cpp)")
+            raise ConfigError(f"'rope_scaling.{key}' is {scaling[key]}, expected absent ({ARCH[family]} in llama.cpp)")
+    if family == "glm4_moe":
+        for key in ("mscale", "mscale_all_dim"):
+            if scaling.get(key) is not None:
+                raise ConfigError(f"'rope_scaling.{key}' is {scaling[key]}, expected absent (llama.cpp's glm4moe "
+                                  "scales by YaRN's default attention factor)")
+        return
     if scaling.get("mscale", 1.0) != scaling.get("mscale_all_dim", 1.0):
         raise ConfigError(f"'rope_scaling.mscale' is {scaling.get('mscale')}, expected mscale_all_dim "
                           f"{scaling.get('mscale_all_dim')} (llama.cpp's deepseek2 assumes they are equal)")
@@ -415,6 +426,8 @@ def add_group_routed_hparams(writer, cfg):
             writer.add_expert_shared_count(cfg["n_shared_experts"])
         if cfg.get("num_nextn_predict_layers") is not None:
             writer.add_nextn_predict_layers(cfg["num_nextn_predict_layers"])
+        if is_yarn(cfg.get("rope_scaling")):
+            add_yarn(writer, cfg["rope_scaling"], log_mul=False)
         return
     kv_lora, rope = cfg["kv_lora_rank"], cfg["qk_rope_head_dim"]
     writer.add_vocab_size(cfg["vocab_size"])
@@ -427,15 +440,20 @@ def add_group_routed_hparams(writer, cfg):
     writer.add_expert_shared_count(cfg.get("n_shared_experts") or 0)
     writer.add_rope_dimension_count(rope)
     if is_yarn(cfg.get("rope_scaling")):
-        # TextModel's YaRN keys, then DeepseekV2Model's yarn_log_multiplier (0.1 * mscale_all_dim).
-        scaling = cfg["rope_scaling"]
-        writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
-        writer.add_rope_scaling_factor(scaling["factor"])
-        writer.add_rope_scaling_orig_ctx_len(scaling["original_max_position_embeddings"])
-        if scaling.get("beta_fast") is not None:
-            writer.add_rope_scaling_yarn_beta_fast(scaling["beta_fast"])
-        if scaling.get("beta_slow") is not None:
-            writer.add_rope_scaling_yarn_beta_slow(scaling["beta_slow"])
+        add_yarn(writer, cfg["rope_scaling"], log_mul=True)
+
+
+def add_yarn(writer, scaling, log_mul):
+    """TextModel's YaRN keys, then (deepseek2) DeepseekV2Model's yarn_log_multiplier, 0.1 *
+    mscale_all_dim."""
+    writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+    writer.add_rope_scaling_factor(scaling["factor"])
+    writer.add_rope_scaling_orig_ctx_len(scaling["original_max_position_embeddings"])
+    if scaling.get("beta_fast") is not None:
+        writer.add_rope_scaling_yarn_beta_fast(scaling["beta_fast"])
+    if scaling.get("beta_slow") is not None:
+        writer.add_rope_scaling_yarn_beta_slow(scaling["beta_slow"])
+    if log_mul:
         writer.add_rope_scaling_yarn_log_mul(0.1 * scaling["mscale_all_dim"])
 
 
