@@ -1,4 +1,4 @@
-// Per-expert views of fused expert tensors, plain or MXFP4.
+// Per-expert views of fused expert tensors, plain or MXFP4, or of llama.cpp's split stacks.
 #include "forward/fused_experts.h"
 
 #include <cstddef>
@@ -9,6 +9,7 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "forward/weight_views.h"
 #include "kernels/dequant/dequantize.h"
 
 namespace moeslice {
@@ -61,6 +62,16 @@ void check_u8(const TensorView& tensor) {
                     tensor.name, dtype_name(tensor.dtype), tensor.bytes.size()));
 }
 
+// Expert e's [out, in] matrix of a stacked [experts, out, in] tensor, in its stored type (the
+// experts are contiguous: ggml blocks lie within a row).
+TensorView expert_slice(const TensorView& tensor, size_t e, size_t experts) {
+  const size_t bytes = tensor.bytes.size() / experts;
+  return TensorView{tensor.name,
+                    tensor.dtype,
+                    {tensor.shape[1], tensor.shape[2]},
+                    tensor.bytes.subspan(e * bytes, bytes)};
+}
+
 std::vector<float> flat_f32(const TensorView& tensor) {
   if (!is_compute_float(tensor.dtype))
     throw ModelError(fmt::format("tensor '{}' has dtype {}; expected F32, BF16 or F16", tensor.name,
@@ -99,8 +110,21 @@ void load_fused_experts(const ModelSpec& spec, const TensorStore& checkpoint,
   const TensorView* gate_up = find(checkpoint, layer, TensorRole::kGateUpProj);
   const TensorView* down = find(checkpoint, layer, TensorRole::kDownProj);
   const bool plain = gate_up != nullptr || down != nullptr;
+  const bool split = find(checkpoint, layer, TensorRole::kGateExps) != nullptr;
   std::vector<kernels::WeightMatrix> gates(E), ups(E), downs(E);
-  if (plain) {
+  if (split) {
+    const TensorView& gate = require(checkpoint, layer, TensorRole::kGateExps);
+    const TensorView& up = require(checkpoint, layer, TensorRole::kUpExps);
+    const TensorView& dn = require(checkpoint, layer, TensorRole::kDownExps);
+    check_shape(gate, {experts, width, hidden});
+    check_shape(up, {experts, width, hidden});
+    check_shape(dn, {experts, hidden, width});
+    for (size_t e = 0; e < E; ++e) {
+      gates[e] = weight_matrix(expert_slice(gate, e, E));
+      ups[e] = weight_matrix(expert_slice(up, e, E));
+      downs[e] = weight_matrix(expert_slice(dn, e, E));
+    }
+  } else if (plain) {
     const TensorView& gu = require(checkpoint, layer, TensorRole::kGateUpProj);
     const TensorView& dn = require(checkpoint, layer, TensorRole::kDownProj);
     check_shape(gu, {experts, hidden, 2 * width});

@@ -7,6 +7,9 @@
 //    and down_proj_blocks [E, H, I / 32, 16] with down_proj_scales [E, H, I / 32]: stored
 //    [out, in] (transformers' convert_moe_packed_tensors transposes them into the plain form), so
 //    gate is the even rows and up the odd rows of expert e's [2I, H] matrix.
+//  - llama.cpp's form (a GGUF, gguf_checkpoint.h): gate_exps and up_exps [E, I, H] and down_exps
+//    [E, H, I], stored [out, in] in any type weight_matrix reads (F32, F16, BF16, ggml blocks
+//    such as MXFP4); expert e is the e-th contiguous slice.
 //  - Biases gate_up_proj_bias [E, 2I] (interleaved the same way) and down_proj_bias [E, H].
 // The GLU is the family's expert activation (clamped SwiGLU with swiglu_limit).
 #pragma once
@@ -18,7 +21,7 @@
 namespace moeslice {
 
 // Fills moe.experts (and the bias vectors they point into) for sparse layer `layer`; throws
-// ModelError naming the tensor when neither form is complete or a tensor has the wrong shape or
+// ModelError naming the tensor when no form is complete or a tensor has the wrong shape or
 // type.
 void load_fused_experts(const ModelSpec& spec, const TensorStore& checkpoint,
                         const LayerSpec& layer, MoeWeights& moe);

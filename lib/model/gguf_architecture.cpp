@@ -126,4 +126,35 @@ GgufTensorName gguf_tensor_name(std::string_view architecture, TensorRole role, 
   return gguf_tensor_name(role, expert);
 }
 
+GgufTensorName gpt_oss_gguf_tensor_name(TensorRole role) {
+  switch (role) {
+    case TensorRole::kFfnNorm:
+      return {"post_attention_norm.weight"};
+    case TensorRole::kSinks:
+      return {"attn_sinks.weight"};
+    case TensorRole::kRouterBias:
+      return {"ffn_gate_inp.bias"};
+    case TensorRole::kGateExps:
+      return {"ffn_gate_exps.weight"};
+    case TensorRole::kUpExps:
+      return {"ffn_up_exps.weight"};
+    case TensorRole::kDownExps:
+      return {"ffn_down_exps.weight"};
+    case TensorRole::kDownProjBias:
+      return {"ffn_down_exps.bias"};
+    case TensorRole::kGateProj:
+    case TensorRole::kUpProj:
+    case TensorRole::kDownProj:
+    case TensorRole::kGateUpProj:
+    case TensorRole::kGateUpProjBias:
+    case TensorRole::kGateUpProjBlocks:
+    case TensorRole::kGateUpProjScales:
+    case TensorRole::kDownProjBlocks:
+    case TensorRole::kDownProjScales:
+      return {};
+    default:
+      return gguf_tensor_name(role, false);
+  }
+}
+
 }  // namespace moeslice

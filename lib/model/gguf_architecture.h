@@ -25,6 +25,11 @@ struct GgufTensorName {
 // The same for every architecture llama.cpp names with its common tensor map (olmoe, qwen2moe,
 // qwen3moe, llama): the expert roles (gate/up/down of an expert) are the stacked tensors.
 GgufTensorName gguf_tensor_name(TensorRole role, bool expert);
+// gpt-oss (llama.cpp's LLM_ARCH_OPENAI_MOE, convert_hf_to_gguf's GptOssModel): the post-attention
+// norm is `post_attention_norm`, the sinks `attn_sinks.weight`, the router and expert biases
+// `.bias`, the experts llama.cpp's split stacks (roles gate_exps, up_exps, down_exps, each a whole
+// layer tensor). gate_up_proj_bias and the fused forms have no tensor of their own ("").
+GgufTensorName gpt_oss_gguf_tensor_name(TensorRole role);
 
 // The same for one architecture: the names llama.cpp gives only some architectures first
 // (glm4moe's post-attention norm `post_attention_norm`, the sigmoid routers' correction bias

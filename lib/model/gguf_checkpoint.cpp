@@ -2,6 +2,7 @@
 // found by role in llama.cpp's name table, expert matrices as slices of the stacked tensors.
 #include "model/gguf_checkpoint.h"
 
+#include <array>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -31,7 +32,7 @@ bool group_routed(std::string_view architecture) {
 // describe completely.
 bool forward_mapped(std::string_view architecture) {
   return architecture == "olmoe" || architecture == "qwen2moe" || architecture == "qwen3moe" ||
-         architecture == "llama" || group_routed(architecture);
+         architecture == "llama" || architecture == "gpt-oss" || group_routed(architecture);
 }
 
 const std::string* dim_key(const FamilyProfile& profile, Dim dim) {
@@ -85,8 +86,8 @@ const FamilyProfile& mapped_family(const GgufModel& gguf) {
   if (family.empty() || !forward_mapped(architecture))
     throw UnsupportedError(fmt::format(
         "{}: GGUF architecture '{}'; moeslice computes GGUF models of the architectures olmoe, "
-        "qwen2moe, qwen3moe and llama (with experts), and of glm4moe and deepseek2, so far "
-        "(inspect, slice and unslice read any)",
+        "qwen2moe, qwen3moe and llama (with experts), and of glm4moe, deepseek2 and gpt-oss, so "
+        "far (inspect, slice and unslice read any)",
         gguf.path().string(), architecture));
   return family_by_name(family);
 }
@@ -177,7 +178,9 @@ class GgufSpecStore final : public TensorStore {
 
 std::string gguf_name_of(std::string_view architecture, const ResolvedTensor& tensor,
                          std::optional<int64_t> layer, bool expert) {
-  const GgufTensorName name = gguf_tensor_name(architecture, tensor.role, expert);
+  const GgufTensorName name = architecture == "gpt-oss"
+                                  ? gpt_oss_gguf_tensor_name(tensor.role)
+                                  : gguf_tensor_name(architecture, tensor.role, expert);
   if (name.name.empty()) return {};
   return layer ? fmt::format("blk.{}.{}", *layer, name.name) : std::string(name.name);
 }
@@ -189,12 +192,15 @@ class TensorPlacer {
       : gguf_(gguf),
         spec_(spec),
         store_(store),
-        llama_(gguf.metadata().architecture() == "llama") {}
+        architecture_(gguf.metadata().architecture()),
+        llama_(architecture_ == "llama") {}
 
   void place(const ResolvedTensor& tensor, std::optional<int64_t> layer,
              std::optional<int64_t> expert) {
-    const std::string name =
-        gguf_name_of(gguf_.metadata().architecture(), tensor, layer, expert.has_value());
+    if (architecture_ == "gpt-oss" && tensor.role == TensorRole::kGateUpProjBias && layer)
+      return place_interleaved_bias(tensor, *layer);
+    const std::string name = gguf_name_of(architecture_, tensor, layer, expert.has_value());
+    if (name.empty() && tensor.optional) return;  // a storage form GGUF files do not use
     if (name.empty())
       throw UnsupportedError(
           fmt::format("{}: the {} tensor '{}' has no GGUF name in moeslice's "
@@ -324,9 +330,44 @@ class TensorPlacer {
                     per_expert);
   }
 
+  // gpt-oss's gate_up_proj_bias [E, 2I]: llama.cpp's converter splits it into
+  // ffn_gate_exps.bias (the even columns) and ffn_up_exps.bias (the odd ones), each [E, I];
+  // interleaved again here (a copy of the biases, in their stored float type).
+  void place_interleaved_bias(const ResolvedTensor& tensor, int64_t layer) {
+    std::array<const TensorView*, 2> parts{};
+    std::array<std::string, 2> names{fmt::format("blk.{}.ffn_gate_exps.bias", layer),
+                                     fmt::format("blk.{}.ffn_up_exps.bias", layer)};
+    const std::vector<int64_t> half{tensor.shape.at(0), tensor.shape.at(1) / 2};
+    for (size_t i = 0; i < 2; ++i) {
+      parts[i] = gguf_.find(names[i]);
+      if (parts[i] == nullptr)
+        throw ModelError(
+            fmt::format("{}: tensor '{}' is missing (the {} model its metadata "
+                        "describes has shape {} there)",
+                        gguf_.path().string(), names[i], spec_.family->family, format_shape(half)));
+      if (parts[i]->shape != half || !is_compute_float(parts[i]->dtype) ||
+          parts[i]->dtype != parts[0]->dtype)
+        throw ModelError(fmt::format(
+            "{}: tensor '{}' is {} {}; expected {} of F32, F16 or BF16 like '{}' (the {} model "
+            "its metadata describes)",
+            gguf_.path().string(), names[i], dtype_name(parts[i]->dtype), parts[i]->shape_string(),
+            format_shape(half), names[0], spec_.family->family));
+      used_.insert(names[i]);
+    }
+    const size_t element = dtype_bits(parts[0]->dtype) / 8;
+    const auto pairs = static_cast<size_t>(parts[0]->numel());
+    std::vector<std::byte> bytes(2 * pairs * element);
+    for (size_t i = 0; i < pairs; ++i)
+      for (size_t p = 0; p < 2; ++p)
+        std::copy_n(parts[p]->bytes.data() + i * element, element,
+                    bytes.data() + (2 * i + p) * element);
+    store_.add_owned(tensor.name, parts[0]->dtype, tensor.shape, std::move(bytes));
+  }
+
   const GgufModel& gguf_;
   const ModelSpec& spec_;
   GgufSpecStore& store_;
+  std::string architecture_;
   bool llama_;
   std::set<std::string> used_;
 };
@@ -417,6 +458,70 @@ void add_group_routed_config(const GgufModel& gguf, ConfigBuilder& config, int64
   config.set_flag(Flag::kRopeInterleave, true);
 }
 
+// gpt-oss's keys as llama.cpp's openai-moe reads them (src/models/openai-moe.cpp,
+// llama-context.cpp): the window `attention.sliding_window`; sliding attention on layer il when
+// il % n < n - 1 for the period n = `attention.sliding_window_pattern` (default 2: the even layers,
+// as gpt-oss's layer_types); YaRN from `rope.scaling.*` (beta_fast 32 and beta_slow 1 unless
+// given, the original context `context_length` unless given), with the correction range floored
+// and ceiled as ggml does (transformers' truncate true: the converter drops gpt-oss's
+// `truncate: false`); the clamped SwiGLU's limit 7, which llama.cpp hard-codes (the converter
+// writes none). Keys that would change what llama.cpp computes and that moeslice does not follow
+// are refused by name.
+void add_gpt_oss_config(const GgufModel& gguf, ConfigBuilder& config) {
+  const std::string arch = gguf.metadata().architecture();
+  const std::string file = gguf.path().string();
+  const auto layers = static_cast<int64_t>(config.required_uint("block_count"));
+  const auto window = config.required_uint("attention.sliding_window");
+  const uint64_t period = config.arch_uint("attention.sliding_window_pattern").value_or(2);
+  nlohmann::json types = nlohmann::json::array();
+  for (int64_t il = 0; il < layers; ++il)
+    types.push_back(period == 0 || static_cast<uint64_t>(il) % period < period - 1
+                        ? "sliding_attention"
+                        : "full_attention");
+  nlohmann::json& out = config.config();
+  out["sliding_window"] = window;
+  out["layer_types"] = std::move(types);
+  out["swiglu_limit"] = 7.0;
+  const std::optional<double> theta = config.arch_float("rope.freq_base");
+  if (const std::optional<double> swa_theta = config.arch_float("rope.freq_base_swa");
+      swa_theta && swa_theta != theta)
+    throw UnsupportedError(fmt::format(
+        "{}: key '{}.rope.freq_base_swa' is {}, not '{}.rope.freq_base' ({}); the gpt-oss "
+        "forward pass has one RoPE base",
+        file, arch, *swa_theta, arch, theta ? fmt::format("{}", *theta) : std::string("absent")));
+  for (const char* key : {"rope.scaling.yarn_ext_factor", "rope.scaling.yarn_attn_factor",
+                          "rope.scaling.yarn_log_multiplier", "rope.scaling.attn_factor"})
+    if (gguf.metadata().contains(arch + "." + key))
+      throw UnsupportedError(
+          fmt::format("{}: key '{}.{}' is set; the gpt-oss GGUF forward pass computes YaRN "
+                      "with llama.cpp's defaults for it only",
+                      file, arch, key));
+  const std::string scaling =
+      gguf.metadata().get_string(arch + ".rope.scaling.type").value_or("none");
+  if (scaling == "none") {
+    out["rope_scaling"] = nullptr;
+    return;
+  }
+  if (scaling != "yarn")
+    throw UnsupportedError(fmt::format(
+        "{}: key '{}.rope.scaling.type' is '{}'; the gpt-oss GGUF forward pass computes "
+        "YaRN or no RoPE scaling",
+        file, arch, scaling));
+  const std::optional<double> factor = config.arch_float("rope.scaling.factor");
+  if (!factor)
+    throw ModelError(
+        fmt::format("{}: key '{}.rope.scaling.factor' is missing (YaRN needs it)", file, arch));
+  const auto original = config.arch_uint("rope.scaling.original_context_length")
+                            .value_or(config.required_uint("context_length"));
+  out["rope_scaling"] = {
+      {"rope_type", "yarn"},
+      {"factor", *factor},
+      {"original_max_position_embeddings", original},
+      {"beta_fast", config.arch_float("rope.scaling.yarn_beta_fast").value_or(32.0)},
+      {"beta_slow", config.arch_float("rope.scaling.yarn_beta_slow").value_or(1.0)},
+      {"truncate", true}};
+}
+
 }  // namespace
 
 nlohmann::json gguf_hf_config(const GgufModel& gguf) {
@@ -430,7 +535,7 @@ nlohmann::json gguf_hf_config(const GgufModel& gguf) {
           gguf.metadata().get_string(arch + ".rope.scaling.type");
       scaling && *scaling == "yarn" && group_routed(arch))
     config.config()["rope_scaling"] = yarn_rope_scaling(gguf, config);
-  else if (scaling && *scaling != "none")
+  else if (scaling && *scaling != "none" && arch != "gpt-oss")
     throw UnsupportedError(
         fmt::format("{}: key '{}.rope.scaling.type' is '{}'; the GGUF forward "
                     "pass computes without RoPE scaling only",
@@ -488,6 +593,7 @@ nlohmann::json gguf_hf_config(const GgufModel& gguf) {
   config.set_flag(Flag::kAttentionBias, q_bias);
   config.set_flag(Flag::kQkvBias, q_bias);
   if (group_routed(arch)) add_group_routed_config(gguf, config, heads);
+  if (arch == "gpt-oss") add_gpt_oss_config(gguf, config);
   return std::move(config.config());
 }
 

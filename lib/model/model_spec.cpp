@@ -534,14 +534,16 @@ void check_checkpoint(const ModelSpec& spec, const TensorStore& checkpoint) {
   };
   spec.for_each_tensor(check);
   refuse_undescribed_tensors(spec, checkpoint);
-  // Fused experts are optional in each form (gpt-oss: plain or MXFP4); one must be there.
+  // Fused experts are optional in each form (gpt-oss: plain or MXFP4, or llama.cpp's split
+  // stacks in a GGUF); one must be there.
   if (spec.family->expert_storage == ExpertStorage::kFused)
     for (const auto& layer : spec.layers) {
       const std::string plain_name = layer.name_of(TensorRole::kGateUpProj);
       const std::string mxfp4_name = layer.name_of(TensorRole::kGateUpProjBlocks);
       const bool plain = checkpoint.find(plain_name) != nullptr;
       const bool mxfp4 = checkpoint.find(mxfp4_name) != nullptr;
-      if (layer.has_experts && !plain && !mxfp4)
+      const bool split = checkpoint.find(layer.name_of(TensorRole::kGateExps)) != nullptr;
+      if (layer.has_experts && !plain && !mxfp4 && !split)
         throw ModelError(fmt::format("{}: layer {} has neither '{}' nor '{}'",
                                      checkpoint.path().string(), layer.index, plain_name,
                                      mxfp4_name));

@@ -58,7 +58,7 @@ struct RoleRow {
   bool router_part = false;
 };
 
-constexpr std::array<RoleRow, 39> kRoles = {{
+constexpr std::array<RoleRow, 42> kRoles = {{
     {"embed", RoleKind::kEmbedding},
     {"final_norm", RoleKind::kNorm},
     {"lm_head", RoleKind::kMatrix},
@@ -98,6 +98,9 @@ constexpr std::array<RoleRow, 39> kRoles = {{
     {"gate_up_proj_scales", RoleKind::kMatrix},
     {"down_proj_blocks", RoleKind::kMatrix},
     {"down_proj_scales", RoleKind::kMatrix},
+    {"gate_exps", RoleKind::kMatrix},
+    {"up_exps", RoleKind::kMatrix},
+    {"down_exps", RoleKind::kMatrix},
 }};
 static_assert(kRoles.size() == static_cast<size_t>(TensorRole::kCount));
 

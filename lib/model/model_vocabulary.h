@@ -106,6 +106,10 @@ enum class TensorRole : uint8_t {
   kGateUpProjScales,
   kDownProjBlocks,
   kDownProjScales,
+  // gpt-oss's experts as llama.cpp stores them (a GGUF): gate and up apart, each [E, out, in]
+  kGateExps,
+  kUpExps,
+  kDownExps,
   kCount
 };
 

@@ -2,7 +2,8 @@
 # Proof in llama.cpp itself: llama.cpp (node-llama-cpp's prebuilt CPU build, tests/llama) computes
 # the same next-token distributions from a GGUF as moeslice's forward pass from the safetensors
 # checkpoint it was converted from (tests/reference/hf_to_gguf.py, which follows llama.cpp's
-# convert_hf_to_gguf.py), for olmoe, qwen3moe, qwen2moe and mixtral (`llama` with experts), at
+# convert_hf_to_gguf.py), for olmoe, qwen3moe, qwen2moe, mixtral (`llama` with experts) and gpt-oss
+# (sliding window 16 so that the longer documents use it, sinks, YaRN, biased experts), at
 # F32, F16, Q8_0, Q6_K, Q4_K and MXFP4 experts (moeslice runs on the same weights: the F32 or F16
 # checkpoint, or the quantized GGUF itself); and for keep plans of 25% and 50% of the experts:
 #   - llama.cpp on the GGUF of `moeslice slice`'s output equals `moeslice logits --keep PLAN` on
@@ -39,7 +40,7 @@ bound() {  # bound TYPE: the compare_logprobs.py flag for weights of that type
 # ---- checkpoints, plans, corpus -------------------------------------------------------------
 # Per family: $f (F32), $f-f16 (F16) and $f-wide (F32, rows of 256 so that Q6_K and Q4_K apply to
 # the attention and expert weights); each sliced by moeslice to 25% and 50%.
-FAMILIES="olmoe qwen3_moe qwen2_moe mixtral glm4_moe deepseek_v3"
+FAMILIES="olmoe qwen3_moe qwen2_moe mixtral glm4_moe deepseek_v3 gpt_oss"
 TYPES="f32 f16 q8_0 q6_k q4_k mxfp4"
 # deepseek2 at Q4_K: sliced models measured mean KL 3e-3 .. 6e-3 (llama.cpp's Q8_K activations
 # flip group choices near ties, and a group flip moves both experts), beyond KL_QUANT; not checked.
@@ -68,6 +69,11 @@ for f in $FAMILIES; do
   # deepseek2: MLA has one key/value head per query head; 16 experts in 2 routing groups of 8
   # (1 group per token), so that 25% and 50% plans keep 2 and 4 in each group.
   [ "$f" = deepseek_v3 ] && common=(--family "$f" --layers 2 --vocab $VOCAB --kv-heads 4 --experts 16 --seed $seed)
+  # gpt-oss: a window the 30- and 64-token documents exceed, and YaRN as llama.cpp computes it
+  # (correction range truncated; gpt-oss-20b's own config says truncate false, docs/gguf.md).
+  [ "$f" = gpt_oss ] && common+=(--set sliding_window=16 --set 'rope_scaling={"rope_type": "yarn",
+    "factor": 32.0, "original_max_position_embeddings": 4096, "beta_fast": 32.0, "beta_slow": 1.0,
+    "truncate": true}')
   "$MOESLICE" make-random "${common[@]}" --out "$S/$f" >/dev/null || fail "make-random $f"
   "$MOESLICE" make-random "${common[@]}" --dtype f16 --out "$S/$f-f16" >/dev/null || fail "make-random $f f16"
   "$MOESLICE" make-random "${common[@]}" --hidden 256 --expert-width 256 --out "$S/$f-wide" >/dev/null ||
@@ -194,7 +200,7 @@ $PY - "$S" "$FAMILIES" <<'EOF' && pass || fail "moeslice inspect on the GGUFs (l
 import glob, json, os, sys
 S, families = sys.argv[1], sys.argv[2].split()
 arch = {"olmoe": "olmoe", "qwen3_moe": "qwen3moe", "qwen2_moe": "qwen2moe", "mixtral": "llama",
-        "glm4_moe": "glm4moe", "deepseek_v3": "deepseek2"}
+        "glm4_moe": "glm4moe", "deepseek_v3": "deepseek2", "gpt_oss": "gpt-oss"}
 bad = 0
 for family in families:
     experts = 16 if family == "deepseek_v3" else 8

@@ -2,8 +2,9 @@
 """Convert a tiny Hugging Face MoE checkpoint to GGUF the way llama.cpp's convert_hf_to_gguf.py does.
 
 For the test suite's proof in llama.cpp itself (tests/cli/llama_parity.sh): olmoe, qwen3_moe,
-qwen2_moe and mixtral (llama.cpp architecture `llama` with experts), glm4_moe (`glm4moe`) and
-deepseek_v3 / kimi_k2 (`deepseek2`). Uses gguf-py, llama.cpp's
+qwen2_moe and mixtral (llama.cpp architecture `llama` with experts), glm4_moe (`glm4moe`),
+deepseek_v3 / kimi_k2 (`deepseek2`) and gpt_oss (`gpt-oss`: its tensors, MXFP4 experts and keys as
+conversion/gpt_oss.py writes them, gguf_gpt_oss.py). Uses gguf-py, llama.cpp's
 own GGUF writer, which tests/llama/extract_gguf_py.sh takes out of the node-llama-cpp bundle at
 test time (pass its directory with --gguf-py). Run with /usr/bin/python3 (torch + numpy).
 
@@ -71,13 +72,15 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from gguf_files import exit_code, import_gguf, write_atomically  # noqa: E402
+import gguf_gpt_oss  # noqa: E402
 from gguf_k_quants import quantize_q4_k, quantize_q6_k  # noqa: E402
 from safetensors_io import load_checkpoint, save_file  # noqa: E402
 
 gguf = None  # gguf-py, imported in main() from --gguf-py
 
 ARCH = {"olmoe": "olmoe", "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "mixtral": "llama",
-        "glm4_moe": "glm4moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2"}
+        "glm4_moe": "glm4moe", "deepseek_v3": "deepseek2", "kimi_k2": "deepseek2",
+        "gpt_oss": "gpt-oss"}
 # The families whose routers are DeepSeek's sigmoid group routers (exp_probs_b, expert groups).
 GROUP_ROUTED = ("glm4_moe", "deepseek_v3", "kimi_k2")
 FILE_TYPES = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "q8_0": "MOSTLY_Q8_0", "q6_k": "MOSTLY_Q6_K",
@@ -102,11 +105,14 @@ def check_config(cfg):
                               f"(llama.cpp's {ARCH[family]} graph)")
 
     refuse_unless("hidden_act", cfg.get("hidden_act", "silu") == "silu", '"silu"')
-    yarn = family in GROUP_ROUTED and is_yarn(cfg.get("rope_scaling"))
-    refuse_unless("rope_scaling", cfg.get("rope_scaling") is None or yarn,
-                  "null" + (" or YaRN" if family in GROUP_ROUTED else ""))
-    if yarn:
-        check_yarn(family, cfg["rope_scaling"])
+    if family == "gpt_oss":
+        check_gpt_oss_config(cfg, refuse_unless)
+    else:
+        yarn = family in GROUP_ROUTED and is_yarn(cfg.get("rope_scaling"))
+        refuse_unless("rope_scaling", cfg.get("rope_scaling") is None or yarn,
+                      "null" + (" or YaRN" if family in GROUP_ROUTED else ""))
+        if yarn:
+            check_yarn(family, cfg["rope_scaling"])
     refuse_unless("tie_word_embeddings", not cfg.get("tie_word_embeddings", False), "false")
     refuse_unless("vocab_size", cfg["vocab_size"] >= N_SPECIAL + N_BYTES,
                   f"at least {N_SPECIAL + N_BYTES} (byte vocabulary)")
@@ -185,6 +191,27 @@ def check_group_routed(cfg, refuse_unless):
         refuse_unless("q_lora_rank", cfg.get("q_lora_rank") is not None,
                       "a rank (llama.cpp's deepseek2 requires attention.q_lora_rank)")
         refuse_unless("rope_interleave", cfg.get("rope_interleave", True), "true")
+
+
+def gpt_oss_layer_types(n_layers):
+    """What llama.cpp's openai-moe infers without a sliding_window_pattern key: period 2, sliding
+    attention on the even layers (gpt-oss's layer_types default)."""
+    return ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)]
+
+
+def check_gpt_oss_config(cfg, refuse_unless):
+    """llama.cpp's gpt-oss graph: its own layer pattern, swiglu limit 7, YaRN or no scaling."""
+    n = cfg["num_hidden_layers"]
+    types = cfg.get("layer_types") or gpt_oss_layer_types(n)
+    refuse_unless("layer_types", types == gpt_oss_layer_types(n),
+                  "sliding_attention on the even layers, full_attention on the odd ones")
+    refuse_unless("swiglu_limit", cfg.get("swiglu_limit", 7.0) == 7.0, "7.0 (llama.cpp's constant)")
+    refuse_unless("sliding_window", isinstance(cfg.get("sliding_window"), int), "an integer")
+    scaling = cfg.get("rope_scaling")
+    refuse_unless("rope_scaling", scaling is None or (
+        scaling.get("rope_type", scaling.get("type")) == "yarn" and scaling.get("factor") is not None
+        and "attention_factor" not in scaling and "extrapolation_factor" not in scaling),
+        "null or yarn with a factor (no attention_factor, extrapolation_factor)")
 
 
 def permute(w, n_head):
@@ -297,7 +324,7 @@ def arch_enum(family):
     return {"olmoe": gguf.MODEL_ARCH.OLMOE, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
             "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "mixtral": gguf.MODEL_ARCH.LLAMA,
             "glm4_moe": gguf.MODEL_ARCH.GLM4_MOE, "deepseek_v3": gguf.MODEL_ARCH.DEEPSEEK2,
-            "kimi_k2": gguf.MODEL_ARCH.DEEPSEEK2}[family]
+            "kimi_k2": gguf.MODEL_ARCH.DEEPSEEK2, "gpt_oss": gguf.MODEL_ARCH.GPT_OSS}[family]
 
 
 def tensor_type(new_name, data, out_type):
@@ -381,6 +408,8 @@ def add_hparams(writer, cfg, out_type, name):
     writer.add_head_count(cfg["num_attention_heads"])
     # deepseek2: MLA is written as MQA (one key/value head of kv_lora_rank + rope dimensions).
     writer.add_head_count_kv(1 if ARCH[family] == "deepseek2" else cfg["num_key_value_heads"])
+    if family == "gpt_oss":
+        gguf_gpt_oss.add_rope_scaling(writer, cfg, gguf)
     writer.add_rope_freq_base(cfg["rope_theta"])
     writer.add_layer_norm_rms_eps(1e-5 if family == "olmoe" else cfg["rms_norm_eps"])
     writer.add_expert_count(cfg.get("num_local_experts", cfg.get("num_experts", cfg.get("n_routed_experts"))))
@@ -390,6 +419,11 @@ def add_hparams(writer, cfg, out_type, name):
     if cfg.get("head_dim") is not None:
         writer.add_key_length(cfg["head_dim"])
         writer.add_value_length(cfg["head_dim"])
+    if family == "gpt_oss":  # the base converter's keys end with the file type, then gpt-oss's own
+        writer.add_file_type(gguf.LlamaFileType[FILE_TYPES[out_type]])
+        gguf_gpt_oss.add_arch_hparams(writer, cfg)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        return
     if family in ("qwen2_moe", "qwen3_moe"):
         writer.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
         if cfg.get("shared_expert_intermediate_size") is not None:
@@ -461,14 +495,26 @@ def convert(model_dir, out, out_type, tokenizer_json=None, tokenizer_pre=None):
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     check_config(cfg)
     tensors = load_checkpoint(model_dir)
-    plan = plan_tensors(cfg, set(tensors))
+    plan = None if cfg["model_type"] == "gpt_oss" else plan_tensors(cfg, set(tensors))
     writer = gguf.GGUFWriter(None, ARCH[cfg["model_type"]])
     add_hparams(writer, cfg, out_type, os.path.basename(os.path.normpath(model_dir)))
     if tokenizer_json:
         add_bpe_vocabulary(writer, cfg, tokenizer_json, tokenizer_pre)
     else:
         add_vocabulary(writer, cfg["vocab_size"])
-    for new_name, hf_names, stacked, transform in plan:
+    if plan is None:  # gpt-oss: the converter's own tensor plan, MXFP4 experts repacked
+        tensor_map = gguf.get_tensor_name_map(arch_enum("gpt_oss"), cfg["num_hidden_layers"])
+        try:
+            gpt_oss_tensors = gguf_gpt_oss.plan(cfg, tensors, tensor_map)
+        except KeyError as e:
+            raise ConfigError(f"tensor {e} has no GGUF name for architecture gpt-oss") from None
+        for new_name, data, raw in gpt_oss_tensors:
+            if raw:
+                writer.add_tensor(new_name, data, raw_dtype=gguf.GGMLQuantizationType.MXFP4)
+            else:
+                qtype = tensor_type(new_name, data, out_type)
+                writer.add_tensor(new_name, encode(data, qtype), raw_dtype=qtype)
+    for new_name, hf_names, stacked, transform in plan or []:
         parts = [tensors[n].to(torch.float32) for n in hf_names]
         data = (torch.stack(parts, dim=0) if stacked else parts[0]).numpy()
         if transform and transform[0] == "permute":
@@ -492,6 +538,15 @@ def write_dequantized(gguf_file, cfg, plan, model_dir, out_dir):
     """The GGUF's weights, dequantized and mapped back to HF names, as an F32 checkpoint."""
     reader = gguf.GGUFReader(gguf_file)
     by_name = {t.name: t for t in reader.tensors}
+    if cfg["model_type"] == "gpt_oss":
+        def dequantize(t):
+            data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+            return data.reshape([int(n) for n in reversed(t.shape)])
+        os.makedirs(out_dir)
+        save_file(os.path.join(out_dir, "model.safetensors"), gguf_gpt_oss.hf_tensors(by_name, dequantize))
+        with open(os.path.join(out_dir, "config.json"), "w") as f:
+            json.dump(gguf_gpt_oss.dequantized_config(cfg), f, indent=2)
+        return
     hf = {}
     kv_b_parts = {}
     for new_name, hf_names, stacked, transform in plan:
