@@ -109,11 +109,12 @@ void add_profile_command(CLI::App& app) {
   add_run_flags(*command, options->run);
   command
       ->add_option("--order", options->order,
-                   "auto: layer-major blocks when the corpus holds at least one block of tokens, "
-                   "else document by document; document: each document through every layer; "
-                   "layer: a block of documents through one layer at a time, each layer's pages "
-                   "released after it (memory near one layer plus the block's activations, for "
-                   "checkpoints larger than RAM). The profile is the same in every order")
+                   "layer (auto, the default): a block of documents through one layer at a "
+                   "time, the windows' tokens sharing each expert's GEMMs (faster), each layer's "
+                   "pages released after it (memory near one layer plus the block's "
+                   "activations, for checkpoints larger than RAM); document: each document "
+                   "through every layer (one window's activations). The profile is the same in "
+                   "every order")
       ->transform(CLI::CheckedTransformer(
           std::map<std::string, ProfileOrder>{{"auto", ProfileOrder::kAuto},
                                               {"document", ProfileOrder::kDocuments},

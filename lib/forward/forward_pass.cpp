@@ -2,6 +2,7 @@
 #include "forward/forward_pass.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -198,20 +199,36 @@ kernels::ConstMatrixRef ForwardPass::mlp_input(int64_t l, const kernels::Matrix&
 void ForwardPass::route_experts(int64_t l, const WindowState& state, const MoeRouting& routing,
                                 kernels::ConstMatrixRef input, ForwardObserver* observer) {
   math_->moe(*weights_.layers[static_cast<size_t>(l)].moe, routing, input, sublayer_.ref(), record_,
-             pool_.get());
-  if (observer == nullptr) return;
+             pool_.get(), {});
+  if (observer != nullptr) report_moe(l, state, routing, 0, *observer);
+}
+
+void ForwardPass::report_moe(int64_t l, const WindowState& state, const MoeRouting& routing,
+                             size_t first_row, ForwardObserver& observer) const {
+  const size_t n = state.hidden.rows();
+  const size_t slots = routing.slots;
   MoeLayerEvent event;
   event.layer = l;
   event.window_begin = state.window.begin;
-  event.tokens = state.hidden.rows();
+  event.tokens = n;
   event.experts = routing.experts;
-  event.slots = routing.slots;
-  event.router_logits = record_.router_logits.cref();
-  event.router_probs = record_.router_probs.cref();
-  event.chosen = record_.routing.expert;
-  event.weights = record_.routing.weight;
-  event.expert_out_norms = record_.slot_norms;
-  observer->on_moe_layer(event);
+  event.slots = slots;
+  event.router_logits = record_.router_logits.cref().row_range(first_row, n);
+  event.router_probs = record_.router_probs.cref().row_range(first_row, n);
+  event.chosen =
+      std::span<const int32_t>(record_.routing.expert).subspan(first_row * slots, n * slots);
+  event.weights =
+      std::span<const float>(record_.routing.weight).subspan(first_row * slots, n * slots);
+  event.expert_out_norms =
+      std::span<const float>(record_.slot_norms).subspan(first_row * slots, n * slots);
+  observer.on_moe_layer(event);
+}
+
+void ForwardPass::add_mlp_output(int64_t l, kernels::MatrixRef h, kernels::MatrixRef sublayer) {
+  if (post_norm())
+    math_->rms_norm(sublayer, weights_.layers[static_cast<size_t>(l)].ffn_norm,
+                    config_.rms_norm_eps, sublayer, norm_weight_order(*spec_.family));
+  math_->add_residual(h, sublayer);
 }
 
 void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observer) {
@@ -222,11 +239,98 @@ void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observ
     route_experts(l, state, *routing_[static_cast<size_t>(l)], input, observer);
   else
     math_->dense_mlp(*layer.mlp, input, sublayer_.ref(), pool_.get());
-  if (post_norm())
-    math_->rms_norm(sublayer_.cref(), layer.ffn_norm, config_.rms_norm_eps, sublayer_.ref(),
-                    norm_weight_order(*spec_.family));
-  math_->add_residual(h.ref(), sublayer_.cref());
+  add_mlp_output(l, h.ref(), sublayer_.ref());
   check_finite(h.cref(), l, state.window);
+}
+
+template <class F>
+void ForwardPass::for_each_pool(std::span<WindowState* const> states,
+                                std::span<ForwardObserver* const> observers, F&& f) {
+  assert(observers.empty() || observers.size() == states.size());
+  size_t begin = 0;
+  while (begin < states.size()) {
+    size_t end = begin, tokens = 0;
+    while (end < states.size() &&
+           (end == begin || tokens + states[end]->hidden.rows() <= kPooledTokens))
+      tokens += states[end++]->hidden.rows();
+    f(states.subspan(begin, end - begin),
+      observers.empty() ? observers : observers.subspan(begin, end - begin));
+    begin = end;
+  }
+}
+
+void ForwardPass::pooled_moe(int64_t l, std::span<WindowState* const> states,
+                             const MoeRouting& routing,
+                             std::span<ForwardObserver* const> observers) {
+  const size_t hidden = states.front()->hidden.cols();
+  std::vector<size_t> lengths;
+  size_t total = 0;
+  for (const WindowState* state : states) {
+    lengths.push_back(state->hidden.rows());
+    total += state->hidden.rows();
+  }
+  pooled_input_.resize(total, hidden);
+  pooled_output_.resize(total, hidden);
+  size_t row = 0;
+  for (const WindowState* state : states) {
+    const kernels::ConstMatrixRef input = mlp_input(l, state->hidden);
+    for (size_t t = 0; t < input.rows; ++t)
+      std::copy_n(input.row(t), hidden, pooled_input_.row(row + t));
+    row += input.rows;
+  }
+  math_->moe(*weights_.layers[static_cast<size_t>(l)].moe, routing, pooled_input_.cref(),
+             pooled_output_.ref(), record_, pool_.get(), lengths);
+  row = 0;
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (!observers.empty() && observers[i] != nullptr)
+      report_moe(l, *states[i], routing, row, *observers[i]);
+    row += states[i]->hidden.rows();
+  }
+}
+
+void ForwardPass::run_layer_batch(int64_t l, std::span<WindowState* const> states,
+                                  std::span<ForwardObserver* const> observers) {
+  for (WindowState* state : states) run_attention(l, *state);
+  run_mlp_batch(l, states, observers);
+}
+
+void ForwardPass::run_mlp_batch(int64_t l, std::span<WindowState* const> states,
+                                std::span<ForwardObserver* const> observers) {
+  const LayerWeights& layer = weights_.layers[static_cast<size_t>(l)];
+  if (!layer.moe) {  // a dense MLP: nothing to pool
+    for (WindowState* state : states) {
+      const kernels::ConstMatrixRef input = mlp_input(l, state->hidden);
+      math_->dense_mlp(*layer.mlp, input, sublayer_.ref(), pool_.get());
+      add_mlp_output(l, state->hidden.ref(), sublayer_.ref());
+    }
+    return;
+  }
+  for_each_pool(states, observers, [&](auto pool_states, auto pool_observers) {
+    pooled_moe(l, pool_states, *routing_[static_cast<size_t>(l)], pool_observers);
+    size_t row = 0;
+    for (WindowState* state : pool_states) {
+      const size_t n = state->hidden.rows();
+      add_mlp_output(l, state->hidden.ref(), pooled_output_.ref().row_range(row, n));
+      row += n;
+    }
+  });
+}
+
+void ForwardPass::observe_moe_batch(int64_t l, std::span<WindowState* const> states,
+                                    std::span<ForwardObserver* const> observers,
+                                    bool unrestricted) {
+  const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
+  if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to observe", l));
+  std::optional<MoeRouting> full;
+  if (unrestricted) full = routing_of(layer, nullptr);
+  const MoeRouting& routing = full ? *full : *routing_[static_cast<size_t>(l)];
+  for_each_pool(states, observers, [&](auto pool_states, auto pool_observers) {
+    pooled_moe(l, pool_states, routing, pool_observers);
+  });
+}
+
+void ForwardPass::check_layer_output(int64_t l, const WindowState& state) const {
+  check_finite(state.hidden.cref(), l, state.window);
 }
 
 void ForwardPass::check_finite(kernels::ConstMatrixRef values, int64_t layer, Window window) const {

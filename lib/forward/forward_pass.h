@@ -179,6 +179,24 @@ class ForwardPass {
   // Throws InputError for a layer without experts, as restrict_layer does.
   void observe_moe(int64_t layer, const WindowState& state, ForwardObserver& observer,
                    bool unrestricted);
+
+  // ---- many windows through one layer at once (layer-major order) ----
+  // The same as run_layer, run_mlp and observe_moe on each of `states` in turn, and bit for bit
+  // the same results, but a MoE layer's routed experts see the tokens of many windows at once
+  // (moe_block's segments: fewer weight blocks dequantized, larger GEMMs), up to kPooledTokens
+  // tokens per call. observers[i] (empty span: none; an entry may be null) sees window i. The
+  // hidden states are not checked for NaN or infinity: call check_layer_output per window, so
+  // that the caller can name the window's document.
+  static constexpr size_t kPooledTokens = 4096;
+  void run_layer_batch(int64_t layer, std::span<WindowState* const> states,
+                       std::span<ForwardObserver* const> observers = {});
+  void run_mlp_batch(int64_t layer, std::span<WindowState* const> states,
+                     std::span<ForwardObserver* const> observers = {});
+  void observe_moe_batch(int64_t layer, std::span<WindowState* const> states,
+                         std::span<ForwardObserver* const> observers, bool unrestricted);
+  // Throws as run_mlp does when `state`'s hidden state after `layer` holds a NaN or infinity.
+  void check_layer_output(int64_t layer, const WindowState& state) const;
+
   // From now on route MoE layer `layer` over `kept` only (ascending ids), as a keep plan would.
   void restrict_layer(int64_t layer, const std::vector<int32_t>& kept);
   // Final norm and LM head into logits [window.length, vocab]; not with skip_lm_head.
@@ -200,6 +218,20 @@ class ForwardPass {
   kernels::ConstMatrixRef mlp_input(int64_t layer, const kernels::Matrix& h);
   void route_experts(int64_t layer, const WindowState& state, const MoeRouting& routing,
                      kernels::ConstMatrixRef input, ForwardObserver* observer);
+  // Window i's MoeLayerEvent from rows [first_row, first_row + state.rows) of record_.
+  void report_moe(int64_t layer, const WindowState& state, const MoeRouting& routing,
+                  size_t first_row, ForwardObserver& observer) const;
+  // The MoE sublayer of `layer` over `states` (at most kPooledTokens tokens in all) into
+  // pooled_output_ (rows in window order), each window reported to its observer.
+  void pooled_moe(int64_t layer, std::span<WindowState* const> states, const MoeRouting& routing,
+                  std::span<ForwardObserver* const> observers);
+  // Calls f(states, observers) for consecutive groups of windows of at most kPooledTokens tokens
+  // (at least one window each).
+  template <class F>
+  void for_each_pool(std::span<WindowState* const> states,
+                     std::span<ForwardObserver* const> observers, F&& f);
+  // The MLP sublayer's output `sublayer` (post-norm: normalised first) added to h.
+  void add_mlp_output(int64_t layer, kernels::MatrixRef h, kernels::MatrixRef sublayer);
   const kernels::RopeTable& rope_for(size_t positions);
   // The routing of MoE layer `layer` under `kept` (all when null), with its correction bias.
   MoeRouting routing_of(const LayerSpec& layer, const std::vector<int32_t>* kept) const;
@@ -216,8 +248,9 @@ class ForwardPass {
   std::unique_ptr<AttentionBlock> attention_;  // the family's attention kind, chosen once
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unique_ptr<kernels::RopeTable> rope_;
-  kernels::Matrix normed_, sublayer_;  // per-layer scratch, reused
-  kernels::Matrix window_logits_;      // window_logits()'s result, reused
+  kernels::Matrix normed_, sublayer_;             // per-layer scratch, reused
+  kernels::Matrix window_logits_;                 // window_logits()'s result, reused
+  kernels::Matrix pooled_input_, pooled_output_;  // pooled_moe's scratch, reused
   MoeRecord record_;
 };
 

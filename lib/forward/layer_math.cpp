@@ -51,8 +51,9 @@ class LayerMathFor final : public LayerMath {
   }
 
   void moe(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-           kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool) const override {
-    moe_block<Math>(weights, routing, x, y, record, pool);
+           kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
+           std::span<const size_t> segment_lengths) const override {
+    moe_block<Math>(weights, routing, x, y, record, pool, segment_lengths);
   }
 
   void dense_mlp(const kernels::ExpertMlp& mlp, kernels::ConstMatrixRef x, kernels::MatrixRef y,

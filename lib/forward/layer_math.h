@@ -41,8 +41,10 @@ class LayerMath {
   // The attention block of params.kind over this precision (forward/attention/attention_block.h);
   // throws UnsupportedError naming a kind the forward pass does not implement.
   virtual std::unique_ptr<AttentionBlock> attention_block(const AttentionParams& params) const = 0;
+  // moe_block (forward/moe_block.h), segments included.
   virtual void moe(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-                   kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool) const = 0;
+                   kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
+                   std::span<const size_t> segment_lengths) const = 0;
   virtual void dense_mlp(const kernels::ExpertMlp& mlp, kernels::ConstMatrixRef x,
                          kernels::MatrixRef y, kernels::ThreadPool* pool) const = 0;
   // h += sublayer (rounded in bf16).

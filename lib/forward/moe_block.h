@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "forward/layer_weights.h"
@@ -32,8 +33,14 @@ struct MoeRecord {
 // precision policy (kernels/precision.h; fp32 unless told), instantiated for Fp32Math and
 // Bf16Math. In bf16 x holds BF16 values, the router logits are rounded to BF16 (routing itself
 // stays fp32, with torch.topk's order among tied experts: Math::kTorchTopkTies) and y is BF16.
+//
+// segment_lengths (summing to n; empty: one) makes x several independent sequences computed at
+// once, as layer-major profiling runs the windows of a block: the router and shared expert run per
+// segment, the routed experts pool the segments (kernels::moe_experts); y and record equal, bit
+// for bit, one call per segment stacked.
 template <class Math = kernels::Fp32Math>
 void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool);
+               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
+               std::span<const size_t> segment_lengths = {});
 
 }  // namespace moeslice

@@ -103,6 +103,38 @@ SlotsByExpert group_by_expert(const Routing& routing, size_t experts) {
   return grouped;
 }
 
+// The runs of one expert's rows (positions in its slot list) that are multiplied together. Rows
+// of a segment that sends the expert fewer than kBatchableRows tokens form a run of their own, so
+// they meet exactly the GEMM (or few-token dot products) they would meet alone; rows of every other
+// segment are pooled, in chunks of at most kMaxBatchRows (and at least kBatchableRows) rows.
+std::vector<std::span<const size_t>> expert_runs(std::span<const size_t> mine, size_t k,
+                                                 std::span<const size_t> segment_of_token,
+                                                 std::vector<size_t>& pooled) {
+  std::vector<std::span<const size_t>> runs;
+  pooled.clear();
+  size_t i = 0;
+  while (i < mine.size()) {
+    const size_t segment = segment_of_token.empty() ? 0 : segment_of_token[mine[i] / k];
+    size_t end = i + 1;
+    while (end < mine.size() &&
+           (segment_of_token.empty() || segment_of_token[mine[end] / k] == segment))
+      ++end;
+    if (end - i < kBatchableRows)
+      runs.push_back(mine.subspan(i, end - i));
+    else
+      pooled.insert(pooled.end(), mine.begin() + static_cast<std::ptrdiff_t>(i),
+                    mine.begin() + static_cast<std::ptrdiff_t>(end));
+    i = end;
+  }
+  const size_t chunks = (pooled.size() + kMaxBatchRows - 1) / kMaxBatchRows;
+  for (size_t c = 0; c < chunks; ++c) {
+    const size_t begin = pooled.size() * c / chunks;
+    const size_t end = pooled.size() * (c + 1) / chunks;
+    runs.push_back(std::span<const size_t>(pooled).subspan(begin, end - begin));
+  }
+  return runs;
+}
+
 }  // namespace
 
 template <class Math>
@@ -115,13 +147,21 @@ void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool*
 
 template <class Math>
 void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
-                 MatrixRef y, std::span<float> slot_norms, ThreadPool* pool) {
+                 MatrixRef y, std::span<float> slot_norms, ThreadPool* pool,
+                 std::span<const size_t> segment_lengths) {
   const size_t n = x.rows;
   const size_t k = routing.k;
   const size_t hidden = x.cols;
   assert(routing.tokens == n && y.rows == n && y.cols == hidden);
   assert(slot_norms.empty() || slot_norms.size() == n * k);
   const SlotsByExpert grouped = group_by_expert(routing, experts.size());
+  std::vector<size_t> segment_of_token;
+  if (segment_lengths.size() > 1) {
+    segment_of_token.reserve(n);
+    for (size_t s = 0; s < segment_lengths.size(); ++s)
+      segment_of_token.insert(segment_of_token.end(), segment_lengths[s], s);
+  }
+  assert(segment_of_token.empty() || segment_of_token.size() == n);
 
   for (size_t t = 0; t < n; ++t) std::fill(y.row(t), y.row(t) + hidden, 0.0f);
   std::fill(slot_norms.begin(), slot_norms.end(), 0.0f);
@@ -132,28 +172,33 @@ void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const Exper
   thread_local OperandMatrix<Math> input_storage;
   thread_local OperandMatrix<Math> act_storage;
   thread_local Matrix out_storage;
+  thread_local std::vector<size_t> pooled_storage;
   OperandMatrix<Math>& inputs = input_storage;
   OperandMatrix<Math>& act = act_storage;
   Matrix& out = out_storage;
   for (size_t e = 0; e < experts.size(); ++e) {
-    const size_t m = grouped.start[e + 1] - grouped.start[e];
-    if (m == 0) continue;
-    const std::span<const size_t> mine(grouped.slots.data() + grouped.start[e], m);
-    inputs.resize(m, hidden);
-    for (size_t i = 0; i < m; ++i) Math::to_operand(x.row(mine[i] / k), inputs.row(i), hidden);
-    out.resize(m, hidden);
-    run_mlp<Math>(inputs.cref(), experts[e], act, out.ref(), pool);
-    // Weighted add in ascending expert order per token. Tokens are distinct within one expert,
-    // so rows never collide.
-    parallel_for(pool, (m + 63) / 64, [&](size_t chunk, size_t) {
-      const size_t end = std::min(m, chunk * 64 + 64);
-      for (size_t i = chunk * 64; i < end; ++i) {
-        const size_t slot = mine[i];
-        const float* o = out.row(i);
-        Math::add_weighted(y.row(slot / k), o, routing.weight[slot], hidden);
-        if (!slot_norms.empty()) slot_norms[slot] = std::sqrt(sum_of_squares(o, hidden));
-      }
-    });
+    const std::span<const size_t> mine(grouped.slots.data() + grouped.start[e],
+                                       grouped.start[e + 1] - grouped.start[e]);
+    // Each token is in one run of the expert, so its weighted outputs still add in ascending
+    // expert order.
+    for (const std::span<const size_t> run :
+         expert_runs(mine, k, segment_of_token, pooled_storage)) {
+      const size_t m = run.size();
+      inputs.resize(m, hidden);
+      for (size_t i = 0; i < m; ++i) Math::to_operand(x.row(run[i] / k), inputs.row(i), hidden);
+      out.resize(m, hidden);
+      run_mlp<Math>(inputs.cref(), experts[e], act, out.ref(), pool);
+      // Weighted add. Tokens are distinct within one expert, so rows never collide.
+      parallel_for(pool, (m + 63) / 64, [&](size_t chunk, size_t) {
+        const size_t end = std::min(m, chunk * 64 + 64);
+        for (size_t i = chunk * 64; i < end; ++i) {
+          const size_t slot = run[i];
+          const float* o = out.row(i);
+          Math::add_weighted(y.row(slot / k), o, routing.weight[slot], hidden);
+          if (!slot_norms.empty()) slot_norms[slot] = std::sqrt(sum_of_squares(o, hidden));
+        }
+      });
+    }
   }
 }
 
@@ -176,7 +221,8 @@ void add_sigmoid_gated_expert(ConstMatrixRef x, const ExpertMlp& mlp,
 #define MOESLICE_INSTANTIATE_MOE(Math)                                                        \
   template void expert_mlp<Math>(ConstMatrixRef, const ExpertMlp&, MatrixRef, ThreadPool*);   \
   template void moe_experts<Math>(ConstMatrixRef, const Routing&, std::span<const ExpertMlp>, \
-                                  MatrixRef, std::span<float>, ThreadPool*);                  \
+                                  MatrixRef, std::span<float>, ThreadPool*,                   \
+                                  std::span<const size_t>);                                   \
   template void add_sigmoid_gated_expert<Math>(ConstMatrixRef, const ExpertMlp&,              \
                                                std::span<const float>, MatrixRef, ThreadPool*);
 MOESLICE_INSTANTIATE_MOE(Fp32Math)

@@ -12,6 +12,7 @@
 // (converted per block), so no expert is a straggler and no per-slot output buffer is needed.
 #pragma once
 
+#include <cstddef>
 #include <span>
 
 #include "kernels/matrix.h"
@@ -54,14 +55,28 @@ struct ExpertMlp {
 template <class Math>
 void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool* pool = nullptr);
 
+// An expert's GEMM gives each token's row the same bits whatever other rows it multiplies with,
+// once it has at least this many rows (oneDNN's sgemm and bf16 matmul on every shape measured;
+// tests/unit/test_kernels.cpp checks it): below, the row count changes the kernel.
+inline constexpr size_t kBatchableRows = 16;
+// Rows per expert GEMM at most when segments are pooled (bounds the scratch of one call).
+inline constexpr size_t kMaxBatchRows = 2048;
+
 // y [n, H] = sum over token t's non-empty slots s, in ascending expert id, of
 // routing.weight(t, s) * experts[routing.expert(t, s)](x[t]), accumulated as the policy does
 // (bf16: the weight, each weighted output and every partial sum rounded). y is overwritten and
 // must not overlap x. slot_norms, when non-empty ([n * k]), receives the fp32 L2 norm of each
 // slot's expert output before weighting (0 for empty slots): what the profiler records.
+//
+// segment_lengths (summing to n; empty: one segment) splits x into independent sequences, such as
+// the windows of a layer-major block, computed in one call: the result equals, bit for bit, one
+// call per segment. An expert multiplies the tokens of all segments that send it at least
+// kBatchableRows tokens in one GEMM (fewer dequantized weight blocks, larger GEMMs), and the tokens
+// of each other segment alone.
 template <class Math>
 void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const ExpertMlp> experts,
-                 MatrixRef y, std::span<float> slot_norms = {}, ThreadPool* pool = nullptr);
+                 MatrixRef y, std::span<float> slot_norms = {}, ThreadPool* pool = nullptr,
+                 std::span<const size_t> segment_lengths = {});
 
 // Qwen2-MoE's gated shared expert: y = round(y + round(g_t * mlp(x))) per token t, with
 // g_t = round(sigmoid(round(x[t] . gate_weight))); gate_weight [H].

@@ -106,33 +106,39 @@ void profile_documents(const Model& model, std::span<const TokenDocument> docume
   }
 }
 
-namespace {
+void DocumentWindows::add(int64_t document, WindowState state) {
+  documents_.push_back(document);
+  owned_.push_back(std::make_unique<WindowState>(std::move(state)));
+  accumulators_.push_back(std::make_unique<UsageAccumulator>(profile_, document));
+  states_.push_back(owned_.back().get());
+  observers_.push_back(accumulators_.back().get());
+}
 
-// One block of documents streamed through the layers: each window carries its document's row.
-struct StreamedWindow {
-  int64_t document = 0;
-  WindowState state;
-};
+void DocumentWindows::check_layer_output(const ForwardPass& forward, int64_t layer) const {
+  for (size_t i = 0; i < states_.size(); ++i)
+    naming_document(profile_.documents[static_cast<size_t>(documents_[i])].id,
+                    [&] { forward.check_layer_output(layer, *states_[i]); });
+}
+
+namespace {
 
 // Layer-major: every window of `documents` through layer l before layer l + 1.
 void profile_block(ForwardPass& forward, std::vector<TokenDocument>& documents,
                    UsageProfile& profile) {
-  std::vector<StreamedWindow> block;
+  DocumentWindows block(profile);
   for (TokenDocument& document : documents) {
     const int64_t index = profile.add_document({document.id, document.domain});
     profile.tokens[static_cast<size_t>(index)] = static_cast<int64_t>(document.tokens.size());
     for (const Window& window : forward.windows_for(document.tokens.size()))
-      block.push_back({index, naming_document(document.id, [&] {
-                         return forward.embed(document.tokens, window);
-                       })});
+      block.add(index, naming_document(document.id,
+                                       [&] { return forward.embed(document.tokens, window); }));
     document.tokens = {};  // the windows hold what is needed from here on
   }
   for (int64_t l = 0; l <= forward.last_layer(); ++l) {
-    for (StreamedWindow& window : block) {
-      UsageAccumulator accumulator(profile, window.document);
-      naming_document(profile.documents[static_cast<size_t>(window.document)].id,
-                      [&] { forward.run_layer(l, window.state, &accumulator); });
-    }
+    // The windows' experts computed together (ForwardPass::run_layer_batch), each window's state
+    // and usage exactly as run_layer on it alone would leave them.
+    forward.run_layer_batch(l, block.states(), block.observers());
+    block.check_layer_output(forward, l);
     forward.release_layer(l);
   }
 }
@@ -151,7 +157,7 @@ void profile_documents(const Model& model, const DocumentSource& next,
     }
     return;
   }
-  for (bool first_block = true, more = true; more; first_block = false) {
+  for (bool more = true; more;) {
     std::vector<TokenDocument> documents;
     size_t block_tokens = 0;
     while (documents.empty() || block_tokens < options.block_tokens) {
@@ -164,16 +170,6 @@ void profile_documents(const Model& model, const DocumentSource& next,
       documents.push_back(std::move(*document));
     }
     if (documents.empty()) break;
-    if (options.order == ProfileOrder::kAuto && first_block && !more &&
-        block_tokens < options.block_tokens) {
-      // The whole corpus is smaller than a block: document by document holds less.
-      for (const TokenDocument& document : documents) {
-        profile_one(forward, document, document.domain, profile);
-        tokens_done += static_cast<int64_t>(document.tokens.size());
-        if (options.progress) options.progress(++documents_done, tokens_done);
-      }
-      return;
-    }
     profile_block(forward, documents, profile);
     documents_done += static_cast<int64_t>(documents.size());
     tokens_done += static_cast<int64_t>(block_tokens);

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "forward/forward_pass.h"
 #include "forward/run_settings.h"
@@ -29,9 +31,12 @@ class UsageAccumulator : public ForwardObserver {
 };
 
 // The order documents and layers are computed in. The profile is bit-identical in every order
-// (each window is computed by the same calls with the same shapes); only memory and speed differ.
+// (each window's values are computed by the same kernels; layer-major order pools the windows'
+// tokens per expert where that keeps every bit, ForwardPass::run_layer_batch); only memory and
+// speed differ.
 enum class ProfileOrder {
-  // Layer-major when the corpus holds at least one block of tokens, else document by document.
+  // Layer-major (kLayers): since its windows share expert GEMMs it is the faster order even for a
+  // corpus smaller than one block, whose activations it then holds at once.
   kAuto,
   // Each document through every layer in turn: memory holds one window's activations.
   kDocuments,
@@ -54,6 +59,31 @@ struct ProfileOptions {
 
 // A usage profile with no documents, its metadata filled from the model and options.
 UsageProfile empty_usage_profile(const Model& model, const ProfileOptions& options);
+
+// Windows of documents taken through the layers together (layer-major profiling, the layer-wise
+// selector): each window's state, and a UsageAccumulator on its document's profile row, in the
+// form ForwardPass's batch steps take.
+class DocumentWindows {
+ public:
+  explicit DocumentWindows(UsageProfile& profile) : profile_(profile) {}
+  DocumentWindows(const DocumentWindows&) = delete;
+  DocumentWindows& operator=(const DocumentWindows&) = delete;
+
+  void add(int64_t document, WindowState state);
+  bool empty() const { return states_.empty(); }
+  std::span<WindowState* const> states() const { return states_; }
+  std::span<ForwardObserver* const> observers() const { return observers_; }
+  // check_layer_output on every window, naming its document when one fails.
+  void check_layer_output(const ForwardPass& forward, int64_t layer) const;
+
+ private:
+  UsageProfile& profile_;
+  std::vector<int64_t> documents_;
+  std::vector<std::unique_ptr<WindowState>> owned_;
+  std::vector<std::unique_ptr<UsageAccumulator>> accumulators_;
+  std::vector<WindowState*> states_;
+  std::vector<ForwardObserver*> observers_;
+};
 
 // Profiles `documents` into `profile` (appending). `domains` is parallel to documents or empty.
 void profile_documents(const Model& model, std::span<const TokenDocument> documents,

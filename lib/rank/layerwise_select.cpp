@@ -4,6 +4,7 @@
 
 #include <numeric>
 #include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -48,11 +49,7 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
   ForwardPass forward(model, std::move(pass_options));
 
   // Every window of every document, embedded; each carries its document's profile row.
-  struct CalibrationWindow {
-    int64_t document = 0;
-    WindowState state;
-  };
-  std::vector<CalibrationWindow> windows;
+  DocumentWindows windows(usage);
   const Cluster& cluster = *options.cluster;
   for (const TokenDocument& document : documents) {
     const int64_t index = usage.add_document({document.id, document.domain});
@@ -60,7 +57,7 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     if (!cluster.owns(index)) continue;  // another rank computes it
     try {
       for (const Window& window : forward.windows_for(document.tokens.size()))
-        windows.push_back({index, forward.embed(document.tokens, window)});
+        windows.add(index, forward.embed(document.tokens, window));
     } catch (const InputError& e) {
       throw InputError(fmt::format("document {}: {}", document.id, e.what()));
     }
@@ -72,21 +69,20 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
   plan.documents = usage.document_count();
   plan.layers.resize(static_cast<size_t>(layout.layers));
 
+  // The windows go through each layer together (ForwardPass's batch steps pool their experts'
+  // tokens; every state ends as the one-window steps would leave it), then each window's hidden
+  // state is checked, naming its document.
   const int64_t moe_layers = static_cast<int64_t>(layout.expert_layers.size());
   int64_t moe_done = 0;
   for (int64_t l = 0; l <= forward.last_layer(); ++l) {
     if (!spec.layers[static_cast<size_t>(l)].has_experts) {
-      for (CalibrationWindow& window : windows)
-        naming_document(usage.documents[static_cast<size_t>(window.document)].id,
-                        [&] { forward.run_layer(l, window.state); });
+      forward.run_layer_batch(l, windows.states());
+      windows.check_layer_output(forward, l);
       continue;
     }
     // Measure with this layer unrestricted (earlier layers already are as chosen).
-    for (CalibrationWindow& window : windows) {
-      forward.run_attention(l, window.state);
-      UsageAccumulator accumulator(usage, window.document);
-      forward.observe_moe(l, window.state, accumulator, /*unrestricted=*/true);
-    }
+    for (WindowState* state : windows.states()) forward.run_attention(l, *state);
+    forward.observe_moe_batch(l, windows.states(), windows.observers(), /*unrestricted=*/true);
     share_layer_rows(cluster, usage, l);
     // Choose, exactly as rank does from a profile.
     LayerChoice choice = score_layer(usage, l, all_documents, options.rank);
@@ -95,9 +91,8 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     set_kept(choice, std::move(kept), usage, l, all_documents, layout, options.rank.weighting);
     // Carry the hidden states through the restricted layer.
     forward.restrict_layer(l, choice.kept);
-    for (CalibrationWindow& window : windows)
-      naming_document(usage.documents[static_cast<size_t>(window.document)].id,
-                      [&] { forward.run_mlp(l, window.state); });
+    forward.run_mlp_batch(l, windows.states());
+    windows.check_layer_output(forward, l);
     plan.layers[static_cast<size_t>(l)] = std::move(choice);
     if (options.progress) options.progress(++moe_done, moe_layers);
   }

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # profile --stream-layers / --order layer (layer-major order over blocks of documents, each layer's
 # pages released after it) writes the same file, byte for byte, as the document-by-document order
-# (--order document), and so does the default --order auto (layer-major once the corpus holds a
-# block: here with blocks smaller than the corpus): several families, blocks smaller than one
-# document and larger than several, documents cut into windows, a keep plan. Also --compute bf16
-# and the flag refusals.
+# (--order document), and so does the default --order auto (layer-major): several families, blocks
+# smaller than one document and larger than several, documents cut into windows, windows pooled in
+# expert GEMMs, a keep plan. Also --compute bf16 and the flag refusals.
 source "$(dirname "$0")/lib.bash"
 
 python3 - "$SCRATCH/corpus.jsonl" <<'PY'
@@ -35,6 +34,35 @@ for family in olmoe emo qwen2_moe; do
       --max-seq 32 $order --force --out "$SCRATCH/$family-order.safetensors"
     cmp -s "$SCRATCH/$family-whole.safetensors" "$SCRATCH/$family-order.safetensors" &&
       pass || fail "$family: $order differs from the whole run"
+  done
+done
+
+# Windows long enough that experts get at least 16 tokens from several windows, so layer-major
+# order pools windows in one expert GEMM (ForwardPass::run_layer_batch), beside windows that give
+# an expert fewer: still byte for byte the document order, in fp32 and bf16, for plain, shared,
+# group-routed (with a dense layer) and fused MXFP4 experts.
+python3 - "$SCRATCH/long.jsonl" <<'PY'
+import json, random, sys
+random.seed(6)
+with open(sys.argv[1], "w") as out:
+    for d, n in enumerate([300, 5, 130, 64, 12, 250, 70]):
+        out.write(json.dumps({"id": f"l{d}", "input_ids": [random.randrange(96) for _ in range(n)]}) + "\n")
+PY
+for spec in "olmoe f32" "qwen2_moe bf16" "deepseek_v3 f32 --set first_k_dense_replace=1 --set n_group=2 --set topk_group=1" \
+  "gpt_oss mxfp4"; do
+  read -r family dtype extra <<<"$spec"
+  # shellcheck disable=SC2086  # the extra flags, split on purpose
+  "$MOESLICE" make-random --family "$family" --layers 3 --hidden 64 --heads 4 --experts 4 \
+    --top-k 2 --expert-width 32 --vocab 96 --seed 12 --dtype "$dtype" $extra \
+    --out "$SCRATCH/pool-$family" >/dev/null || fail "make-random $family"
+  for compute in fp32 bf16; do
+    "$MOESLICE" profile --model "$SCRATCH/pool-$family" --corpus "$SCRATCH/long.jsonl" \
+      --max-seq 128 --compute "$compute" --order document --force \
+      --out "$SCRATCH/pool-doc.safetensors" >/dev/null 2>&1 || continue  # bf16 needs oneDNN
+    expect_ok -- "$MOESLICE" profile --model "$SCRATCH/pool-$family" --corpus "$SCRATCH/long.jsonl" \
+      --max-seq 128 --compute "$compute" --order layer --force --out "$SCRATCH/pool-layer.safetensors"
+    cmp -s "$SCRATCH/pool-doc.safetensors" "$SCRATCH/pool-layer.safetensors" && pass ||
+      fail "$family $compute: pooled layer-major profile differs from document order"
   done
 done
 

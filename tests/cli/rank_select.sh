@@ -90,19 +90,18 @@ expect_ok -- "$MOESLICE" slice --model "$SCRATCH/emo" --plan "$SCRATCH/emo-nonun
 [ "$(plan_field "$SCRATCH/emo-nonuniform-sliced/config.json" "p['num_experts_per_layer']")" = "$(plan_field "$SCRATCH/emo-nonuniform.json" "[len(k) for k in p['experts_kept_per_layer']]")" ] && pass || fail "emo nonuniform slice: num_experts_per_layer"
 [ "$(plan_field "$SCRATCH/emo-nonuniform.json" "p['uniform']")" = False ] && pass || fail "emo --keep 4 --nonuniform came out uniform"
 
-# select == the slow way, for two families and two metrics.
-for family in olmoe emo qwen2_moe; do
-  model="$SCRATCH/$family"
-  for metric in mass reap; do
-    fast="$SCRATCH/select-$family-$metric.json"
-    expect_ok -- "$MOESLICE" select --model "$model" --corpus "$CORPUS" --keep 50% --metric "$metric" --max-seq 16 --threads 2 --out "$fast" --usage-out "$SCRATCH/select-$family-$metric.usage" --quiet
-    slow="$SCRATCH/slow-$family-$metric"
-    mkdir -p "$slow"
-    $PY -c "import json; json.dump({'experts_kept_per_layer': [None] * 3}, open('$slow/plan.json', 'w'))"
-    for layer in $(plan_field "$fast" "' '.join(str(l) for l, k in enumerate(p['experts_kept_per_layer']) if k is not None)"); do
-      "$MOESLICE" profile --model "$model" --corpus "$CORPUS" --keep "$slow/plan.json" --max-seq 16 --threads 1 --out "$slow/usage-$layer" --quiet >/dev/null
-      "$MOESLICE" rank --usage "$slow/usage-$layer" --keep 50% --metric "$metric" --out "$slow/rank-$layer.json" >/dev/null
-      $PY - "$slow" "$layer" <<'PYEOF'
+# select == the slow way (profile under the plan so far, rank, one layer at a time).
+select_matches_slow() {  # family metric max-seq corpus tag
+  local family=$1 metric=$2 max_seq=$3 corpus=$4 tag=$5
+  local model="$SCRATCH/$family" fast="$SCRATCH/select-$family-$metric$tag.json"
+  expect_ok -- "$MOESLICE" select --model "$model" --corpus "$corpus" --keep 50% --metric "$metric" --max-seq "$max_seq" --threads 2 --out "$fast" --usage-out "$SCRATCH/select-$family-$metric$tag.usage" --quiet
+  local slow="$SCRATCH/slow-$family-$metric$tag"
+  mkdir -p "$slow"
+  $PY -c "import json; json.dump({'experts_kept_per_layer': [None] * 3}, open('$slow/plan.json', 'w'))"
+  for layer in $(plan_field "$fast" "' '.join(str(l) for l, k in enumerate(p['experts_kept_per_layer']) if k is not None)"); do
+    "$MOESLICE" profile --model "$model" --corpus "$corpus" --keep "$slow/plan.json" --max-seq "$max_seq" --threads 1 --order document --out "$slow/usage-$layer" --quiet >/dev/null
+    "$MOESLICE" rank --usage "$slow/usage-$layer" --keep 50% --metric "$metric" --out "$slow/rank-$layer.json" >/dev/null
+    $PY - "$slow" "$layer" <<'PYEOF'
 import json, sys
 slow, layer = sys.argv[1], int(sys.argv[2])
 plan = json.load(open(f"{slow}/plan.json"))
@@ -112,16 +111,28 @@ plan.setdefault("scores", [None] * 3)[layer] = ranked["scores"][layer]
 plan.setdefault("kept_share", [None] * 3)[layer] = ranked["kept_share"][layer]
 json.dump(plan, open(f"{slow}/plan.json", "w"))
 PYEOF
-    done
-    $PY - "$fast" "$slow/plan.json" <<'PYEOF' && pass || fail "select differs from the slow way: $family $metric"
+  done
+  $PY - "$fast" "$slow/plan.json" <<'PYEOF' && pass || fail "select differs from the slow way: $family $metric $tag"
 import json, sys
 fast, slow = (json.load(open(path)) for path in sys.argv[1:3])
 for key in ("experts_kept_per_layer", "scores", "kept_share"):
     assert fast[key] == slow[key], (key, fast[key], slow[key])
 assert fast["pruning_method"].startswith("moeslice-select-")
 PYEOF
-  done
+}
+for family in olmoe emo qwen2_moe; do
+  for metric in mass reap; do select_matches_slow "$family" "$metric" 16 "$CORPUS" ""; done
 done
+# Windows of 128 tokens: select pools the windows' tokens per expert (ForwardPass's batch steps),
+# the slow way computes document by document.
+$PY - "$SCRATCH/long.jsonl" <<'PY'
+import json, random, sys
+random.seed(8)
+with open(sys.argv[1], "w") as out:
+    for d, n in enumerate([300, 5, 130, 250, 12, 70]):
+        out.write(json.dumps({"id": f"l{d}", "input_ids": [random.randrange(64) for _ in range(n)]}) + "\n")
+PY
+select_matches_slow olmoe reap 128 "$SCRATCH/long.jsonl" "-long"
 expect_ok -- "$MOESLICE" slice --model "$SCRATCH/emo" --plan "$SCRATCH/select-emo-mass.json" --out "$SCRATCH/emo-select-sliced"
 if [ "$HAVE_TORCH" = 1 ]; then
   expect_ok -- $PY "$HERE/check_slice.py" "$SCRATCH/emo" "$SCRATCH/emo-select-sliced" "$SCRATCH/select-emo-mass.json"

@@ -1089,3 +1089,71 @@ TEST_CASE("bf16 ops: BF16 results near fp32, the same for any thread count and w
         [&](size_t r, size_t) { return row_max[r] + 1.0; }, 4e-2);
   }
 }
+
+// What pooling the windows of a layer-major block rests on (kernels/moe.h, kBatchableRows): a
+// row of an fp32 GEMM with at least kBatchableRows rows has the same bits whatever the other
+// rows are and wherever it sits. If a oneDNN release breaks this, this test fails first.
+TEST_CASE(
+    "gemm_abt: rows of products of at least kBatchableRows rows are independent of the rest") {
+  for (const auto& [inner, outputs] :
+       {std::pair<size_t, size_t>{2048, 128}, {1024, 256}, {700, 90}}) {
+    const size_t all = 600;
+    const Matrix a = random_matrix(all, inner, 60);
+    const Matrix b = random_matrix(outputs, inner, 61, 0.05f);
+    Matrix c(all, outputs);
+    gemm_abt(a.cref(), b.cref(), c.ref());
+    for (const size_t rows : {kBatchableRows, kBatchableRows + 1, size_t{31}, size_t{257}})
+      for (const size_t first : {size_t{0}, size_t{5}, all - rows}) {
+        Matrix part(rows, outputs);
+        gemm_abt(a.cref().row_range(first, rows), b.cref(), part.ref());
+        INFO("K " << inner << ", N " << outputs << ", rows " << first << " + " << rows);
+        CHECK(bitwise_equal(part.cref(), c.cref().row_range(first, rows)));
+      }
+  }
+}
+
+template <class Math>
+void check_segments_equal_separate_calls() {
+  // Segment sizes such that an expert gets fewer than 8, fewer than kBatchableRows and more
+  // tokens from different segments.
+  const std::vector<size_t> lengths = {5, 40, 12, 70, 9, 33, 1};
+  const size_t n = std::accumulate(lengths.begin(), lengths.end(), size_t{0});
+  const size_t hidden = 64, width = 48, experts = 4, k = 2;
+  const RandomExperts random_experts(
+      experts, hidden, width, 300, [](size_t e) { return e % 2 == 0 ? DType::BF16 : DType::F32; },
+      0);
+  const Matrix x = rounded_to_bf16(random_matrix(n, hidden, 62));
+  Matrix logits = random_matrix(n, experts, 63, 2.0f);
+  const Routing routing = route_softmax_topk(logits.ref(), k, false);
+  ThreadPool pool(2);
+  Matrix pooled(n, hidden);
+  std::vector<float> pooled_norms(n * k);
+  moe_experts<Math>(x.cref(), routing, random_experts.mlps, pooled.ref(), pooled_norms, &pool,
+                    lengths);
+  size_t first = 0;
+  for (const size_t length : lengths) {
+    Routing part;
+    part.tokens = length;
+    part.k = k;
+    part.expert.assign(routing.expert.begin() + static_cast<std::ptrdiff_t>(first * k),
+                       routing.expert.begin() + static_cast<std::ptrdiff_t>((first + length) * k));
+    part.weight.assign(routing.weight.begin() + static_cast<std::ptrdiff_t>(first * k),
+                       routing.weight.begin() + static_cast<std::ptrdiff_t>((first + length) * k));
+    Matrix alone(length, hidden);
+    std::vector<float> norms(length * k);
+    moe_experts<Math>(x.cref().row_range(first, length), part, random_experts.mlps, alone.ref(),
+                      norms, &pool);
+    INFO("segment at " << first << " of " << length << " tokens");
+    CHECK(bitwise_equal(alone.cref(), pooled.cref().row_range(first, length)));
+    CHECK(std::equal(norms.begin(), norms.end(),
+                     pooled_norms.begin() + static_cast<std::ptrdiff_t>(first * k)));
+    first += length;
+  }
+}
+
+TEST_CASE("moe_experts over segments equals one call per segment, bit for bit") {
+  SUBCASE("fp32") { check_segments_equal_separate_calls<Fp32Math>(); }
+  SUBCASE("bf16") {
+    if (bf16_gemm_runs()) check_segments_equal_separate_calls<Bf16Math>();
+  }
+}
