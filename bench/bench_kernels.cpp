@@ -2,12 +2,18 @@
 // causal attention, and the batched MoE expert block at OLMoE width, under each precision policy
 // (fp32, and bf16 where this build and CPU run it). Prints numbers; not a test.
 // Usage: bench_kernels [--quick]
+//        bench_kernels --peak THREADS   the best matmul_xWt rate of each compute mode at THREADS
+//                                       threads, as JSON lines (what the forward bench divides by)
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bench_util.h"
@@ -129,6 +135,26 @@ void bench_moe(bool quick) {
   }
 }
 
+// The best of a few large square-ish products through matmul_xWt (the product's own fp32 GEMM, or
+// its bf16 GEMM on BF16 weights) at `threads` threads, in GFLOP/s.
+template <class Math>
+double gemm_peak(size_t threads) {
+  const DType dtype = std::is_same_v<Math, Fp32Math> ? DType::F32 : DType::BF16;
+  double best = 0.0;
+  for (const size_t n : {512u, 2048u}) {
+    const size_t in = 2048, out = 2048;
+    Matrix x(n, in), y(n, out);
+    fill_random(x.data(), n * in, 1, 1.0f);
+    const std::vector<std::byte> storage = random_weights(dtype, out, in, 2);
+    const WeightMatrix w(dtype, storage.data(), out, in);
+    ThreadPool pool(threads);
+    const double seconds =
+        time_best(5, [&] { matmul_xWt<Math>(x.cref(), w, y.ref(), {}, &pool); });
+    best = std::max(best, 2.0 * static_cast<double>(n * in * out) / seconds / 1e9);
+  }
+  return best;
+}
+
 template <class Math>
 void bench_all(bool quick) {
   bench_gemm<Math>(quick);
@@ -139,6 +165,17 @@ void bench_all(bool quick) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--peak") == 0) {
+    const auto threads = static_cast<size_t>(std::strtoul(argv[2], nullptr, 10));
+    std::printf("{\"what\": \"gemm_peak\", \"compute\": \"fp32\", \"threads\": %zu, "
+                "\"gflops_per_s\": %.1f, \"gemm\": \"%s\"}\n",
+                threads, gemm_peak<Fp32Math>(threads), std::string(gemm_backend()).c_str());
+    if (moeslice::bench::bf16_runs_here())
+      std::printf("{\"what\": \"gemm_peak\", \"compute\": \"bf16\", \"threads\": %zu, "
+                  "\"gflops_per_s\": %.1f, \"gemm\": \"%s\"}\n",
+                  threads, gemm_peak<Bf16Math>(threads), bf16_gemm_backend().c_str());
+    return 0;
+  }
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   std::printf("# bench_kernels%s\n", quick ? " (quick)" : "");
   bench_all<Fp32Math>(quick);

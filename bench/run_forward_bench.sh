@@ -22,12 +22,14 @@ echo "# $(date -u +%FT%TZ) $(uname -n) $(lscpu | sed -n 's/^Model name: *//p') t
 PROFILE=${PROFILE:-0}
 LM_HEAD_FLAG=()
 [[ "$PROFILE" == 1 ]] && LM_HEAD_FLAG=(--skip-lm-head)
+# The machine's GEMM peaks, measured now (moeslice's own fp32 and bf16 GEMMs on large products).
+"$BUILD/bench/bench_kernels" --peak "$THREADS" | tee -a "$RESULTS"
 for compute in fp32 bf16; do
   "$BUILD/bench/bench_forward" --model "$WORK/model" --corpus "$WORK/corpus.jsonl" \
     --compute "$compute" --threads "$THREADS" --repeat "$REPEAT" "${LM_HEAD_FLAG[@]}" |
     tee -a "$RESULTS"
   if [[ "$PROFILE" == 1 ]]; then
-    /usr/bin/time -f '{"what": "moeslice_profile_command", "compute": "'"$compute"'", "seconds": %e, "peak_rss_mb": %M}' \
+    /usr/bin/time -f '{"what": "moeslice_profile_command", "compute": "'"$compute"'", "seconds": %e, "peak_rss_kb": %M}' \
       "$BUILD/apps/moeslice" profile --model "$WORK/model" --corpus "$WORK/corpus.jsonl" \
       --compute "$compute" --threads "$THREADS" --quiet --force --out "$WORK/usage.safetensors" \
       2>&1 >/dev/null | tail -n 1 | tee -a "$RESULTS"
@@ -47,7 +49,12 @@ gflop = next(r["gflop"] for r in rows if r["what"] == "moeslice_forward")
 tokens = next(r["tokens"] for r in rows if r["what"] == "moeslice_forward")
 profile = any(r["what"] == "moeslice_forward" and r["lm_head"] is False for r in rows)
 torch = {r["dtype"]: r["seconds"] for r in rows if r["what"] == "torch_forward" and r["lm_head"] != profile}
+# The peak of each arithmetic: the best GEMM rate measured in this run, moeslice's or torch's.
 peak = {r["dtype"]: r["value"] for r in rows if r["what"] == "torch_gemm_gflops"}
+for r in rows:
+    if r["what"] == "gemm_peak":
+        key = {"fp32": "float32", "bf16": "bfloat16"}[r["compute"]]
+        peak[key] = max(peak.get(key, 0.0), r["gflops_per_s"])
 rss = {r["compute"]: r["peak_rss_mb"] for r in rows if r["what"] == "moeslice_forward_best"}
 print("profiling (no LM head on either side)" if profile else "forward with the LM head")
 print(f"| side | tokens/s | GFLOP/s | of measured GEMM peak | peak RSS MB |")
@@ -65,5 +72,7 @@ print(f"bf16 / torch float32:  {torch['float32'] / ours['bf16']:.2f}x  (target >
 for r in rows:
     if r["what"] == "moeslice_profile_command":
         print(f"moeslice profile --compute {r['compute']}: {tokens / r['seconds']:.0f} tok/s including "
-              f"start-up and writing, peak RSS {r['peak_rss_mb'] / 1024:.0f} MB")
+              f"start-up and writing ({gflop / r['seconds']:.0f} GFLOP/s, "
+              f"{gflop / r['seconds'] / peak[{'fp32': 'float32', 'bf16': 'bfloat16'}[r['compute']]]:.0%} "
+              f"of the peak), peak RSS {r['peak_rss_kb'] / 1024:.0f} MB")
 PY
