@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -130,6 +132,56 @@ void add_scores(std::vector<EvalReport>& reports, const ItemScores& scores) {
   }
 }
 
+// A window waiting in the pool: its document and that document's entry in `mine`.
+struct PendingWindow {
+  size_t document = 0;
+  size_t item = 0;
+  Window window;
+};
+
+// Scores a pool of windows (in document order) for every variant: each variant's pass takes all
+// of them through its layers at once (ForwardPass::run_layer_batch: the same bits as one window at
+// a time, the experts' GEMMs shared), keeping only their hidden states; then window by window,
+// every variant in turn, one window's logits per variant (each pass reuses its buffer) are scored.
+void score_pool(std::span<const std::unique_ptr<ForwardPass>> passes,
+                std::span<const EvalDocument> documents,
+                std::vector<std::pair<int64_t, ItemScores>>& mine,
+                std::span<const PendingWindow> pool) {
+  if (pool.empty()) return;
+  const auto document_of = [&](const PendingWindow& pending) -> const EvalDocument& {
+    return documents[pending.document];
+  };
+  std::vector<std::vector<WindowState>> states(passes.size());
+  for (size_t v = 0; v < passes.size(); ++v) {
+    ForwardPass& pass = *passes[v];
+    for (const PendingWindow& pending : pool)
+      states[v].push_back(naming_document(document_of(pending).id, [&] {
+        return pass.embed(document_of(pending).tokens, pending.window);
+      }));
+    std::vector<WindowState*> pointers;
+    for (WindowState& state : states[v]) pointers.push_back(&state);
+    for (int64_t l = 0; l <= pass.last_layer(); ++l) {
+      pass.run_layer_batch(l, pointers);
+      for (size_t w = 0; w < pool.size(); ++w)
+        naming_document(document_of(pool[w]).id, [&] { pass.check_layer_output(l, states[v][w]); });
+    }
+  }
+  for (size_t w = 0; w < pool.size(); ++w) {
+    const EvalDocument& document = document_of(pool[w]);
+    ItemScores& scores = mine[pool[w].item].second;
+    kernels::ConstMatrixRef reference;
+    for (size_t v = 0; v < passes.size(); ++v) {
+      const kernels::ConstMatrixRef logits =
+          naming_document(document.id, [&] { return passes[v]->logits_of(states[v][w]); });
+      scores.lm[v].add(score_window(logits, document.tokens, pool[w].window));
+      if (v == 0)
+        reference = logits;
+      else
+        scores.agreement[v - 1].add(compare_window(reference, logits, pool[w].window));
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
@@ -144,29 +196,26 @@ std::vector<EvalReport> evaluate_variants(std::span<const EvalVariant> variants,
 
   // This rank's items: documents first, then tasks, dealt by position.
   std::vector<std::pair<int64_t, ItemScores>> mine;
+  std::vector<PendingWindow> pool;
+  size_t pool_tokens = 0;
   for (size_t d = 0; d < documents.size(); ++d) {
     if (!cluster.owns(static_cast<int64_t>(d))) continue;
     const EvalDocument& document = documents[d];
-    ItemScores scores;
+    ItemScores& scores = mine.emplace_back(static_cast<int64_t>(d), ItemScores{}).second;
     scores.domain = document.domain;
     scores.lm.resize(variants.size());
     scores.agreement.resize(variants.size() - 1);
-    // Window by window, every variant in turn: memory holds one window's logits per variant
-    // (each pass reuses its buffer), whatever the document's length.
     for (const Window& window : passes[0]->windows_for(document.tokens.size())) {
-      kernels::ConstMatrixRef reference;
-      for (size_t v = 0; v < variants.size(); ++v) {
-        const kernels::ConstMatrixRef logits = naming_document(
-            document.id, [&] { return passes[v]->window_logits(document.tokens, window); });
-        scores.lm[v].add(score_window(logits, document.tokens, window));
-        if (v == 0)
-          reference = logits;
-        else
-          scores.agreement[v - 1].add(compare_window(reference, logits, window));
+      if (!pool.empty() && pool_tokens + window.length > ForwardPass::kPooledTokens) {
+        score_pool(passes, documents, mine, pool);
+        pool.clear();
+        pool_tokens = 0;
       }
+      pool.push_back({d, mine.size() - 1, window});
+      pool_tokens += window.length;
     }
-    mine.emplace_back(static_cast<int64_t>(d), std::move(scores));
   }
+  score_pool(passes, documents, mine, pool);
   for (size_t t = 0; t < tasks.size(); ++t) {
     const int64_t item = static_cast<int64_t>(documents.size() + t);
     if (!cluster.owns(item)) continue;

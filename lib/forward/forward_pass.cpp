@@ -140,8 +140,13 @@ kernels::ConstMatrixRef ForwardPass::window_logits(std::span<const int32_t> toke
                                                    ForwardObserver* observer) {
   if (options_.skip_lm_head)
     throw std::logic_error("ForwardPass::window_logits on a pass that skips the LM head");
-  const WindowState state = run_layers(tokens, window, observer);
-  window_logits_.resize(window.length, static_cast<size_t>(spec_.vocab));
+  return logits_of(run_layers(tokens, window, observer));
+}
+
+kernels::ConstMatrixRef ForwardPass::logits_of(const WindowState& state) {
+  if (options_.skip_lm_head)
+    throw std::logic_error("ForwardPass::logits_of on a pass that skips the LM head");
+  window_logits_.resize(state.hidden.rows(), static_cast<size_t>(spec_.vocab));
   finish(state, window_logits_.ref());
   return window_logits_.cref();
 }

@@ -201,6 +201,10 @@ class ForwardPass {
   void restrict_layer(int64_t layer, const std::vector<int32_t>& kept);
   // Final norm and LM head into logits [window.length, vocab]; not with skip_lm_head.
   void finish(const WindowState& state, kernels::MatrixRef logits);
+  // The same into the buffer window_logits() returns (reused, valid until the next call), checked
+  // as run() checks the logits: a window run through every layer by the batch steps is scored
+  // without holding its logits anywhere else.
+  kernels::ConstMatrixRef logits_of(const WindowState& state);
   // Drops this process's mapped pages of a layer's weights (they stay in the page cache): after
   // streaming every window through a layer, resident memory need not hold it any more.
   void release_layer(int64_t layer) const;

@@ -146,6 +146,46 @@ TEST_CASE("every supported family: causal, windowed, deterministic, observed") {
   }
 }
 
+TEST_CASE("batch steps: pooled windows give every window's logits and events bit for bit") {
+  const TempDir dir;
+  for (const std::string family : kForwardFamilies) {
+    CAPTURE(family);
+    const Model model = family_model(dir, family);
+    // Windows of 120 tokens, 6 experts, top-2: experts get 16 and more tokens from a window (their
+    // GEMMs pooled across windows) beside windows of 3 and 10 tokens (computed alone).
+    const std::vector<int32_t> doc = tokens(373);
+    ForwardPass pass(model, options(2, 120));
+    std::vector<Window> windows = pass.windows_for(doc.size());
+    windows.push_back({0, 3});
+    windows.push_back({5, 10});
+    std::vector<WindowState> states;
+    for (const Window& window : windows) states.push_back(pass.embed(doc, window));
+    std::vector<WindowState*> pointers;
+    for (WindowState& state : states) pointers.push_back(&state);
+    std::vector<Recorder> pooled_events(windows.size());
+    std::vector<ForwardObserver*> observers;
+    for (Recorder& recorder : pooled_events) observers.push_back(&recorder);
+    for (int64_t l = 0; l <= pass.last_layer(); ++l) {
+      pass.run_layer_batch(l, pointers, observers);
+      for (const WindowState& state : states) pass.check_layer_output(l, state);
+    }
+    for (size_t w = 0; w < windows.size(); ++w) {
+      CAPTURE(w);
+      const kernels::ConstMatrixRef logits = pass.logits_of(states[w]);
+      const std::vector<float> pooled_logits(logits.data, logits.data + windows[w].length * 50);
+      Recorder alone_events;
+      const kernels::ConstMatrixRef alone = pass.window_logits(doc, windows[w], &alone_events);
+      CHECK(std::equal(pooled_logits.begin(), pooled_logits.end(), alone.data));
+      REQUIRE(alone_events.events.size() == pooled_events[w].events.size());
+      for (size_t e = 0; e < alone_events.events.size(); ++e) {
+        CHECK(alone_events.events[e].chosen == pooled_events[w].events[e].chosen);
+        CHECK(alone_events.events[e].weights == pooled_events[w].events[e].weights);
+        CHECK(alone_events.events[e].window_begin == pooled_events[w].events[e].window_begin);
+      }
+    }
+  }
+}
+
 TEST_CASE("bf16 compute: every family's logits are BF16 values near fp32, for any thread count") {
   const TempDir dir;
   for (const std::string family : kForwardFamilies) {
