@@ -9,7 +9,9 @@
 // Determinism: experts are visited in ascending id and each token's output starts at 0 and adds
 // its experts' weighted outputs in that order -- the order of transformers' index_add_ loop --
 // whatever the thread count. Threads split each expert's GEMMs into fixed blocks of weight rows
-// (converted per block), so no expert is a straggler and no per-slot output buffer is needed.
+// (converted per block), so no expert is a straggler; when one expert's blocks are fewer than the
+// threads, the next experts' blocks run at the same time (a wave), and their weighted outputs are
+// added afterwards in expert order.
 #pragma once
 
 #include <cstddef>
@@ -61,6 +63,9 @@ void expert_mlp(ConstMatrixRef x, const ExpertMlp& mlp, MatrixRef y, ThreadPool*
 inline constexpr size_t kBatchableRows = 16;
 // Rows per expert GEMM at most when segments are pooled (bounds the scratch of one call).
 inline constexpr size_t kMaxBatchRows = 2048;
+// Tokens of the expert runs computed at once when several experts are in flight (bounds their
+// scratch: inputs, intermediate and output per token).
+inline constexpr size_t kMaxWaveRows = 8192;
 
 // y [n, H] = sum over token t's non-empty slots s, in ascending expert id, of
 // routing.weight(t, s) * experts[routing.expert(t, s)](x[t]), accumulated as the policy does

@@ -699,7 +699,8 @@ TEST_CASE("moe_experts matches per-token double MLPs, deterministically across t
       y.cref(), [&](size_t r, size_t c) { return ref[r * hidden + c]; },
       [&](size_t r, size_t) { return row_scale[r] + 1e-30; }, 1e-6);
 
-  for (size_t threads : {1u, 2u, 3u}) {
+  // Eight threads put several experts in flight at once (each has one gate/up block here).
+  for (size_t threads : {1u, 2u, 3u, 8u}) {
     ThreadPool pool(threads);
     Matrix y_threads(n, hidden);
     std::vector<float> norms_threads(n * k);
