@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The OLMoE-width bench model of docs/benchmarks.md (2 layers, hidden 2048, 64 experts of width
 # 1024, top 8, vocabulary 50304, BF16, seed 1), written to DIR once: an existing DIR/config.json
-# is kept. Used by run_forward_bench.sh and run_mpi_scaling.sh.
+# is kept. Used by run_forward_bench.sh, run_quant_bench.sh, run_command_bench.sh and
+# run_mpi_scaling.sh.
 # Usage: bench/make_bench_model.sh MOESLICE_BINARY DIR
 set -euo pipefail
 MOESLICE=${1:?usage: make_bench_model.sh MOESLICE_BINARY DIR}
