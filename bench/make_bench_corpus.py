@@ -1,6 +1,7 @@
 """The benchmarks' corpus: DOCS documents of LENGTH random token ids below VOCAB (seed 7), as
 JSON Lines {"id": "docN", "input_ids": [...]}, written to OUT once (an existing OUT is kept).
-Used by run_forward_bench.sh, run_command_bench.sh and run_deepseek_bench.sh. Not a test.
+Used by run_forward_bench.sh, run_quant_bench.sh, run_command_bench.sh and run_deepseek_bench.sh.
+Not a test.
   /usr/bin/python3 bench/make_bench_corpus.py OUT DOCS LENGTH VOCAB
 """
 import json

@@ -21,15 +21,7 @@ LLAMA_BIN=$("$HERE/bench/build_llama_cpp.sh" "${LLAMA_DIR:-/tmp/llama-bench}")
 MOESLICE="$BUILD/apps/moeslice"
 mkdir -p "$WORK"
 "$HERE/bench/make_bench_model.sh" "$MOESLICE" "$WORK/model"
-if [[ ! -f "$WORK/corpus.jsonl" ]]; then
-  /usr/bin/python3 - "$WORK/corpus.jsonl" <<'PY'
-import json, random, sys
-random.seed(7)
-with open(sys.argv[1], "w") as out:
-    for d in range(4):
-        out.write(json.dumps({"id": f"doc{d}", "input_ids": [random.randrange(50304) for _ in range(512)]}) + "\n")
-PY
-fi
+/usr/bin/python3 "$HERE/bench/make_bench_corpus.py" "$WORK/corpus.jsonl" 4 512 50304
 if [[ ! -f "$WORK/bench-F16.gguf" ]]; then
   GGUF_PY=$("$HERE/tests/llama/extract_gguf_py.sh" "$WORK")
   /usr/bin/python3 "$HERE/tests/reference/hf_to_gguf.py" --gguf-py "$GGUF_PY" --model "$WORK/model" \
