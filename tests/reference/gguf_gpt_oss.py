@@ -107,19 +107,6 @@ def plan(cfg, tensors, tensor_map):
     return [(n, d if raw else np.ascontiguousarray(d.numpy()), raw) for n, d, raw in out]
 
 
-def add_rope_scaling(writer, cfg, gguf):
-    """TextModel.set_gguf_parameters' YaRN keys (after the head counts, before the RoPE base)."""
-    scaling = cfg.get("rope_scaling")
-    if scaling is not None:
-        writer.add_rope_scaling_type(gguf.RopeScalingType.YARN)
-        writer.add_rope_scaling_factor(scaling["factor"])
-        writer.add_rope_scaling_orig_ctx_len(scaling["original_max_position_embeddings"])
-        if scaling.get("beta_fast") is not None:
-            writer.add_rope_scaling_yarn_beta_fast(scaling["beta_fast"])
-        if scaling.get("beta_slow") is not None:
-            writer.add_rope_scaling_yarn_beta_slow(scaling["beta_slow"])
-
-
 def add_arch_hparams(writer, cfg):
     """GptOssModel.set_gguf_parameters' own keys, after the base converter's."""
     writer.add_sliding_window(cfg["sliding_window"])

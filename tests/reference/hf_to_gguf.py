@@ -408,8 +408,9 @@ def add_hparams(writer, cfg, out_type, name):
     writer.add_head_count(cfg["num_attention_heads"])
     # deepseek2: MLA is written as MQA (one key/value head of kv_lora_rank + rope dimensions).
     writer.add_head_count_kv(1 if ARCH[family] == "deepseek2" else cfg["num_key_value_heads"])
-    if family == "gpt_oss":
-        gguf_gpt_oss.add_rope_scaling(writer, cfg, gguf)
+    if family == "gpt_oss" and cfg.get("rope_scaling") is not None:
+        # TextModel.set_gguf_parameters' YaRN keys (after the head counts, before the RoPE base).
+        add_yarn(writer, cfg["rope_scaling"], log_mul=False)
     writer.add_rope_freq_base(cfg["rope_theta"])
     writer.add_layer_norm_rms_eps(1e-5 if family == "olmoe" else cfg["rms_norm_eps"])
     writer.add_expert_count(cfg.get("num_local_experts", cfg.get("num_experts", cfg.get("n_routed_experts"))))
