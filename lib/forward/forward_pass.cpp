@@ -372,16 +372,6 @@ void ForwardPass::check_finite(kernels::ConstMatrixRef values, int64_t layer, Wi
                          where, window.begin, window.begin + window.length - 1));
 }
 
-void ForwardPass::observe_moe(int64_t l, const WindowState& state, ForwardObserver& observer,
-                              bool unrestricted) {
-  const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
-  if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to observe", l));
-  std::optional<MoeRouting> full;
-  if (unrestricted) full = routing_of(layer, nullptr);
-  const kernels::ConstMatrixRef input = mlp_input(l, state.hidden);
-  route_experts(l, state, full ? *full : *routing_[static_cast<size_t>(l)], input, &observer);
-}
-
 void ForwardPass::restrict_layer(int64_t l, const std::vector<int32_t>& kept) {
   const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
   if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to restrict", l));

@@ -173,16 +173,10 @@ class ForwardPass {
   void run_layer(int64_t layer, WindowState& state, ForwardObserver* observer = nullptr);
   void run_attention(int64_t layer, WindowState& state);
   void run_mlp(int64_t layer, WindowState& state, ForwardObserver* observer = nullptr);
-  // Routes and runs a MoE layer's experts on `state` (after run_attention) as run_mlp would, or
-  // with every expert allowed when `unrestricted`, and reports it to `observer`; `state` is not
-  // changed. The layer-wise selector measures a layer this way before choosing its experts.
-  // Throws InputError for a layer without experts, as restrict_layer does.
-  void observe_moe(int64_t layer, const WindowState& state, ForwardObserver& observer,
-                   bool unrestricted);
 
   // ---- many windows through one layer at once (layer-major order) ----
-  // The same as run_layer, run_mlp and observe_moe on each of `states` in turn, and bit for bit
-  // the same results, but a MoE layer's routed experts see the tokens of many windows at once
+  // The same as run_layer and run_mlp on each of `states` in turn, and bit for bit the same
+  // results, but a MoE layer's routed experts see the tokens of many windows at once
   // (moe_block's segments: fewer weight blocks dequantized, larger GEMMs), up to kPooledTokens
   // tokens per call. observers[i] (empty span: none; an entry may be null) sees window i. The
   // hidden states are not checked for NaN or infinity: call check_layer_output per window, so
@@ -192,6 +186,11 @@ class ForwardPass {
                        std::span<ForwardObserver* const> observers = {});
   void run_mlp_batch(int64_t layer, std::span<WindowState* const> states,
                      std::span<ForwardObserver* const> observers = {});
+  // Routes and runs a MoE layer's experts on `states` (after run_attention) as run_mlp_batch
+  // would, or with every expert allowed when `unrestricted`, and reports each window to its
+  // observer; the states are not changed. The layer-wise selector measures a layer this way
+  // before choosing its experts. Throws InputError for a layer without experts, as
+  // restrict_layer does.
   void observe_moe_batch(int64_t layer, std::span<WindowState* const> states,
                          std::span<ForwardObserver* const> observers, bool unrestricted);
   // Throws as run_mlp does when `state`'s hidden state after `layer` holds a NaN or infinity.

@@ -215,7 +215,7 @@ TEST_CASE("bf16 compute: every family's logits are BF16 values near fp32, for an
   }
 }
 
-TEST_CASE("observe_moe and restrict_layer refuse a layer without experts alike") {
+TEST_CASE("observe_moe_batch and restrict_layer refuse a layer without experts alike") {
   const TempDir dir;
   const Model model = random_model(dir, "qwen2_moe", {{"mlp_only_layers", {0}}});
   ForwardPass forward(model, options(1));
@@ -224,12 +224,14 @@ TEST_CASE("observe_moe and restrict_layer refuse a layer without experts alike")
   forward.run_layer(0, state);
   forward.run_attention(1, state);
   Recorder recorder;
-  test::check_mentions(
-      test::thrown_message<InputError>([&] { forward.observe_moe(0, state, recorder, true); }),
-      {"layer 0", "no experts"});
+  WindowState* const states[] = {&state};
+  ForwardObserver* const observers[] = {&recorder};
+  test::check_mentions(test::thrown_message<InputError>(
+                           [&] { forward.observe_moe_batch(0, states, observers, true); }),
+                       {"layer 0", "no experts"});
   test::check_mentions(test::thrown_message<InputError>([&] { forward.restrict_layer(0, {1}); }),
                        {"layer 0", "no experts"});
-  forward.observe_moe(1, state, recorder, true);
+  forward.observe_moe_batch(1, states, observers, true);
   CHECK(recorder.events.size() == 1);
 }
 
