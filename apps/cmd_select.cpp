@@ -68,6 +68,7 @@ void add_select_command(CLI::App& app) {
     select.rank.seed = options->seed;
     select.rank.balance_groups = !options->no_group_balance;
     select.run = options->run;
+    select.usage_output_norms = !options->usage_out.empty();
     select.cluster = &job();
     const bool progress = !options->quiet && job().is_root() && ::isatty(::fileno(stderr));
     select.progress = [progress](int64_t done, int64_t total) {

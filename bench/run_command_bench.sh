@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The commands of issue 20 end to end on the OLMoE-width bench model (make_bench_model.sh), each
-# timed as a user runs it: `profile` (fp32, bf16; 2 threads and 1), `select --keep 25%`, `eval`
-# and `compare --plan` (LM head included), on the 4 x 512-token corpus and on a 100k-token one
-# (CORPUS_100K=1), ROUNDS times alternating. Prints wall and CPU seconds, system share, peak RSS,
-# GFLOP/s and the share of the machine's GEMM peaks measured in the same run (bench_kernels
-# --peak), then the ratios the issue sets targets for (select / profile, 1 thread / 2 threads).
+# timed as a user runs it: `profile` (fp32, bf16; 2 threads and 1), `select --keep 25%` (mass, and
+# --metric reap), `eval` and `compare --plan` (LM head included), on the 4 x 512-token corpus and
+# on a 100k-token one (CORPUS_100K=1), ROUNDS times alternating. Prints wall and CPU seconds,
+# system share, peak RSS, GFLOP/s and the share of the machine's GEMM peaks measured in the same
+# run (bench_kernels --peak), then the ratios the issue sets targets for (select / profile,
+# 1 thread / 2 threads).
 #
 # Usage: bench/run_command_bench.sh [BUILD_DIR] [WORK_DIR]   (on an otherwise idle machine;
 #        env: ROUNDS (3), CORPUS_100K (0))
@@ -51,6 +52,8 @@ for round in $(seq "$ROUNDS"); do
       --force --out "$WORK/usage.safetensors"
     timed select "$corpus" 2 fp32 -- "$MOESLICE" select "${common[@]}" --threads 2 --keep 25% \
       --quiet --force --out "$WORK/select.json"
+    timed select-reap "$corpus" 2 fp32 -- "$MOESLICE" select "${common[@]}" --threads 2 \
+      --keep 25% --metric reap --quiet --force --out "$WORK/select.json"
     timed eval "$corpus" 2 fp32 -- "$MOESLICE" eval "${common[@]}" --threads 2
     timed eval "$corpus" 1 fp32 -- "$MOESLICE" eval "${common[@]}" --threads 1
     timed compare "$corpus" 2 fp32 -- "$MOESLICE" compare "${common[@]}" --threads 2 \
@@ -67,13 +70,16 @@ peak = {(r["compute"], r["threads"]): r["gflops_per_s"] for r in rows if r["what
 attention = 2 * (2 * 4 * 2048 * 2048 + 2 * 2 * 2048 * 256) / 1e9
 experts = 2 * (2 * 8 * 3 * 2048 * 1024) / 1e9
 head = 2 * 2048 * 50304 / 1e9
-# select computes every MoE layer twice: unrestricted to measure it, restricted to carry on.
-work = {"profile": attention + experts, "select": attention + 2 * experts,
+# select (mass) measures each MoE layer by its router alone and runs the kept experts once;
+# select --metric reap runs every MoE layer's experts twice: unrestricted to measure their output
+# norms, restricted to carry on.
+work = {"profile": attention + experts, "select": attention + experts,
+        "select-reap": attention + 2 * experts,
         "eval": attention + experts + head, "compare": 2 * (attention + experts + head)}
 print("| command | corpus | threads | compute | wall s (median) | GFLOP/s | of peak | system | peak RSS MB |")
 print("|---|---|---|---|---|---|---|---|---|")
 keys = sorted({(r["what"], r["corpus"], r["threads"], r["compute"]) for r in rows if "corpus" in r},
-              key=lambda k: (k[1], ["profile", "select", "eval", "compare"].index(k[0]), -k[2], k[3]))
+              key=lambda k: (k[1], ["profile", "select", "select-reap", "eval", "compare"].index(k[0]), -k[2], k[3]))
 median = {}
 for key in keys:
     runs = [r for r in rows if (r.get("what"), r.get("corpus"), r.get("threads"), r.get("compute")) == key]
@@ -90,7 +96,8 @@ print()
 for corpus in sorted({k[1] for k in keys}):
     p2, p1 = median[("profile", corpus, 2, "fp32")], median[("profile", corpus, 1, "fp32")]
     e2, e1 = median[("eval", corpus, 2, "fp32")], median[("eval", corpus, 1, "fp32")]
-    s2 = median[("select", corpus, 2, "fp32")]
-    print(f"{corpus}: select / profile {s2 / p2:.2f} (target <= 1.3); two threads / one: profile "
+    s2, r2 = median[("select", corpus, 2, "fp32")], median[("select-reap", corpus, 2, "fp32")]
+    print(f"{corpus}: select / profile {s2 / p2:.2f} (target <= 1.3; --metric reap {r2 / p2:.2f}); "
+          f"two threads / one: profile "
           f"{p1 / p2:.2f}, eval {e1 / e2:.2f} (target >= 1.85)")
 PY

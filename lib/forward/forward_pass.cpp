@@ -224,8 +224,9 @@ void ForwardPass::report_moe(int64_t l, const WindowState& state, const MoeRouti
       std::span<const int32_t>(record_.routing.expert).subspan(first_row * slots, n * slots);
   event.weights =
       std::span<const float>(record_.routing.weight).subspan(first_row * slots, n * slots);
-  event.expert_out_norms =
-      std::span<const float>(record_.slot_norms).subspan(first_row * slots, n * slots);
+  if (!record_.slot_norms.empty())  // empty when only the router ran (MoeObservation::kRouting)
+    event.expert_out_norms =
+        std::span<const float>(record_.slot_norms).subspan(first_row * slots, n * slots);
   observer.on_moe_layer(event);
 }
 
@@ -265,8 +266,8 @@ void ForwardPass::for_each_pool(std::span<WindowState* const> states,
 }
 
 void ForwardPass::pooled_moe(int64_t l, std::span<WindowState* const> states,
-                             const MoeRouting& routing,
-                             std::span<ForwardObserver* const> observers) {
+                             const MoeRouting& routing, std::span<ForwardObserver* const> observers,
+                             MoeObservation observed) {
   const size_t hidden = states.front()->hidden.cols();
   std::vector<size_t> lengths;
   size_t total = 0;
@@ -275,7 +276,6 @@ void ForwardPass::pooled_moe(int64_t l, std::span<WindowState* const> states,
     total += state->hidden.rows();
   }
   pooled_input_.resize(total, hidden);
-  pooled_output_.resize(total, hidden);
   size_t row = 0;
   for (const WindowState* state : states) {
     const kernels::ConstMatrixRef input = mlp_input(l, state->hidden);
@@ -283,8 +283,14 @@ void ForwardPass::pooled_moe(int64_t l, std::span<WindowState* const> states,
       std::copy_n(input.row(t), hidden, pooled_input_.row(row + t));
     row += input.rows;
   }
-  math_->moe(*weights_.layers[static_cast<size_t>(l)].moe, routing, pooled_input_.cref(),
-             pooled_output_.ref(), record_, pool_.get(), lengths);
+  const MoeWeights& weights = *weights_.layers[static_cast<size_t>(l)].moe;
+  if (observed == MoeObservation::kRouting) {
+    math_->moe_routing(weights, routing, pooled_input_.cref(), record_, pool_.get(), lengths);
+  } else {
+    pooled_output_.resize(total, hidden);
+    math_->moe(weights, routing, pooled_input_.cref(), pooled_output_.ref(), record_, pool_.get(),
+               lengths);
+  }
   row = 0;
   for (size_t i = 0; i < states.size(); ++i) {
     if (!observers.empty() && observers[i] != nullptr)
@@ -322,15 +328,15 @@ void ForwardPass::run_mlp_batch(int64_t l, std::span<WindowState* const> states,
 }
 
 void ForwardPass::observe_moe_batch(int64_t l, std::span<WindowState* const> states,
-                                    std::span<ForwardObserver* const> observers,
-                                    bool unrestricted) {
+                                    std::span<ForwardObserver* const> observers, bool unrestricted,
+                                    MoeObservation observed) {
   const LayerSpec& layer = spec_.layers.at(static_cast<size_t>(l));
   if (!layer.has_experts) throw InputError(fmt::format("layer {} has no experts to observe", l));
   std::optional<MoeRouting> full;
   if (unrestricted) full = routing_of(layer, nullptr);
   const MoeRouting& routing = full ? *full : *routing_[static_cast<size_t>(l)];
   for_each_pool(states, observers, [&](auto pool_states, auto pool_observers) {
-    pooled_moe(l, pool_states, routing, pool_observers);
+    pooled_moe(l, pool_states, routing, pool_observers, observed);
   });
 }
 

@@ -75,11 +75,13 @@ struct MoeLayerEvent {
   size_t tokens = 0;
   size_t experts = 0;
   size_t slots = 0;  // experts chosen per token (k, or fewer under a keep plan)
-  kernels::ConstMatrixRef router_logits;    // [tokens, experts] raw, before the plan's mask
-  kernels::ConstMatrixRef router_probs;     // [tokens, experts] after mask and softmax
-  std::span<const int32_t> chosen;          // [tokens * slots] expert ids, top-k order
-  std::span<const float> weights;           // [tokens * slots] gate weights
-  std::span<const float> expert_out_norms;  // [tokens * slots] L2 norm before gate weighting
+  kernels::ConstMatrixRef router_logits;  // [tokens, experts] raw, before the plan's mask
+  kernels::ConstMatrixRef router_probs;   // [tokens, experts] after mask and softmax
+  std::span<const int32_t> chosen;        // [tokens * slots] expert ids, top-k order
+  std::span<const float> weights;         // [tokens * slots] gate weights
+  // [tokens * slots] L2 norm before gate weighting; empty when the experts did not run
+  // (observe_moe_batch with MoeObservation::kRouting).
+  std::span<const float> expert_out_norms;
 };
 
 class ForwardObserver {
@@ -186,13 +188,18 @@ class ForwardPass {
                        std::span<ForwardObserver* const> observers = {});
   void run_mlp_batch(int64_t layer, std::span<WindowState* const> states,
                      std::span<ForwardObserver* const> observers = {});
-  // Routes and runs a MoE layer's experts on `states` (after run_attention) as run_mlp_batch
-  // would, or with every expert allowed when `unrestricted`, and reports each window to its
-  // observer; the states are not changed. The layer-wise selector measures a layer this way
-  // before choosing its experts. Throws InputError for a layer without experts, as
-  // restrict_layer does.
+  // Routes a MoE layer on `states` (after run_attention) as run_mlp_batch would, or with every
+  // expert allowed when `unrestricted`, runs its experts unless `observed` is kRouting, and
+  // reports each window to its observer; the states are not changed. The layer-wise selector
+  // measures a layer this way before choosing its experts. Throws InputError for a layer without
+  // experts, as restrict_layer does.
+  enum class MoeObservation {
+    kRouting,                // router logits, probabilities, choices and gate weights
+    kRoutingAndExpertNorms,  // also every chosen expert's output norm (the experts run)
+  };
   void observe_moe_batch(int64_t layer, std::span<WindowState* const> states,
-                         std::span<ForwardObserver* const> observers, bool unrestricted);
+                         std::span<ForwardObserver* const> observers, bool unrestricted,
+                         MoeObservation observed = MoeObservation::kRoutingAndExpertNorms);
   // Throws as run_mlp does when `state`'s hidden state after `layer` holds a NaN or infinity.
   void check_layer_output(int64_t layer, const WindowState& state) const;
 
@@ -225,9 +232,11 @@ class ForwardPass {
   void report_moe(int64_t layer, const WindowState& state, const MoeRouting& routing,
                   size_t first_row, ForwardObserver& observer) const;
   // The MoE sublayer of `layer` over `states` (at most kPooledTokens tokens in all) into
-  // pooled_output_ (rows in window order), each window reported to its observer.
+  // pooled_output_ (rows in window order), each window reported to its observer; with kRouting
+  // only the router runs and pooled_output_ is left as it was.
   void pooled_moe(int64_t layer, std::span<WindowState* const> states, const MoeRouting& routing,
-                  std::span<ForwardObserver* const> observers);
+                  std::span<ForwardObserver* const> observers,
+                  MoeObservation observed = MoeObservation::kRoutingAndExpertNorms);
   // Calls f(states, observers) for consecutive groups of windows of at most kPooledTokens tokens
   // (at least one window each).
   template <class F>

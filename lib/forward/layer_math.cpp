@@ -56,6 +56,12 @@ class LayerMathFor final : public LayerMath {
     moe_block<Math>(weights, routing, x, y, record, pool, segment_lengths);
   }
 
+  void moe_routing(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
+                   MoeRecord& record, kernels::ThreadPool* pool,
+                   std::span<const size_t> segment_lengths) const override {
+    moeslice::moe_routing<Math>(weights, routing, x, record, pool, segment_lengths);
+  }
+
   void dense_mlp(const kernels::ExpertMlp& mlp, kernels::ConstMatrixRef x, kernels::MatrixRef y,
                  kernels::ThreadPool* pool) const override {
     kernels::expert_mlp<Math>(x, mlp, y, pool);

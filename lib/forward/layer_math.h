@@ -45,6 +45,10 @@ class LayerMath {
   virtual void moe(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
                    kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
                    std::span<const size_t> segment_lengths) const = 0;
+  // moe_routing (forward/moe_block.h): the router alone.
+  virtual void moe_routing(const MoeWeights& weights, const MoeRouting& routing,
+                           kernels::ConstMatrixRef x, MoeRecord& record, kernels::ThreadPool* pool,
+                           std::span<const size_t> segment_lengths) const = 0;
   virtual void dense_mlp(const kernels::ExpertMlp& mlp, kernels::ConstMatrixRef x,
                          kernels::MatrixRef y, kernels::ThreadPool* pool) const = 0;
   // h += sublayer (rounded in bf16).

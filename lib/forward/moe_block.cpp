@@ -1,4 +1,4 @@
-// MoE sublayer: the router and the expert computation.
+// MoE sublayer: the router and the expert computation (moe_routing is the router alone).
 #include "forward/moe_block.h"
 
 #include <cassert>
@@ -28,9 +28,9 @@ void for_each_segment(size_t n, std::span<const size_t> segment_lengths, F&& f) 
 }  // namespace
 
 template <class Math>
-void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
-               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
-               std::span<const size_t> segment_lengths) {
+void moe_routing(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
+                 MoeRecord& record, kernels::ThreadPool* pool,
+                 std::span<const size_t> segment_lengths) {
   const size_t n = x.rows;
   record.router_logits = kernels::Matrix(n, routing.experts);
   for_each_segment(n, segment_lengths, [&](size_t begin, size_t count) {
@@ -48,6 +48,15 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
   record.routing = routing.router->route(
       record.router_probs.ref(),
       Math::kTorchTopkTies ? TopKTies::kTorchTopk : TopKTies::kLowerIndexFirst);
+  record.slot_norms.clear();
+}
+
+template <class Math>
+void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
+               kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
+               std::span<const size_t> segment_lengths) {
+  const size_t n = x.rows;
+  moe_routing<Math>(weights, routing, x, record, pool, segment_lengths);
   record.slot_norms.assign(n * routing.slots, 0.0f);
   kernels::moe_experts<Math>(x, record.routing, weights.experts, y, record.slot_norms, pool,
                              segment_lengths);
@@ -75,5 +84,11 @@ template void moe_block<kernels::Fp32Math>(const MoeWeights&, const MoeRouting&,
 template void moe_block<kernels::Bf16Math>(const MoeWeights&, const MoeRouting&,
                                            kernels::ConstMatrixRef, kernels::MatrixRef, MoeRecord&,
                                            kernels::ThreadPool*, std::span<const size_t>);
+template void moe_routing<kernels::Fp32Math>(const MoeWeights&, const MoeRouting&,
+                                             kernels::ConstMatrixRef, MoeRecord&,
+                                             kernels::ThreadPool*, std::span<const size_t>);
+template void moe_routing<kernels::Bf16Math>(const MoeWeights&, const MoeRouting&,
+                                             kernels::ConstMatrixRef, MoeRecord&,
+                                             kernels::ThreadPool*, std::span<const size_t>);
 
 }  // namespace moeslice

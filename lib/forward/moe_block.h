@@ -43,4 +43,12 @@ void moe_block(const MoeWeights& weights, const MoeRouting& routing, kernels::Co
                kernels::MatrixRef y, MoeRecord& record, kernels::ThreadPool* pool,
                std::span<const size_t> segment_lengths = {});
 
+// moe_block's first step alone: fills record's router logits, probabilities and routing, and
+// empties its slot norms; no expert runs. The layer-wise selector measures a layer this way when
+// its metric needs no expert output (router mass, counts, coverage).
+template <class Math = kernels::Fp32Math>
+void moe_routing(const MoeWeights& weights, const MoeRouting& routing, kernels::ConstMatrixRef x,
+                 MoeRecord& record, kernels::ThreadPool* pool,
+                 std::span<const size_t> segment_lengths = {});
+
 }  // namespace moeslice

@@ -29,7 +29,8 @@ void UsageAccumulator::on_moe_layer(const MoeLayerEvent& event) {
       const int32_t expert = event.chosen[slot];
       if (expert < 0) continue;  // a slot left empty under a keep plan
       counts[expert] += 1;
-      gate_norm[expert] += event.weights[slot] * event.expert_out_norms[slot];
+      if (!event.expert_out_norms.empty())  // the layer-wise selector may observe routing only
+        gate_norm[expert] += event.weights[slot] * event.expert_out_norms[slot];
       gate_weight[expert] += event.weights[slot];
     }
   }

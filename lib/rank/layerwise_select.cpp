@@ -1,5 +1,6 @@
 // The layer-by-layer driver: ForwardPass's layer steps applied to every calibration window before
-// moving to the next layer, each MoE layer measured unrestricted, then restricted to its choice.
+// moving to the next layer, each MoE layer measured unrestricted (its router alone unless the
+// expert output norms are wanted), then restricted to its choice.
 #include "rank/layerwise_select.h"
 
 #include <numeric>
@@ -15,6 +16,7 @@
 #include "forward/run_settings.h"
 #include "profile/profiler.h"
 #include "profile/usage_exchange.h"
+#include "rank/rank_metric.h"
 
 namespace moeslice {
 
@@ -72,6 +74,12 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
   // The windows go through each layer together (ForwardPass's batch steps pool their experts'
   // tokens; every state ends as the one-window steps would leave it), then each window's hidden
   // state is checked, naming its document.
+  const bool measure_norms =
+      options.usage_output_norms || metric_needs_output_norms(options.rank.metric);
+  const ForwardPass::MoeObservation observed =
+      measure_norms ? ForwardPass::MoeObservation::kRoutingAndExpertNorms
+                    : ForwardPass::MoeObservation::kRouting;
+  if (!measure_norms) usage.info["gate_norm"] = "not measured";
   const int64_t moe_layers = static_cast<int64_t>(layout.expert_layers.size());
   int64_t moe_done = 0;
   for (int64_t l = 0; l <= forward.last_layer(); ++l) {
@@ -82,7 +90,8 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
     }
     // Measure with this layer unrestricted (earlier layers already are as chosen).
     for (WindowState* state : windows.states()) forward.run_attention(l, *state);
-    forward.observe_moe_batch(l, windows.states(), windows.observers(), /*unrestricted=*/true);
+    forward.observe_moe_batch(l, windows.states(), windows.observers(), /*unrestricted=*/true,
+                              observed);
     share_layer_rows(cluster, usage, l);
     // Choose, exactly as rank does from a profile.
     LayerChoice choice = score_layer(usage, l, all_documents, options.rank);

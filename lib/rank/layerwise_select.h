@@ -27,6 +27,11 @@ namespace moeslice {
 struct SelectOptions {
   RankOptions rank;  // `domain` and `nonuniform` are refused: the corpus is the calibration set
   RunSettings run;
+  // Whether SelectResult::usage records the gate-weighted expert output norms (gate_norm). The
+  // metric `reap` needs them and measures them anyway; every other metric is computed from the
+  // router alone, so without them each layer's unrestricted measurement runs no expert: select
+  // then costs about one profile pass (the restricted pass runs the experts once).
+  bool usage_output_norms = true;
   // Called after each MoE layer is chosen with (MoE layers done, MoE layers).
   std::function<void(int64_t, int64_t)> progress;
   const Cluster* cluster = &single_process();
@@ -35,7 +40,8 @@ struct SelectOptions {
 struct SelectResult {
   RankedPlan plan;
   // Layer l's statistics as measured during the selection (earlier layers restricted, layer l
-  // not); the metadata's "layerwise_select" holds the plan.
+  // not); the metadata's "layerwise_select" holds the plan. gate_norm is all zeros when the
+  // norms were not measured (SelectOptions::usage_output_norms), and info["gate_norm"] says so.
   UsageProfile usage;
 };
 

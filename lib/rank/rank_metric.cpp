@@ -49,6 +49,8 @@ RankMetric parse_rank_metric(std::string_view name) {
       fmt::format("unknown metric '{}'; known metrics: {}", name, known_metric_names()));
 }
 
+bool metric_needs_output_norms(RankMetric metric) { return metric == RankMetric::kReap; }
+
 std::vector<double> metric_scores(RankMetric metric, const LayerStats& stats, int64_t layer,
                                   uint64_t seed) {
   const size_t experts = stats.counts.size();

@@ -24,6 +24,10 @@ std::string known_metric_names();
 // Throws InputError naming the value and listing the known metrics.
 RankMetric parse_rank_metric(std::string_view name);
 
+// Whether the metric's scores read the expert output norms (gate_norm); the others need only
+// what the router computes.
+bool metric_needs_output_norms(RankMetric metric);
+
 // [E] scores of layer `layer`.
 std::vector<double> metric_scores(RankMetric metric, const LayerStats& stats, int64_t layer,
                                   uint64_t seed);

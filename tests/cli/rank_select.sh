@@ -119,6 +119,17 @@ for key in ("experts_kept_per_layer", "scores", "kept_share"):
     assert fast[key] == slow[key], (key, fast[key], slow[key])
 assert fast["pruning_method"].startswith("moeslice-select-")
 PYEOF
+  # Without --usage-out a metric of the router alone (mass) measures each layer without running
+  # its experts: the same plan.
+  [ "$metric" = reap ] && return
+  local routed="$SCRATCH/select-$family-$metric$tag-routed.json"
+  expect_ok -- "$MOESLICE" select --model "$model" --corpus "$corpus" --keep 50% --metric "$metric" --max-seq "$max_seq" --threads 2 --out "$routed" --quiet
+  $PY - "$fast" "$routed" <<'PYEOF' && pass || fail "select without --usage-out differs: $family $metric $tag"
+import json, sys
+fast, routed = (json.load(open(path)) for path in sys.argv[1:3])
+for key in ("experts_kept_per_layer", "scores", "kept_share", "pruning_method"):
+    assert fast[key] == routed[key], (key, fast[key], routed[key])
+PYEOF
 }
 for family in olmoe emo qwen2_moe; do
   for metric in mass reap; do select_matches_slow "$family" "$metric" 16 "$CORPUS" ""; done
@@ -133,6 +144,7 @@ with open(sys.argv[1], "w") as out:
         out.write(json.dumps({"id": f"l{d}", "input_ids": [random.randrange(64) for _ in range(n)]}) + "\n")
 PY
 select_matches_slow olmoe reap 128 "$SCRATCH/long.jsonl" "-long"
+select_matches_slow olmoe freq 128 "$SCRATCH/long.jsonl" "-long"
 expect_ok -- "$MOESLICE" slice --model "$SCRATCH/emo" --plan "$SCRATCH/select-emo-mass.json" --out "$SCRATCH/emo-select-sliced"
 if [ "$HAVE_TORCH" = 1 ]; then
   expect_ok -- $PY "$HERE/check_slice.py" "$SCRATCH/emo" "$SCRATCH/emo-select-sliced" "$SCRATCH/select-emo-mass.json"

@@ -82,6 +82,7 @@ struct Recorder : ForwardObserver {
     std::vector<float> weights;
   };
   std::vector<Event> events;
+  std::vector<std::vector<float>> router_probs, norms;  // per event
   void on_moe_layer(const MoeLayerEvent& e) override {
     events.push_back({e.layer,
                       e.window_begin,
@@ -89,6 +90,8 @@ struct Recorder : ForwardObserver {
                       e.slots,
                       {e.chosen.begin(), e.chosen.end()},
                       {e.weights.begin(), e.weights.end()}});
+    router_probs.emplace_back(e.router_probs.data, e.router_probs.data + e.tokens * e.experts);
+    norms.emplace_back(e.expert_out_norms.begin(), e.expert_out_norms.end());
   }
 };
 
@@ -212,6 +215,53 @@ TEST_CASE("bf16 compute: every family's logits are BF16 values near fp32, for an
     const DocumentResult fp32 = ForwardPass(model, options(1)).run(doc);
     // Loose: on these random models a token's top-k can flip between near-tied experts.
     CHECK(max_rel_diff(result.logits.cref(), fp32.logits.cref()) < 0.5);
+  }
+}
+
+TEST_CASE("observe_moe_batch: the router alone reports what the experts' run reports, no norms") {
+  const TempDir dir;
+  for (const std::string family : kForwardFamilies) {
+    const Model model = family_model(dir, family);
+    const auto doc = tokens(20);
+    for (const ComputeMode mode : {ComputeMode::kFp32, ComputeMode::kBf16}) {
+      CAPTURE(family);
+      CAPTURE(static_cast<int>(mode));
+      ForwardOptions settings = options(2, 8);
+      settings.compute = mode;
+      std::unique_ptr<ForwardPass> pass;
+      try {
+        pass = std::make_unique<ForwardPass>(model, settings);
+      } catch (const UnsupportedError& e) {
+        MESSAGE("skipped: " << e.what());
+        continue;
+      }
+      std::vector<WindowState> states;
+      for (const Window& window : pass->windows_for(doc.size()))
+        states.push_back(pass->embed(doc, window));
+      std::vector<WindowState*> pointers;
+      for (WindowState& state : states) pointers.push_back(&state);
+      const int64_t l = model.spec.expert_layers().front();
+      for (int64_t before = 0; before < l; ++before) pass->run_layer_batch(before, pointers);
+      for (WindowState* state : pointers) pass->run_attention(l, *state);
+      std::vector<Recorder> routed(states.size()), computed(states.size());
+      std::vector<ForwardObserver*> routed_observers, computed_observers;
+      for (size_t w = 0; w < states.size(); ++w) {
+        routed_observers.push_back(&routed[w]);
+        computed_observers.push_back(&computed[w]);
+      }
+      pass->observe_moe_batch(l, pointers, routed_observers, true,
+                              ForwardPass::MoeObservation::kRouting);
+      pass->observe_moe_batch(l, pointers, computed_observers, true);
+      for (size_t w = 0; w < states.size(); ++w) {
+        REQUIRE(routed[w].events.size() == 1);
+        REQUIRE(computed[w].events.size() == 1);
+        CHECK(routed[w].events[0].chosen == computed[w].events[0].chosen);
+        CHECK(routed[w].events[0].weights == computed[w].events[0].weights);
+        CHECK(routed[w].router_probs[0] == computed[w].router_probs[0]);
+        CHECK(routed[w].norms[0].empty());
+        CHECK(computed[w].norms[0].size() == computed[w].events[0].chosen.size());
+      }
+    }
   }
 }
 
