@@ -4,6 +4,7 @@
 // Usage: bench_kernels [--quick]
 //        bench_kernels --peak THREADS   the best matmul_xWt rate of each compute mode at THREADS
 //                                       threads, as JSON lines (what the forward bench divides by)
+//        bench_kernels --moe            moe_experts alone (fp32 compute, BF16 and F32 weights)
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -101,37 +102,42 @@ template <class Math>
 void bench_moe(bool quick) {
   const size_t hidden = 2048, width = 1024, experts = 64, k = 8;
   const size_t tokens = quick ? 512 : 2048;
-  std::printf(
-      "\n## moe_experts (%s compute, OLMoE width: H %zu, %zu experts x I %zu, top-%zu, BF16 "
-      "weights, %zu tokens)\n",
-      Math::kName, hidden, experts, width, k, tokens);
-  std::vector<std::vector<std::byte>> storage;
-  std::vector<ExpertMlp> mlps;
-  for (size_t e = 0; e < experts; ++e) {
-    const auto seed = static_cast<uint32_t>(10 + 3 * e);
-    storage.push_back(random_weights(DType::BF16, width, hidden, seed));
-    storage.push_back(random_weights(DType::BF16, width, hidden, seed + 1));
-    storage.push_back(random_weights(DType::BF16, hidden, width, seed + 2));
-  }
-  for (size_t e = 0; e < experts; ++e)
-    mlps.push_back({WeightMatrix(DType::BF16, storage[3 * e].data(), width, hidden),
-                    WeightMatrix(DType::BF16, storage[3 * e + 1].data(), width, hidden),
-                    WeightMatrix(DType::BF16, storage[3 * e + 2].data(), hidden, width)});
-  Matrix x(tokens, hidden);
-  fill_random(x.data(), tokens * hidden, 6, 1.0f);
-  Matrix logits(tokens, experts);
-  fill_random(logits.data(), tokens * experts, 7, 2.0f);
-  const Routing routing = route_softmax_topk(logits.ref(), k, false);
-  Matrix y(tokens, hidden);
-  std::vector<float> norms(tokens * k);
-  std::printf("%8s %10s %12s %10s\n", "threads", "seconds", "tokens/s", "GFLOP/s");
-  for (size_t threads : {1u, 2u}) {
-    ThreadPool pool(threads);
-    const double seconds = time_best(
-        quick ? 1 : 2, [&] { moe_experts<Math>(x.cref(), routing, mlps, y.ref(), norms, &pool); });
-    const double flops = 2.0 * 3.0 * static_cast<double>(tokens * k * hidden * width);
-    std::printf("%8zu %10.3f %12.0f %10.1f\n", threads, seconds,
-                static_cast<double>(tokens) / seconds, flops / seconds / 1e9);
+  // BF16 weights are converted block by block on their way to the fp32 GEMM; F32 ones are not.
+  for (const DType dtype : {DType::BF16, DType::F32}) {
+    const std::string name(dtype_name(dtype));
+    std::printf(
+        "\n## moe_experts (%s compute, OLMoE width: H %zu, %zu experts x I %zu, top-%zu, %s "
+        "weights, %zu tokens)\n",
+        Math::kName, hidden, experts, width, k, name.c_str(), tokens);
+    std::vector<std::vector<std::byte>> storage;
+    std::vector<ExpertMlp> mlps;
+    for (size_t e = 0; e < experts; ++e) {
+      const auto seed = static_cast<uint32_t>(10 + 3 * e);
+      storage.push_back(random_weights(dtype, width, hidden, seed));
+      storage.push_back(random_weights(dtype, width, hidden, seed + 1));
+      storage.push_back(random_weights(dtype, hidden, width, seed + 2));
+    }
+    for (size_t e = 0; e < experts; ++e)
+      mlps.push_back({WeightMatrix(dtype, storage[3 * e].data(), width, hidden),
+                      WeightMatrix(dtype, storage[3 * e + 1].data(), width, hidden),
+                      WeightMatrix(dtype, storage[3 * e + 2].data(), hidden, width)});
+    Matrix x(tokens, hidden);
+    fill_random(x.data(), tokens * hidden, 6, 1.0f);
+    Matrix logits(tokens, experts);
+    fill_random(logits.data(), tokens * experts, 7, 2.0f);
+    const Routing routing = route_softmax_topk(logits.ref(), k, false);
+    Matrix y(tokens, hidden);
+    std::vector<float> norms(tokens * k);
+    std::printf("%8s %10s %12s %10s\n", "threads", "seconds", "tokens/s", "GFLOP/s");
+    for (size_t threads : {1u, 2u}) {
+      ThreadPool pool(threads);
+      const double seconds = time_best(quick ? 1 : 3, [&] {
+        moe_experts<Math>(x.cref(), routing, mlps, y.ref(), norms, &pool);
+      });
+      const double flops = 2.0 * 3.0 * static_cast<double>(tokens * k * hidden * width);
+      std::printf("%8zu %10.3f %12.0f %10.1f\n", threads, seconds,
+                  static_cast<double>(tokens) / seconds, flops / seconds / 1e9);
+    }
   }
 }
 
@@ -148,8 +154,7 @@ double gemm_peak(size_t threads) {
     const std::vector<std::byte> storage = random_weights(dtype, out, in, 2);
     const WeightMatrix w(dtype, storage.data(), out, in);
     ThreadPool pool(threads);
-    const double seconds =
-        time_best(5, [&] { matmul_xWt<Math>(x.cref(), w, y.ref(), {}, &pool); });
+    const double seconds = time_best(5, [&] { matmul_xWt<Math>(x.cref(), w, y.ref(), {}, &pool); });
     best = std::max(best, 2.0 * static_cast<double>(n * in * out) / seconds / 1e9);
   }
   return best;
@@ -167,13 +172,19 @@ void bench_all(bool quick) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--peak") == 0) {
     const auto threads = static_cast<size_t>(std::strtoul(argv[2], nullptr, 10));
-    std::printf("{\"what\": \"gemm_peak\", \"compute\": \"fp32\", \"threads\": %zu, "
-                "\"gflops_per_s\": %.1f, \"gemm\": \"%s\"}\n",
-                threads, gemm_peak<Fp32Math>(threads), std::string(gemm_backend()).c_str());
+    std::printf(
+        "{\"what\": \"gemm_peak\", \"compute\": \"fp32\", \"threads\": %zu, "
+        "\"gflops_per_s\": %.1f, \"gemm\": \"%s\"}\n",
+        threads, gemm_peak<Fp32Math>(threads), std::string(gemm_backend()).c_str());
     if (moeslice::bench::bf16_runs_here())
-      std::printf("{\"what\": \"gemm_peak\", \"compute\": \"bf16\", \"threads\": %zu, "
-                  "\"gflops_per_s\": %.1f, \"gemm\": \"%s\"}\n",
-                  threads, gemm_peak<Bf16Math>(threads), bf16_gemm_backend().c_str());
+      std::printf(
+          "{\"what\": \"gemm_peak\", \"compute\": \"bf16\", \"threads\": %zu, "
+          "\"gflops_per_s\": %.1f, \"gemm\": \"%s\"}\n",
+          threads, gemm_peak<Bf16Math>(threads), bf16_gemm_backend().c_str());
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--moe") == 0) {
+    bench_moe<Fp32Math>(false);
     return 0;
   }
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;

@@ -80,12 +80,13 @@ print("| command | corpus | threads | compute | wall s (median) | GFLOP/s | of p
 print("|---|---|---|---|---|---|---|---|---|")
 keys = sorted({(r["what"], r["corpus"], r["threads"], r["compute"]) for r in rows if "corpus" in r},
               key=lambda k: (k[1], ["profile", "select", "select-reap", "eval", "compare"].index(k[0]), -k[2], k[3]))
-median = {}
+median, best = {}, {}
 for key in keys:
     runs = [r for r in rows if (r.get("what"), r.get("corpus"), r.get("threads"), r.get("compute")) == key]
     tokens = 2048 if key[1] == "corpus" else 200 * 512
     wall = statistics.median(r["seconds"] for r in runs)
     median[key] = wall
+    best[key] = min(r["seconds"] for r in runs)
     rate = work[key[0]] * tokens / wall
     share = rate / peak[(key[3], key[2])]
     system = statistics.median(r["system"] / max(r["user"] + r["system"], 1e-9) for r in runs)
@@ -98,6 +99,10 @@ for corpus in sorted({k[1] for k in keys}):
     e2, e1 = median[("eval", corpus, 2, "fp32")], median[("eval", corpus, 1, "fp32")]
     s2, r2 = median[("select", corpus, 2, "fp32")], median[("select-reap", corpus, 2, "fp32")]
     print(f"{corpus}: select / profile {s2 / p2:.2f} (target <= 1.3; --metric reap {r2 / p2:.2f}); "
-          f"two threads / one: profile "
-          f"{p1 / p2:.2f}, eval {e1 / e2:.2f} (target >= 1.85)")
+          f"two threads / one: profile {p1 / p2:.2f}, eval {e1 / e2:.2f} (target >= 1.85)")
+    # Other tenants of the VM only ever add time, and they hit one- and two-thread runs unevenly:
+    # the fastest run of each is the machine's capability.
+    ratio = lambda what: best[(what, corpus, 1, "fp32")] / best[(what, corpus, 2, "fp32")]
+    print(f"{corpus}: two threads / one, fastest runs: profile {ratio('profile'):.2f}, "
+          f"eval {ratio('eval'):.2f}")
 PY
