@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -122,15 +121,6 @@ void MappedFile::will_need(size_t offset, size_t length) const {
 
 void MappedFile::dont_need(size_t offset, size_t length) const {
   advise(data_, size_, offset, length, MADV_DONTNEED);
-}
-
-void will_need_pages(std::span<const std::byte> bytes) {
-  if (bytes.empty()) return;
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(bytes.data()) / page * page;
-  const auto end = reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size();
-  // Advice only: an error (a range not mapped from a file, say) changes nothing a caller relies on.
-  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
 }
 
 }  // namespace moeslice

@@ -53,10 +53,4 @@ class MappedFile {
   int64_t mtime_ns_ = 0;
 };
 
-// Tells the kernel that `bytes` (any range of this process's memory) will be read soon: for a
-// file mapping it starts reading that part of the file into the page cache and returns at once,
-// so a caller can have the next layer's weights read from disk while it computes with this one.
-// Does nothing for memory that is not file-backed or already resident.
-void will_need_pages(std::span<const std::byte> bytes);
-
 }  // namespace moeslice

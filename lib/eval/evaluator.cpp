@@ -161,7 +161,6 @@ void score_pool(std::span<const std::unique_ptr<ForwardPass>> passes,
     std::vector<WindowState*> pointers;
     for (WindowState& state : states[v]) pointers.push_back(&state);
     for (int64_t l = 0; l <= pass.last_layer(); ++l) {
-      pass.prefetch_layer(l + 1);
       pass.run_layer_batch(l, pointers);
       for (size_t w = 0; w < pool.size(); ++w)
         naming_document(document_of(pool[w]).id, [&] { pass.check_layer_output(l, states[v][w]); });

@@ -404,9 +404,4 @@ void ForwardPass::release_layer(int64_t layer) const {
   release_layer_pages(checkpoint_, spec_.layers.at(static_cast<size_t>(layer)));
 }
 
-void ForwardPass::prefetch_layer(int64_t layer) const {
-  if (layer < 0 || layer > last_layer()) return;
-  prefetch_layer_pages(checkpoint_, spec_.layers[static_cast<size_t>(layer)]);
-}
-
 }  // namespace moeslice

@@ -214,9 +214,6 @@ class ForwardPass {
   // Drops this process's mapped pages of a layer's weights (they stay in the page cache): after
   // streaming every window through a layer, resident memory need not hold it any more.
   void release_layer(int64_t layer) const;
-  // Has the kernel start reading a layer's weights into the page cache and returns at once (no-op
-  // past the last layer): the layer-major drivers ask for layer l + 1 before computing layer l.
-  void prefetch_layer(int64_t layer) const;
 
  private:
   void check_ids(std::span<const int32_t> tokens, size_t first_index) const;

@@ -11,7 +11,6 @@
 
 #include "common/error.h"
 #include "common/json_parse.h"
-#include "common/mapped_file.h"
 #include "format/format_registry.h"
 #include "format/gguf/model.h"
 #include "model/dim_expression.h"
@@ -583,30 +582,15 @@ Model open_model(const std::filesystem::path& path) {
 
 namespace moeslice {
 
-namespace {
-
-// Calls f(view) for every tensor of `spec` the checkpoint holds, FP8 block scales included.
-template <class F>
-void for_each_layer_view(const TensorStore& checkpoint, const LayerSpec& spec, F&& f) {
-  const auto visit = [&](const std::string& name) {
-    if (const TensorView* view = checkpoint.find(name)) f(*view);
-  };
-  spec.for_each_tensor([&visit](const ResolvedTensor& tensor) {
-    visit(tensor.name);
-    visit(scale_inv_name(tensor.name));  // FP8 block scales, where there are any
-  });
-}
-
-}  // namespace
-
 void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& spec) {
-  for_each_layer_view(checkpoint, spec,
-                      [&checkpoint](const TensorView& view) { checkpoint.release_pages(view); });
-}
-
-void prefetch_layer_pages(const TensorStore& checkpoint, const LayerSpec& spec) {
-  for_each_layer_view(checkpoint, spec,
-                      [](const TensorView& view) { will_need_pages(view.bytes); });
+  auto release = [&checkpoint](const std::string& name) {
+    const TensorView* view = checkpoint.find(name);
+    if (view != nullptr) checkpoint.release_pages(*view);
+  };
+  spec.for_each_tensor([&release](const ResolvedTensor& tensor) {
+    release(tensor.name);
+    release(scale_inv_name(tensor.name));  // FP8 block scales, where there are any
+  });
 }
 
 }  // namespace moeslice

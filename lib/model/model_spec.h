@@ -167,9 +167,5 @@ Model open_model(const std::filesystem::path& path);
 // Drops this process's mapped pages of every tensor of `layer` (they stay in the page cache):
 // code that walks a model layer by layer keeps resident memory near one layer.
 void release_layer_pages(const TensorStore& checkpoint, const LayerSpec& layer);
-// Has the kernel start reading every tensor of `layer` into the page cache (will_need_pages) and
-// returns at once: a layer-major pass asks for layer l + 1 before computing layer l, so that a
-// checkpoint read from disk is read while the CPU computes.
-void prefetch_layer_pages(const TensorStore& checkpoint, const LayerSpec& layer);
 
 }  // namespace moeslice

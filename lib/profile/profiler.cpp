@@ -137,9 +137,7 @@ void profile_block(ForwardPass& forward, std::vector<TokenDocument>& documents,
   }
   for (int64_t l = 0; l <= forward.last_layer(); ++l) {
     // The windows' experts computed together (ForwardPass::run_layer_batch), each window's state
-    // and usage exactly as run_layer on it alone would leave them; the next layer is read from
-    // disk meanwhile.
-    forward.prefetch_layer(l + 1);
+    // and usage exactly as run_layer on it alone would leave them.
     forward.run_layer_batch(l, block.states(), block.observers());
     block.check_layer_output(forward, l);
     forward.release_layer(l);

@@ -83,7 +83,6 @@ SelectResult select_experts(const Model& model, std::span<const TokenDocument> d
   const int64_t moe_layers = static_cast<int64_t>(layout.expert_layers.size());
   int64_t moe_done = 0;
   for (int64_t l = 0; l <= forward.last_layer(); ++l) {
-    forward.prefetch_layer(l + 1);
     if (!spec.layers[static_cast<size_t>(l)].has_experts) {
       forward.run_layer_batch(l, windows.states());
       windows.check_layer_output(forward, l);

@@ -9,7 +9,6 @@
 #include <doctest/doctest.h>
 
 #include "common/error.h"
-#include "common/mapped_file.h"
 #include "forward/forward_pass.h"
 #include "forward/moe_block.h"
 #include "forward/weight_views.h"
@@ -404,23 +403,6 @@ TEST_CASE("weight_matrix and vector_to_f32 reject tensors the forward pass canno
   CHECK_THROWS_AS(vector_to_f32(square, 16), ModelError);
   CHECK_THROWS_AS(vector_to_f32(flat, 15), ModelError);
   CHECK(vector_to_f32(flat, 16).size() == 16);
-}
-
-TEST_CASE("prefetch_layer and release_layer are advice: the results stay the same bits") {
-  const TempDir dir;
-  const Model model = family_model(dir, "olmoe");
-  const auto doc = tokens(20);
-  ForwardPass pass(model, options(2));
-  const DocumentResult before = pass.run(doc);
-  for (int64_t l = -1; l <= pass.last_layer() + 1; ++l) pass.prefetch_layer(l);
-  for (int64_t l = 0; l <= pass.last_layer(); ++l) pass.release_layer(l);
-  const DocumentResult after = pass.run(doc);
-  CHECK(std::equal(before.logits.data(), before.logits.data() + 20 * 50, after.logits.data()));
-  // Memory that no file backs, and nothing at all, are accepted as well.
-  std::vector<std::byte> heap(100000, std::byte{7});
-  will_need_pages(heap);
-  will_need_pages({});
-  CHECK(heap[99999] == std::byte{7});
 }
 
 }  // namespace moeslice
