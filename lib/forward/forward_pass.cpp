@@ -2,6 +2,7 @@
 #include "forward/forward_pass.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
 #include <limits>
@@ -184,12 +185,12 @@ void ForwardPass::run_attention(int64_t l, WindowState& state) {
   // Pre-norm h += attn(norm(h)); post-norm (FlexOlmo) h += norm(attn(h)).
   if (post_norm()) {
     attention_->run(layer.attention, h.cref(), rope, sublayer_.ref(), pool_.get());
-    math_->rms_norm(sublayer_.cref(), layer.attn_norm, eps, sublayer_.ref(), order);
+    math_->rms_norm(sublayer_.cref(), layer.attn_norm, eps, sublayer_.ref(), order, pool_.get());
   } else {
-    math_->rms_norm(h.cref(), layer.attn_norm, eps, normed_.ref(), order);
+    math_->rms_norm(h.cref(), layer.attn_norm, eps, normed_.ref(), order, pool_.get());
     attention_->run(layer.attention, normed_.cref(), rope, sublayer_.ref(), pool_.get());
   }
-  math_->add_residual(h.ref(), sublayer_.cref());
+  math_->add_residual(h.ref(), sublayer_.cref(), pool_.get());
 }
 
 kernels::ConstMatrixRef ForwardPass::mlp_input(int64_t l, const kernels::Matrix& h) {
@@ -197,7 +198,7 @@ kernels::ConstMatrixRef ForwardPass::mlp_input(int64_t l, const kernels::Matrix&
   sublayer_.resize(h.rows(), h.cols());
   if (post_norm()) return h.cref();  // the norm comes after the MLP
   math_->rms_norm(h.cref(), weights_.layers[static_cast<size_t>(l)].ffn_norm, config_.rms_norm_eps,
-                  normed_.ref(), norm_weight_order(*spec_.family));
+                  normed_.ref(), norm_weight_order(*spec_.family), pool_.get());
   return normed_.cref();
 }
 
@@ -233,8 +234,8 @@ void ForwardPass::report_moe(int64_t l, const WindowState& state, const MoeRouti
 void ForwardPass::add_mlp_output(int64_t l, kernels::MatrixRef h, kernels::MatrixRef sublayer) {
   if (post_norm())
     math_->rms_norm(sublayer, weights_.layers[static_cast<size_t>(l)].ffn_norm,
-                    config_.rms_norm_eps, sublayer, norm_weight_order(*spec_.family));
-  math_->add_residual(h, sublayer);
+                    config_.rms_norm_eps, sublayer, norm_weight_order(*spec_.family), pool_.get());
+  math_->add_residual(h, sublayer, pool_.get());
 }
 
 void ForwardPass::run_mlp(int64_t l, WindowState& state, ForwardObserver* observer) {
@@ -279,8 +280,11 @@ void ForwardPass::pooled_moe(int64_t l, std::span<WindowState* const> states,
   size_t row = 0;
   for (const WindowState* state : states) {
     const kernels::ConstMatrixRef input = mlp_input(l, state->hidden);
-    for (size_t t = 0; t < input.rows; ++t)
-      std::copy_n(input.row(t), hidden, pooled_input_.row(row + t));
+    const kernels::MatrixRef pooled = pooled_input_.ref().row_range(row, input.rows);
+    kernels::parallel_rows(pool_.get(), input.rows, [&](size_t begin, size_t count) {
+      for (size_t t = begin; t < begin + count; ++t)
+        std::copy_n(input.row(t), hidden, pooled.row(t));
+    });
     row += input.rows;
   }
   const MoeWeights& weights = *weights_.layers[static_cast<size_t>(l)].moe;
@@ -347,13 +351,15 @@ void ForwardPass::check_layer_output(int64_t l, const WindowState& state) const 
 void ForwardPass::check_finite(kernels::ConstMatrixRef values, int64_t layer, Window window) const {
   // One pass over the [tokens, hidden] (or [tokens, vocab]) floats just computed: negligible
   // beside the layer (or LM head) that computed them.
-  bool finite = true;
-  for (size_t r = 0; r < values.rows && finite; ++r) {
-    const float* row = values.row(r);
-    float sum = 0;  // NaN as soon as one element is NaN or infinite
-    for (size_t c = 0; c < values.cols; ++c) sum += row[c] * 0.0f;
-    finite = sum == 0;
-  }
+  std::atomic<bool> finite = true;
+  kernels::parallel_rows(pool_.get(), values.rows, [&](size_t begin, size_t count) {
+    for (size_t r = begin; r < begin + count && finite.load(std::memory_order_relaxed); ++r) {
+      const float* row = values.row(r);
+      float sum = 0;  // NaN as soon as one element is NaN or infinite
+      for (size_t c = 0; c < values.cols; ++c) sum += row[c] * 0.0f;
+      if (sum != 0) finite.store(false, std::memory_order_relaxed);
+    }
+  });
   if (finite) return;
   // Only now: blame a weight that produced it, if one holds a NaN or infinity.
   const auto blame = [&](const ResolvedTensor& resolved) {
@@ -395,7 +401,7 @@ void ForwardPass::finish(const WindowState& state, kernels::MatrixRef logits) {
   const kernels::Matrix& h = state.hidden;
   normed_.resize(h.rows(), h.cols());
   math_->rms_norm(h.cref(), weights_.final_norm, config_.rms_norm_eps, normed_.ref(),
-                  norm_weight_order(*spec_.family));
+                  norm_weight_order(*spec_.family), pool_.get());
   math_->lm_head(normed_.cref(), weights_.lm_head, logits, pool_.get());
   check_finite(logits, spec_.num_layers, state.window);
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/linear.h"
 #include "kernels/precision.h"
+#include "kernels/thread_pool.h"
 
 namespace moeslice {
 namespace {
@@ -42,8 +43,9 @@ class LayerMathFor final : public LayerMath {
   }
 
   void rms_norm(kernels::ConstMatrixRef x, std::span<const float> weight, float eps,
-                kernels::MatrixRef y, kernels::NormWeightOrder order) const override {
-    kernels::rms_norm(x, weight, eps, y, order, Math::kActivation);
+                kernels::MatrixRef y, kernels::NormWeightOrder order,
+                kernels::ThreadPool* pool) const override {
+    kernels::rms_norm(x, weight, eps, y, order, Math::kActivation, pool);
   }
 
   std::unique_ptr<AttentionBlock> attention_block(const AttentionParams& params) const override {
@@ -67,8 +69,11 @@ class LayerMathFor final : public LayerMath {
     kernels::expert_mlp<Math>(x, mlp, y, pool);
   }
 
-  void add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer) const override {
-    kernels::add_into<Math>(h, sublayer);
+  void add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer,
+                    kernels::ThreadPool* pool) const override {
+    kernels::parallel_rows(pool, h.rows, [&](size_t begin, size_t count) {
+      kernels::add_into<Math>(h.row_range(begin, count), sublayer.row_range(begin, count));
+    });
   }
 
   void lm_head(kernels::ConstMatrixRef x, const kernels::WeightMatrix& head,

@@ -36,8 +36,10 @@ class LayerMath {
   virtual void prepare(ModelWeights& weights) const = 0;
   // Embedding rows to the activation precision, in place.
   virtual void round_activations(kernels::MatrixRef x) const = 0;
+  // Row-wise steps (the norm, the residual add) spread their rows over `pool` (same results).
   virtual void rms_norm(kernels::ConstMatrixRef x, std::span<const float> weight, float eps,
-                        kernels::MatrixRef y, kernels::NormWeightOrder order) const = 0;
+                        kernels::MatrixRef y, kernels::NormWeightOrder order,
+                        kernels::ThreadPool* pool) const = 0;
   // The attention block of params.kind over this precision (forward/attention/attention_block.h);
   // throws UnsupportedError naming a kind the forward pass does not implement.
   virtual std::unique_ptr<AttentionBlock> attention_block(const AttentionParams& params) const = 0;
@@ -52,7 +54,8 @@ class LayerMath {
   virtual void dense_mlp(const kernels::ExpertMlp& mlp, kernels::ConstMatrixRef x,
                          kernels::MatrixRef y, kernels::ThreadPool* pool) const = 0;
   // h += sublayer (rounded in bf16).
-  virtual void add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer) const = 0;
+  virtual void add_residual(kernels::MatrixRef h, kernels::ConstMatrixRef sublayer,
+                            kernels::ThreadPool* pool) const = 0;
   virtual void lm_head(kernels::ConstMatrixRef x, const kernels::WeightMatrix& head,
                        kernels::MatrixRef logits, kernels::ThreadPool* pool) const = 0;
 };

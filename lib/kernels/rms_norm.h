@@ -19,10 +19,13 @@ enum class NormWeightOrder {
   kScaleThenCast,
 };
 
+class ThreadPool;
+
 // Row-wise RMSNorm of x [n, d] into y [n, d] (y may be x). weight has d entries.
-// `activation` is the dtype outputs are rounded to (F32: none).
+// `activation` is the dtype outputs are rounded to (F32: none). Rows are spread over `pool` when
+// given (the same results).
 void rms_norm(ConstMatrixRef x, std::span<const float> weight, float eps, MatrixRef y,
               NormWeightOrder order = NormWeightOrder::kCastThenScale,
-              DType activation = DType::F32);
+              DType activation = DType::F32, ThreadPool* pool = nullptr);
 
 }  // namespace moeslice::kernels

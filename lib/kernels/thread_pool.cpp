@@ -3,6 +3,7 @@
 // a task's exception).
 #include "kernels/thread_pool.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "kernels/gemm.h"
@@ -104,6 +105,24 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t, size_t)
     error_ = nullptr;
   }
   if (error) std::rethrow_exception(error);
+}
+
+void parallel_rows(ThreadPool* pool, size_t rows,
+                   const std::function<void(size_t begin, size_t count)>& fn) {
+  // A few chunks per thread for balance, each at least kMinRows rows so that the hand-out costs
+  // little beside the work.
+  constexpr size_t kMinRows = 16;
+  const size_t threads = pool == nullptr ? 1 : pool->size();
+  if (threads == 1 || rows <= kMinRows) {
+    if (rows > 0) fn(0, rows);
+    return;
+  }
+  const size_t chunk = std::max(kMinRows, (rows + 4 * threads - 1) / (4 * threads));
+  const size_t chunks = (rows + chunk - 1) / chunk;
+  pool->parallel_for(chunks, [&](size_t c, size_t) {
+    const size_t begin = c * chunk;
+    fn(begin, std::min(chunk, rows - begin));
+  });
 }
 
 void parallel_for(ThreadPool* pool, size_t n,

@@ -63,4 +63,10 @@ class ThreadPool {
 void parallel_for(ThreadPool* pool, size_t n,
                   const std::function<void(size_t index, size_t worker)>& fn);
 
+// Runs fn(begin, count) over consecutive chunks covering rows [0, rows) on `pool` (inline when
+// null): for row-wise work (norms, RoPE, residual adds, copies) whose results do not depend on
+// how the rows are split, so that it does not stay serial beside GEMMs spread over many cores.
+void parallel_rows(ThreadPool* pool, size_t rows,
+                   const std::function<void(size_t begin, size_t count)>& fn);
+
 }  // namespace moeslice::kernels

@@ -184,6 +184,25 @@ TEST_CASE("ThreadPool runs every index exactly once, nests, and rethrows") {
   CHECK(default_pool.size() >= 1);
 }
 
+TEST_CASE("parallel_rows covers every row once in chunks of at least 16, with or without a pool") {
+  ThreadPool two(2), eight(8);
+  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two, &eight}) {
+    for (size_t rows : {0u, 1u, 16u, 17u, 100u, 4096u}) {
+      CAPTURE(rows);
+      std::vector<std::atomic<int>> hits(rows);
+      std::atomic<size_t> calls{0};
+      parallel_rows(pool, rows, [&](size_t begin, size_t count) {
+        CHECK(count > 0);
+        CHECK((count >= 16 || begin + count == rows));
+        for (size_t r = begin; r < begin + count; ++r) hits[r].fetch_add(1);
+        calls.fetch_add(1);
+      });
+      for (auto& h : hits) CHECK(h.load() == 1);
+      if (pool == nullptr || rows <= 16) CHECK(calls.load() == (rows == 0 ? 0u : 1u));
+    }
+  }
+}
+
 TEST_CASE("gemm_abt and gemm_ab on strided views") {
   const Matrix a = random_matrix(7, 20, 1);
   const Matrix b = random_matrix(9, 20, 2);

@@ -85,7 +85,7 @@ void MlaAttention<Math>::run(const AttentionWeights& weights, kernels::ConstMatr
     q_latent.resize(n, p.q_lora_rank);
     kernels::matmul_operand_xWt<Math>(xo, weights.q_a, q_latent.ref(), {}, pool);
     kernels::rms_norm(q_latent.cref(), weights.q_a_norm, kLatentNormEps, q_latent.ref(), order,
-                      Math::kActivation);
+                      Math::kActivation, pool);
     kernels::matmul_xWt<Math>(q_latent.cref(), weights.q_b, q.ref(), {}, pool);
   } else {
     kernels::matmul_operand_xWt<Math>(xo, weights.q, q.ref(), {}, pool);
@@ -96,7 +96,7 @@ void MlaAttention<Math>::run(const AttentionWeights& weights, kernels::ConstMatr
   const kernels::MatrixRef rope_key = kv_latent.ref().columns(p.kv_lora_rank, rope_dim);
   compressed.resize(n, p.kv_lora_rank);
   kernels::rms_norm(kv_latent.cref().columns(0, p.kv_lora_rank), weights.kv_a_norm, kLatentNormEps,
-                    compressed.ref(), order, Math::kActivation);
+                    compressed.ref(), order, Math::kActivation, pool);
   // Per head [no-rope key | value] [n, heads * (nope + vd)].
   kv.resize(n, heads * (nope + vd));
   kernels::matmul_xWt<Math>(compressed.cref(), weights.kv_b, kv.ref(), {}, pool);

@@ -63,15 +63,15 @@ void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::Cons
       break;
     case QkNorm::kWholeVector:
       // OLMoE / FlexOlmo normalise the whole projected vector, before the head split.
-      kernels::rms_norm(q.cref(), weights.q_norm, eps, q.ref(), order, Math::kActivation);
-      kernels::rms_norm(k.cref(), weights.k_norm, eps, k.ref(), order, Math::kActivation);
+      kernels::rms_norm(q.cref(), weights.q_norm, eps, q.ref(), order, Math::kActivation, pool);
+      kernels::rms_norm(k.cref(), weights.k_norm, eps, k.ref(), order, Math::kActivation, pool);
       break;
     case QkNorm::kPerHead: {
       // Qwen3: one [head_dim] norm per head; q and k are dense, so heads are rows of length hd.
       const kernels::MatrixRef q_heads(q.data(), n * params.heads, hd);
       const kernels::MatrixRef k_heads(k.data(), n * params.kv_heads, hd);
-      kernels::rms_norm(q_heads, weights.q_norm, eps, q_heads, order, Math::kActivation);
-      kernels::rms_norm(k_heads, weights.k_norm, eps, k_heads, order, Math::kActivation);
+      kernels::rms_norm(q_heads, weights.q_norm, eps, q_heads, order, Math::kActivation, pool);
+      kernels::rms_norm(k_heads, weights.k_norm, eps, k_heads, order, Math::kActivation, pool);
       break;
     }
   }
@@ -84,16 +84,25 @@ void StandardAttention<Math>::run(const AttentionWeights& weights, kernels::Cons
     clamp(v.ref(), limit);
   }
   const bool cast_tables = params.rope_bf16 == RopeBf16::kCastTables;
-  if (rope.head_dim() == hd) {
-    kernels::apply_rope<Math>(q.ref(), params.heads, rope, 0, cast_tables);
-    kernels::apply_rope<Math>(k.ref(), params.kv_heads, rope, 0, cast_tables);
-  } else {
+  // Row t rotates by position t: rows [begin, begin + count) start at position begin. The tasks
+  // run on other threads: they reach q and k through these views, never the thread_local names.
+  const kernels::MatrixRef q_all = q.ref(), k_all = k.ref();
+  kernels::parallel_rows(pool, n, [&](size_t begin, size_t count) {
+    const kernels::MatrixRef q_rows = q_all.row_range(begin, count);
+    const kernels::MatrixRef k_rows = k_all.row_range(begin, count);
+    if (rope.head_dim() == hd) {
+      kernels::apply_rope<Math>(q_rows, params.heads, rope, begin, cast_tables);
+      kernels::apply_rope<Math>(k_rows, params.kv_heads, rope, begin, cast_tables);
+      return;
+    }
     // Partial rotary (GLM-4.5): the first rope.head_dim() dimensions of each head rotate.
     for (size_t h = 0; h < params.heads; ++h)
-      kernels::apply_rope<Math>(q.ref().columns(h * hd, rope.head_dim()), 1, rope, 0, cast_tables);
+      kernels::apply_rope<Math>(q_rows.columns(h * hd, rope.head_dim()), 1, rope, begin,
+                                cast_tables);
     for (size_t h = 0; h < params.kv_heads; ++h)
-      kernels::apply_rope<Math>(k.ref().columns(h * hd, rope.head_dim()), 1, rope, 0, cast_tables);
-  }
+      kernels::apply_rope<Math>(k_rows.columns(h * hd, rope.head_dim()), 1, rope, begin,
+                                cast_tables);
+  });
 
   context.resize(n, params.heads * hd);
   kernels::AttentionShape shape{params.heads, params.kv_heads, hd};
