@@ -273,9 +273,8 @@ void moe_experts(ConstMatrixRef x, const Routing& routing, std::span<const Exper
     for (size_t r = 0; r < wave.size(); ++r) {
       const ExpertRun& run = wave[r];
       const Matrix& out = scratch[r].out;
-      parallel_for(pool, (run.count + 63) / 64, [&](size_t chunk, size_t) {
-        const size_t end = std::min(run.count, chunk * 64 + 64);
-        for (size_t i = chunk * 64; i < end; ++i) {
+      parallel_rows(pool, run.count, [&](size_t begin, size_t count) {
+        for (size_t i = begin; i < begin + count; ++i) {
           const size_t slot = rows[run.begin + i];
           const float* o = out.row(i);
           Math::add_weighted(y.row(slot / k), o, routing.weight[slot], hidden);
